@@ -1,0 +1,5 @@
+"""``python -m stormdb_tui`` is the same as the ``stormdb-tui`` command."""
+
+from stormdb_tui.cli import main
+
+raise SystemExit(main())
