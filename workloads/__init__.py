@@ -1,0 +1,1 @@
+"""Plugin workloads shipped with stormdb-tui."""
