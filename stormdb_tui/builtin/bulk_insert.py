@@ -210,6 +210,21 @@ class BulkInsert(Workload):
     # -- workers ----------------------------------------------------------------
 
     def start_worker(self, ctx: WorkerContext) -> None:
+        """Create the worker's table once; on later calls (a reconnect, or a connection
+        borrowed from a shared pool) only rebind the cursor, keeping the rows and ids."""
+        conn = ctx.conn
+        state = ctx.state
+        old = state.pop("cursor", None)
+        if old is not None:
+            try:
+                old.close()
+            except Exception:
+                pass  # its connection is gone
+        if "queries" not in state:
+            self._create_table(ctx)
+        state["cursor"] = conn.cursor()
+
+    def _create_table(self, ctx: WorkerContext) -> None:
         conn = ctx.conn
         try:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
@@ -230,13 +245,7 @@ class BulkInsert(Workload):
                 queries[label] = (insert + sql.SQL(", ").join([one] * rows)).as_string(conn)
         queries["copy"] = sql.SQL("COPY {} ({}) FROM STDIN").format(table, names).as_string(conn)
         queries["truncate"] = sql.SQL("TRUNCATE {}").format(table).as_string(conn)
-        ctx.state.update(
-            queries=queries,
-            pool=self._value_pool(ctx),
-            pool_pos=0,
-            next_id=1,
-            cursor=conn.cursor(),
-        )
+        ctx.state.update(queries=queries, pool=self._value_pool(ctx), pool_pos=0, next_id=1)
 
     def _value_pool(self, ctx: WorkerContext) -> list[tuple[Any, ...]]:
         """Pre-generated values (all but the id), reused cyclically so the client spends its time sending.
@@ -313,10 +322,10 @@ class BulkInsert(Workload):
         return label
 
     def stop_worker(self, ctx: WorkerContext) -> None:
+        """Close the cursor; the table stays for inspection until ``--rebuild`` or cleanup."""
         cur = ctx.state.pop("cursor", None)
         if cur is not None:
             cur.close()
-        ctx.state.pop("pool", None)
 
     # -- report ----------------------------------------------------------------
 
