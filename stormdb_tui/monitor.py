@@ -1,0 +1,262 @@
+"""Server-side truth: a thread that polls PostgreSQL's statistics during a run.
+
+The monitor has its own connection (``application_name`` ``stormdb-tui:monitor``,
+outside the load pool) and runs one prepared statement per interval (see
+:mod:`stormdb_tui.pg_queries`), turning cumulative counters into per-interval
+rates. The engine's sampler calls :meth:`PgMonitor.take` once per interval and
+gets the newest finished sample; it never waits for the server.
+
+Per-interval sample keys (stable: the TUI and the report read them)::
+
+    t                     time.monotonic() when the poll finished
+    interval_s            seconds since the previous poll
+    cache_hit_ratio       blks_hit / (blks_hit + blks_read) this interval; None with no reads
+    commits_s rollbacks_s tup_returned_s tup_fetched_s tup_inserted_s tup_updated_s tup_deleted_s
+    blks_read_s blks_hit_s temp_bytes_s           per second, target database (pg_stat_database)
+    temp_files deadlocks conflicts                 counts this interval, target database
+    wal_records_s wal_fpi_s wal_bytes_s            per second, whole server
+    checkpoints_timed checkpoints_req              cumulative since the monitor started
+    checkpoint_in_progress                         bool, or None when not derivable
+    buffers_checkpoint_s                           buffers written by the checkpointer, per second
+    buffers_written_s                              by checkpointer + bgwriter + backends, per second
+    connections  {by_state {state: n}, by_wait_event_type {type: n}, ours, others, total,
+                  max_connections, limit}          client backends, whole server; the monitor's
+                                                   own session is left out of by_state/by_wait/ours
+    lock_waits   {waiting, longest_wait_s}
+    autovacuum   [{table, phase, pid}]             workers in the target database
+    events       [{type, detail, t, ...}]          since the previous take()
+
+A rate or count is None when its source is unavailable (see the notes). Event
+types are ``checkpoint`` (with ``phase`` ``start`` or ``end``), ``autovacuum``
+(a worker starting on a table in one of the workload's schemas, ``table``)
+and ``connection_limit`` (client connections reaching ``max_connections``
+minus the reserved slots).
+
+Backends flush their statistics at most about once a second, so database
+counters lag the load by up to a second; WAL bytes come from the WAL insert
+position and are exact. Stop the monitor after the load connections are
+closed: a backend flushes its last counters when it exits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from stormdb_tui import pg_queries
+from stormdb_tui.db import connect, first_line
+from stormdb_tui.monitor_report import render_pg_markdown, summarize
+from stormdb_tui.monitor_sample import EventDetector, compute_sample
+
+__all__ = ["PgMonitor", "render_pg_markdown"]
+
+
+class PgMonitor:
+    """Polls server statistics on its own connection in a daemon thread."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        interval: float = 1.0,
+        statements: bool = True,
+        schemas: Sequence[str] = (),
+        app_prefix: str = "stormdb-tui",
+    ) -> None:
+        self.conninfo = conninfo
+        self.interval = max(0.05, float(interval))
+        self.statements = statements
+        self.schemas = tuple(schemas)
+        self.app_prefix = app_prefix
+        self.notes: list[str] = []
+        self.settings: dict[str, Any] = {}
+        self._conn: psycopg.Connection | None = None
+        self._features: pg_queries.Features | None = None
+        self._sql = ""
+        self._first: dict[str, Any] | None = None
+        self._prev: dict[str, Any] | None = None
+        self._pgss_start: dict[tuple, tuple] | None = None
+        self._detector: EventDetector | None = None
+        self._events: list[dict[str, Any]] = []
+        self._peaks = {"connections_total": 0, "lock_waiting": 0, "longest_lock_wait_s": 0.0}
+        self._poll_ms: list[float] = []
+        self._errors = 0
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] | None = None
+        self._pending_events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_at = 0.0
+        self._stopped: dict[str, Any] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect, capture settings and baselines, start polling.
+
+        A missing view, extension or privilege becomes a note; only failing to
+        connect at all raises (:class:`~stormdb_tui.errors.DatabaseError`).
+        """
+        self._conn = connect(self.conninfo, role="monitor")
+        features, notes = pg_queries.probe(self._conn, self.app_prefix)
+        self._features = features
+        self.notes.extend(notes)
+        self.settings = pg_queries.read_settings(self._conn)
+        self._sql = pg_queries.compose(features.parts, self.app_prefix)
+        if self.statements:
+            note = pg_queries.probe_statements(self._conn, features)
+            if note:
+                self.notes.append(note)
+            else:
+                self._pgss_start = pg_queries.statements_snapshot(self._conn, features)
+        self._detector = EventDetector(
+            schemas=self.schemas, limit=pg_queries.connection_limit(self.settings)
+        )
+        self._first = self._prev = self._poll()
+        if self._first is not None:
+            self._detector.prime(self._first)
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="stormdb-pg-monitor", daemon=True)
+        self._thread.start()
+
+    def take(self) -> dict[str, Any] | None:
+        """The newest sample not yet taken, with every event since the previous take (or None)."""
+        with self._lock:
+            sample, events = self._latest, self._pending_events
+            self._latest = None
+            if sample is None:
+                return None
+            self._pending_events = []
+        return {**sample, "events": events}
+
+    def stop(self, transactions: int) -> dict[str, Any]:
+        """Stop polling, read final counters and return the report's ``pg`` section."""
+        if self._stopped is not None:
+            return self._stopped
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, self.interval * 3))
+        last = self._poll() if self._conn is not None else None
+        if last is not None and self._prev is not None:
+            self._handle(self._prev, last)
+        top, monitor_server_ms = self._top_statements()
+        if self._conn is not None:
+            self._conn.close()
+        pg = summarize(
+            settings=self.settings,
+            first=self._first,
+            last=last or self._prev,
+            transactions=transactions,
+            interval=self.interval,
+            elapsed=time.monotonic() - self._started_at if self._started_at else 0.0,
+            events=self._events,
+            started_at=self._started_at,
+            peaks=self._peaks,
+            top_statements=top,
+            notes=self.notes,
+            poll_ms=self._poll_ms,
+            monitor_server_ms=monitor_server_ms,
+            parts=list(self._features.parts) if self._features else [],
+        )
+        self._stopped = pg
+        return pg
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
+            deadline += self.interval
+            if deadline < time.monotonic():  # fell behind (slow server): skip, never burst
+                deadline = time.monotonic() + self.interval
+            cur = self._poll()
+            if cur is None:
+                continue
+            if self._first is None or self._prev is None:  # the baseline poll at start failed
+                self._first = self._prev = cur
+                assert self._detector is not None
+                self._detector.prime(cur)
+                continue
+            sample = self._handle(self._prev, cur)
+            self._prev = cur
+            with self._lock:
+                self._latest = sample
+                self._pending_events.extend(sample.pop("events"))
+
+    def _handle(self, prev: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+        """Turn two polls into a sample; record events and peaks."""
+        assert self._first is not None and self._detector is not None
+        sample = compute_sample(prev, cur, self._first, self.settings)
+        events = self._detector.detect(prev, cur, sample)
+        self._events.extend(events)
+        sample["events"] = events
+        conns, locks = sample["connections"], sample["lock_waits"]
+        peaks = self._peaks
+        peaks["connections_total"] = max(peaks["connections_total"], conns.get("total") or 0)
+        peaks["lock_waiting"] = max(peaks["lock_waiting"], locks.get("waiting") or 0)
+        peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
+        return sample
+
+    def _poll(self) -> dict[str, Any] | None:
+        """One round trip; None (and a note, once per kind) when it fails. Reconnects lazily."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.conninfo, role="monitor")
+            started = time.perf_counter()
+            with self._conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(self._sql, prepare=True)
+                row = cur.fetchone()
+            self._poll_ms.append((time.perf_counter() - started) * 1000.0)
+        except Exception as exc:  # the monitor must never take the run down
+            self._errors += 1
+            message = f"monitor poll failed: {first_line(exc)}"
+            if message not in self.notes:
+                self.notes.append(message)
+            if self._conn is not None and not self._conn.closed and self._conn.broken:
+                self._conn.close()
+            return None
+        if row is None:
+            return None
+        row["t"] = time.monotonic()
+        return row
+
+    def _top_statements(self) -> tuple[list[dict[str, Any]], float | None]:
+        """Top statements of this run by total time (pg_stat_statements deltas)."""
+        features = self._features
+        if self._pgss_start is None or features is None or self._conn is None or self._conn.closed:
+            return [], None
+        try:
+            end = pg_queries.statements_snapshot(self._conn, features)
+            deltas = []
+            for key, (calls, ms, rows) in end.items():
+                c0, ms0, r0 = self._pgss_start.get(key, (0, 0.0, 0))
+                if calls - c0 > 0:
+                    deltas.append((key[1], calls - c0, ms - ms0, rows - r0))
+            texts = pg_queries.statement_texts(self._conn, features, sorted({d[0] for d in deltas}))
+        except psycopg.Error as exc:
+            self.notes.append(f"pg_stat_statements could not be read at the end: {first_line(exc)}")
+            return [], None
+        merged: dict[int, list[float]] = {}
+        for qid, calls, ms, rows in deltas:
+            acc = merged.setdefault(qid, [0, 0.0, 0])
+            acc[0] += calls
+            acc[1] += ms
+            acc[2] += rows
+        monitor_ms = None
+        top = []
+        total_ms = sum(v[1] for v in merged.values()) or 1.0
+        for qid, (calls, ms, rows) in merged.items():
+            text = texts.get(qid, "")
+            if text.startswith(pg_queries.MARK):
+                monitor_ms = ms / calls if calls else None
+                continue
+            top.append({"queryid": qid, "query": " ".join(text.split())[:500], "calls": int(calls),
+                        "total_ms": round(ms, 3), "mean_ms": round(ms / calls, 4) if calls else None,
+                        "rows": int(rows), "share": round(ms / total_ms, 4)})
+        top.sort(key=lambda s: s["total_ms"], reverse=True)
+        return top[:10], monitor_ms
