@@ -154,13 +154,13 @@ class ConnectionOverhead(Workload):
         label = self.mix.pick(ctx)
         query = self.opts["query"]
         if label == "persistent":
-            ctx.conn.execute(query).fetchall()
+            _run(ctx.conn, query)
         else:
             conn = db.connect(
                 ctx.state["targets"][label], role="overhead", connect_timeout=ctx.state["timeout"]
             )
             try:
-                conn.execute(query).fetchall()
+                _run(conn, query)
             finally:
                 conn.close()
         ctx.queries += 1
@@ -213,6 +213,13 @@ class ConnectionOverhead(Workload):
         if p50_base and p50_new is not None:
             result["p50_ratio"] = round(p50_new / p50_base, 2)
         return result
+
+
+def _run(conn: Any, query: str) -> None:
+    """Run ``query`` and read its rows, if it returns any (it may be a write)."""
+    cur = conn.execute(query)
+    if cur.description is not None:
+        cur.fetchall()
 
 
 WORKLOAD = ConnectionOverhead
