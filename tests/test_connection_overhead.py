@@ -115,6 +115,9 @@ def test_mix_and_mode_choose_the_paths(dsn):
     assert both.operations == ("persistent", "new_connection")
     skip_pooler = ConnectionOverhead({"pooler_dsn": dsn, "mix": "persistent:1,pooler:0,new_connection:1"})
     assert skip_pooler.operations == ("persistent", "new_connection")
+    # auto runs what is available, so a profile can keep a pooler weight for when a pooler is set.
+    waiting = ConnectionOverhead({"mix": "persistent:1,new_connection:1,pooler:1"})
+    assert waiting.operations == ("persistent", "new_connection")
 
 
 def test_unreachable_pooler_fails_the_transaction_under_its_label(conn):
@@ -166,6 +169,7 @@ def test_summary_contract():
         {"mix": "persistent:1,warp:2"},
         {"mix": "persistent:-1"},
         {"mode": "persistent", "mix": "new_connection:1"},
+        {"mode": "both", "mix": "persistent:1,pooler:1"},
         {"query": "  "},
         {"pooler_dsn": "this is not a conninfo"},
         {"connect_timeout": 0},

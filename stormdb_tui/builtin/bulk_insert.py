@@ -334,7 +334,7 @@ class BulkInsert(Workload):
 
         Contract: ``totals["elapsed_s"]`` is the measured window and
         ``totals["operations"][label]`` holds ``count`` (committed batches) and
-        ``latency_ms["mean"]``. Rows = count x rows per batch. The time a
+        ``latency_ms["mean"]`` (``service_ms`` is preferred when present). Rows = count x rows per batch. The time a
         method had is its share of the window by busy time: ``elapsed_s x
         busy(label) / busy(all labels)`` with ``busy = count x mean latency``.
         Slices switch methods on every worker at once, so this is the wall
@@ -347,7 +347,9 @@ class BulkInsert(Workload):
         elapsed = float(totals.get("elapsed_s") or 0.0)
         busy: dict[str, float] = {}
         for label, stats in ops.items():
-            mean = ((stats.get("latency_ms") or {}).get("mean")) or 0.0
+            # Under a target rate, latency counts from the scheduled start; service time is the busy time.
+            timing = stats.get("service_ms") or stats.get("latency_ms") or {}
+            mean = timing.get("mean") or 0.0
             busy[label] = float(stats.get("count") or 0) * float(mean)
         total_busy = sum(busy.values())
         ranking = []

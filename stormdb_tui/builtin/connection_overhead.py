@@ -110,7 +110,8 @@ class ConnectionOverhead(Workload):
             weights = {label: 1.0 for label in enabled}
         else:
             for label, weight in o["mix"].items():
-                if weight > 0 and label not in enabled:
+                # auto runs what is available: a pooler weight waits for a pooler_dsn.
+                if weight > 0 and label not in enabled and mode != "auto":
                     raise ConfigError(
                         f"{label} has a weight but mode {mode} does not run it", path="workload.mix",
                         hint="pooler needs pooler_dsn" if label == "pooler" else "choose mode all",
@@ -171,7 +172,8 @@ class ConnectionOverhead(Workload):
 
         Contract: ``totals["elapsed_s"]`` is the measured window and
         ``totals["operations"][label]`` holds ``count`` and ``latency_ms``
-        (``mean``, ``p50``, ...). Returned keys, each present when its inputs are:
+        (``mean``, ``p50``, ...); ``service_ms``, when present (open model), is
+        used instead so queueing does not count as connection cost. Returned keys, each present when its inputs are:
 
         * ``connects_per_s`` - new connections opened per second (new_connection
           plus pooler counts over elapsed time), with
@@ -189,7 +191,8 @@ class ConnectionOverhead(Workload):
             entry = ops.get(label) or {}
             if not entry.get("count"):
                 return None
-            value = (entry.get("latency_ms") or {}).get(key)
+            # Under a target rate, latency includes queueing; service time is the path's own cost.
+            value = (entry.get("service_ms") or entry.get("latency_ms") or {}).get(key)
             return float(value) if value is not None else None
 
         result: dict[str, Any] = {}
