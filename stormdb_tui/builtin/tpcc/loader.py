@@ -1,0 +1,211 @@
+"""Initial population: create tables, COPY every table in parallel, then build keys.
+
+Work is split into tasks (the item table; per warehouse its stock, and its
+districts with their customers, history, orders, order lines and new
+orders) run by a small pool of threads, each with its own connection. Python
+generates one chunk while the server parses the previous one, so even on
+two cores the client and the server overlap. Keys and indexes are built
+after the data is in, in parallel too, then the tables are vacuumed and
+analyzed so the first run sees the same plans as later ones.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from stormdb_tui.builtin.tpcc import generate as gen
+from stormdb_tui.builtin.tpcc import schema
+from stormdb_tui.builtin.tpcc.rand import NURandConstants
+from stormdb_tui.errors import WorkloadError
+from stormdb_tui.workload import Progress
+
+S = schema.SCHEMA
+
+
+def total_rows(scale: int) -> int:
+    """Rows the loader writes, for the progress bar (order lines counted at their mean of 10/order)."""
+    return sum(schema.expected_rows(scale).values())
+
+
+class Loader:
+    """Loads ``scale`` warehouses through ``workers`` connections opened by ``connect``."""
+
+    def __init__(
+        self,
+        scale: int,
+        connect: Callable[[], Any],
+        progress: Progress,
+        *,
+        workers: int = 4,
+        seed: int | str = 0,
+        foreign_keys: bool = False,
+        version: str = "",
+    ) -> None:
+        self.scale = scale
+        self.connect = connect
+        self.progress = progress
+        self.workers = max(1, workers)
+        self.seed = seed
+        self.foreign_keys = foreign_keys
+        self.version = version
+        self.now = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    # -- orchestration -------------------------------------------------------------------
+
+    def run(self, conn: Any) -> dict[str, float]:
+        """Create, load, index and analyze; returns timings (seconds) and rows/s."""
+        constants = NURandConstants.for_load(random.Random(f"tpcc-c-load-{self.seed}"))
+        started = time.monotonic()
+        self._create(conn, constants)
+        tasks = [("item", self._load_items)]
+        for w_id in range(1, self.scale + 1):
+            tasks.append((f"stock w{w_id}", lambda w=w_id: self._load_stock(w)))
+            tasks.append((f"districts w{w_id}", lambda w=w_id: self._load_districts(w, constants.c_last)))
+        self.progress.phase("copy", total_rows(self.scale))
+        rows = sum(self._parallel(fn for _, fn in tasks))
+        copied = time.monotonic()
+        statements = schema.index_statements()
+        self.progress.phase("indexes")
+        self._parallel(lambda st=st: self._execute(st) for st in statements)
+        if self.foreign_keys:
+            self.progress.phase("foreign keys")
+            for st in schema.foreign_key_statements():
+                conn.execute(st)
+        self.progress.phase("vacuum analyze")
+        self._parallel(lambda t=t: self._execute(f"VACUUM (ANALYZE) {S}.{t}") for t in schema.TABLES)
+        conn.execute(f"UPDATE {S}.load_info SET complete = true, loaded_at = now()")
+        self._close_all()
+        done = time.monotonic()
+        self.progress.finish()
+        return {
+            "rows": rows,
+            "copy_s": copied - started,
+            "index_s": done - copied,
+            "total_s": done - started,
+            "copy_rows_per_s": rows / max(copied - started, 1e-9),
+            "rows_per_s": rows / max(done - started, 1e-9),
+        }
+
+    def _create(self, conn: Any, constants: NURandConstants) -> None:
+        with conn.transaction():
+            conn.execute(f"DROP SCHEMA IF EXISTS {S} CASCADE")
+            conn.execute(f"CREATE SCHEMA {S}")
+            for statement in schema.create_table_statements():
+                conn.execute(statement)
+            conn.execute(schema.LOAD_INFO_DDL)
+            conn.execute(
+                f"INSERT INTO {S}.load_info (scale, c_last, c_id, ol_i_id, version) VALUES (%s, %s, %s, %s, %s)",
+                (self.scale, constants.c_last, constants.c_id, constants.ol_i_id, self.version),
+            )
+
+    def _parallel(self, fns: Iterable[Callable[[], Any]]) -> list[Any]:
+        fns = list(fns)
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(fns)), thread_name_prefix="tpcc-load") as pool:
+            futures = [pool.submit(fn) for fn in fns]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                self.progress.cancelled = True
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            conn.execute("SET synchronous_commit = off")
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _close_all(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a close failure must not hide the load result
+                pass
+
+    def close(self) -> None:
+        """Close the loader's connections (after a failure)."""
+        self._close_all()
+
+    def _execute(self, statement: str) -> None:
+        self._conn().execute(statement)
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def _copy(self, cur: Any, table: str, chunks: Iterator[gen.Chunk]) -> int:
+        total = 0
+        cols = ", ".join(schema.columns(table))
+        with cur.copy(f"COPY {S}.{table} ({cols}) FROM STDIN") as copy:
+            for text, n in chunks:
+                if self.progress.cancelled:
+                    raise WorkloadError("TPC-C load cancelled")
+                copy.write(text)
+                total += n
+                self.progress.advance(n)
+        return total
+
+    def _rng(self, name: str) -> random.Random:
+        return random.Random(f"tpcc-load-{self.seed}-{name}")
+
+    def _load_items(self) -> int:
+        with self._conn().cursor() as cur:
+            return self._copy(cur, "item", gen.items(self._rng("item")))
+
+    def _load_stock(self, w_id: int) -> int:
+        with self._conn().cursor() as cur:
+            return self._copy(cur, "stock", gen.stock(self._rng(f"stock-{w_id}"), w_id))
+
+    def _load_districts(self, w_id: int, c_load: int) -> int:
+        """Warehouse, districts, and per district its customers, history, orders and lines."""
+        rng = self._rng(f"districts-{w_id}")
+        now = self.now
+        rows = 0
+        with self._conn().cursor() as cur:
+            rows += self._copy(cur, "warehouse", gen.warehouse(rng, w_id))
+            rows += self._copy(cur, "district", gen.districts(rng, w_id))
+            customer_chunks = (
+                chunk
+                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
+                for chunk in gen.customers(rng, w_id, d_id, c_load, now)
+            )
+            rows += self._copy(cur, "customer", customer_chunks)
+            history_chunks = (
+                chunk
+                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
+                for chunk in gen.history(rng, w_id, d_id, now)
+            )
+            rows += self._copy(cur, "history", history_chunks)
+            counts: dict[int, list[int]] = {}
+
+            def order_chunks() -> Iterator[gen.Chunk]:
+                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1):
+                    lines, counts[d_id] = gen.orders(rng, w_id, d_id, now)
+                    yield "".join(lines), len(lines)
+
+            rows += self._copy(cur, "orders", order_chunks())
+            line_chunks = (
+                chunk
+                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
+                for chunk in gen.order_lines(rng, w_id, d_id, counts[d_id], now)
+            )
+            rows += self._copy(cur, "order_line", line_chunks)
+            new_order_chunks = (
+                chunk for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1) for chunk in gen.new_orders(w_id, d_id)
+            )
+            rows += self._copy(cur, "new_order", new_order_chunks)
+        return rows
