@@ -65,15 +65,28 @@ class ImdbWorkload(Workload):
         return {"source": "synthetic", "scale": str(self.scale)}
 
     def check(self, conn: Any) -> list[str]:
+        meta = schema.read_meta(conn) or {}
+        loaded = meta.get("state") == "complete"
+        mismatch = [(k, meta.get(k), want) for k, want in self._wanted().items() if meta.get(k) != want]
+        if loaded and not mismatch:
+            return []
+        # A bad tsv_path is the first thing to fix, whatever is loaded now.
+        if self.opts["tsv_path"] and tsv.problems(self.opts["tsv_path"]):
+            return tsv.problems(self.opts["tsv_path"])
+        if not loaded:
+            return ["imdb data not loaded: run with --setup"]
+        key, have, want = mismatch[0]
+        return [f"imdb data was loaded with {key}={have}, options ask for {want}: run with --rebuild"]
+
+    def is_loaded(self, conn: Any) -> bool:
+        """True when any complete load is present, even one made with other options.
+
+        The engine loads data on its own only when nothing is loaded; data
+        loaded at another scale is reported by ``check`` and replaced only
+        when the user asks (``--setup`` or ``--rebuild``).
+        """
         meta = schema.read_meta(conn)
-        if meta is None or meta.get("state") != "complete":
-            problems = tsv.problems(self.opts["tsv_path"]) if self.opts["tsv_path"] else []
-            return problems or ["imdb data not loaded: run with --setup"]
-        for key, want in self._wanted().items():
-            have = meta.get(key)
-            if have != want:
-                return [f"imdb data was loaded with {key}={have}, options ask for {want}: run with --rebuild"]
-        return []
+        return meta is not None and meta.get("state") == "complete"
 
     def setup(self, conn: Any, progress: Progress) -> None:
         """Load unless matching data is already there; a mismatching load is replaced.

@@ -60,9 +60,20 @@ def problems(folder: str) -> list[str]:
     path = Path(folder).expanduser()
     if not path.is_dir():
         return [f"tsv_path {folder!r} is not a directory"]
-    if "basics" not in find_files(str(path)):
+    files = find_files(str(path))
+    if "basics" not in files:
         return [f"tsv_path {folder!r} has no title.basics.tsv (or .tsv.gz): download it from datasets.imdbws.com"]
-    return []
+    found = []
+    for key, file in files.items():
+        missing = [c for c in FILES[key][2] if c not in _header(file)]
+        if missing:
+            found.append(f"{file}: header lacks column(s) {', '.join(missing)}")
+    return found
+
+
+def _header(path: Path) -> tuple[str, ...]:
+    with _open(path) as handle:
+        return tuple(handle.readline().decode("utf-8").rstrip("\r\n").split("\t"))
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -83,16 +94,12 @@ def _estimate_rows(path: Path) -> int | None:
 
 def _stage(conn: Any, key: str, path: Path | None, progress: Any) -> None:
     """Create ``stage_<key>`` (temporary, dropped at commit) and COPY the file into it."""
-    name, standard, required = FILES[key]
+    _, standard, _ = FILES[key]
     table = sql.Identifier(f"stage_{key}")
     if path is None:
         columns: tuple[str, ...] = standard
     else:
-        with _open(path) as handle:
-            columns = tuple(handle.readline().decode("utf-8").rstrip("\r\n").split("\t"))
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise WorkloadError(f"{path}: header lacks column(s) {', '.join(missing)}")
+        columns = _header(path)
         # Columns the transforms read but this file lacks become NULL columns.
         columns = columns + tuple(c for c in standard if c not in columns)
     conn.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
