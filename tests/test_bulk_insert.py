@@ -201,3 +201,13 @@ def test_check_reports_a_missing_schema(conn):
     conn.execute("DROP SCHEMA IF EXISTS bulk_insert CASCADE")
     problems = BulkInsert().check(conn)
     assert len(problems) == 1 and "--setup" in problems[0]
+
+
+def test_every_option_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "workloads" / "bulk_insert.md").read_text()
+    for option in BulkInsert.options:
+        assert f"| `{option.name}` |" in doc, option.name
+    for label in BulkInsert().operations:
+        assert f"`{label.rstrip('0123456789')}" in doc, label

@@ -179,3 +179,13 @@ def test_summary_contract():
 def test_bad_options_raise_config_error(options):
     with pytest.raises(ConfigError):
         ConnectionOverhead(options)
+
+
+def test_every_option_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "workloads" / "connection_overhead.md").read_text()
+    for option in ConnectionOverhead.options:
+        assert f"| `{option.name}` |" in doc, option.name
+    for label in ("persistent", "new_connection", "pooler"):
+        assert f"| `{label}` |" in doc, label

@@ -101,15 +101,15 @@ class BulkInsert(Workload):
         Option(
             "column_types",
             "list",
-            "int,text,float,timestamptz",
+            ("int", "text", "float", "timestamptz"),
             "types cycled over the columns after the id: " + ", ".join(COLUMN_TYPES),
         ),
         Option("payload_bytes", "size", 100, "length of every text value", minimum=0, maximum=1024 * 1024),
-        Option("methods", "list", ",".join(METHODS), "methods to compare: " + ", ".join(METHODS)),
+        Option("methods", "list", METHODS, "methods to compare: " + ", ".join(METHODS)),
         Option(
             "batch_sizes",
             "list",
-            "10,100,1000",
+            ("10", "100", "1000"),
             "rows per multi-row INSERT, one operation per size (capped by the bind parameter limit)",
         ),
         Option("batch_rows", "int", 1000, "rows per executemany and COPY transaction", minimum=1, maximum=1_000_000),
