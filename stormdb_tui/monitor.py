@@ -102,7 +102,7 @@ class PgMonitor:
         A missing view, extension or privilege becomes a note; only failing to
         connect at all raises (:class:`~stormdb_tui.errors.DatabaseError`).
         """
-        self._conn = connect(self.conninfo, role="monitor")
+        self._conn = self._connect()
         features, notes = pg_queries.probe(self._conn, self.app_prefix)
         self._features = features
         self.notes.extend(notes)
@@ -202,11 +202,18 @@ class PgMonitor:
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
         return sample
 
+    def _connect(self) -> psycopg.Connection:
+        """The monitor's session; a hung catalog or lock never stalls it for more than a few polls."""
+        conn = connect(self.conninfo, role="monitor")
+        timeout_ms = int(max(2.0, self.interval * 3) * 1000)
+        conn.execute(f"SET statement_timeout = {timeout_ms}; SET lock_timeout = {timeout_ms}")
+        return conn
+
     def _poll(self) -> dict[str, Any] | None:
         """One round trip; None (and a note, once per kind) when it fails. Reconnects lazily."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = connect(self.conninfo, role="monitor")
+                self._conn = self._connect()
             started = time.perf_counter()
             with self._conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(self._sql, prepare=True)

@@ -72,7 +72,10 @@ class Features:
 
 
 ACTIVITY_CTE = """WITH a AS (
-  SELECT pid, backend_type, state, wait_event_type, wait_event, datid, state_change,
+  SELECT pid, state, wait_event_type, wait_event, datid, state_change,
+         -- hidden from roles without pg_read_all_stats; a session with a database and a user is a client
+         coalesce(backend_type, CASE WHEN datid IS NOT NULL AND usesysid IS NOT NULL
+                                     THEN 'client backend' END) AS backend_type,
          coalesce(application_name LIKE {prefix}, false) AS ours,
          CASE WHEN backend_type = 'autovacuum worker' THEN query END AS query
   FROM pg_stat_activity)"""

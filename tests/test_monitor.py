@@ -1,0 +1,323 @@
+"""The server monitor against real servers: provoke what it measures, then look for it.
+
+Every DB test runs on the shared server (``STORMDB_TEST_DSN``) and on a
+throwaway PostgreSQL 15 cluster started here from the system binaries (with
+pg_stat_statements preloaded and a tiny ``max_connections``); the PostgreSQL 15
+leg skips when the binaries are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+
+from stormdb_tui import pg_queries
+from stormdb_tui.monitor import PgMonitor, render_pg_markdown
+from stormdb_tui.monitor_sample import EventDetector, compute_sample
+
+PG15_BIN = "/usr/lib/postgresql/15/bin"
+SAMPLE_KEYS = {
+    "t", "interval_s", "cache_hit_ratio", "commits_s", "rollbacks_s", "tup_returned_s", "tup_fetched_s",
+    "tup_inserted_s", "tup_updated_s", "tup_deleted_s", "temp_files", "temp_bytes_s", "deadlocks",
+    "conflicts", "blks_read_s", "blks_hit_s", "wal_records_s", "wal_fpi_s", "wal_bytes_s",
+    "checkpoints_timed", "checkpoints_req", "checkpoint_in_progress", "buffers_checkpoint_s",
+    "buffers_written_s", "connections", "lock_waits", "autovacuum", "events",
+}
+INTERVAL = 0.2
+
+
+@pytest.fixture(scope="module")
+def dev_dsn() -> str:
+    dsn = os.environ.get("STORMDB_TEST_DSN")
+    if not dsn:
+        pytest.skip("STORMDB_TEST_DSN is not set")
+    return dsn
+
+
+def _as_postgres(*args: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def pg15_dsn() -> Iterator[str]:
+    """A private PostgreSQL 15: pg_stat_statements preloaded, max_connections 10, fast autovacuum."""
+    if not os.path.exists(f"{PG15_BIN}/initdb"):
+        pytest.skip("PostgreSQL 15 binaries are not installed")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("cannot switch to the postgres user")
+    root = tempfile.mkdtemp(prefix="stormdb-mon15-")
+    os.chmod(root, 0o777)
+    data = os.path.join(root, "data")
+    run = _as_postgres if os.geteuid() == 0 else (lambda *a: subprocess.run(a, check=True, capture_output=True))
+    run(f"{PG15_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+    opts = (f"-c listen_addresses='' -k {root} -p 54315 -c shared_preload_libraries=pg_stat_statements "
+            "-c max_connections=10 -c superuser_reserved_connections=3 -c fsync=off "
+            "-c autovacuum_naptime=1 -c shared_buffers=16MB")
+    run(f"{PG15_BIN}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start")
+    dsn = f"host={root} port=54315 user=postgres dbname=postgres"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        yield dsn
+    finally:
+        run(f"{PG15_BIN}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["dev", "pg15"])
+def dsn(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("dev_dsn" if request.param == "dev" else "pg15_dsn")
+
+
+def collect(mon: PgMonitor, pred: Callable[[list[dict]], bool], timeout: float = 5.0) -> list[dict]:
+    """Take samples (as the engine's sampler would) until ``pred`` holds or time runs out."""
+    samples: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = mon.take()
+        if s is not None:
+            samples.append(s)
+            if pred(samples):
+                break
+        time.sleep(INTERVAL / 2)
+    return samples
+
+
+def events_of(samples: list[dict], kind: str) -> list[dict]:
+    return [e for s in samples for e in s["events"] if e["type"] == kind]
+
+
+@pytest.fixture
+def table(dsn: str) -> Iterator[str]:
+    name = f"mon_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def test_samples_carry_every_documented_key(dsn: str) -> None:
+    mon = PgMonitor(dsn, interval=INTERVAL)
+    with psycopg.connect(dsn, autocommit=True, application_name="stormdb-tui:load") as load:
+        load.execute("SELECT 1")
+        mon.start()
+        samples = collect(mon, lambda s: len(s) >= 2)
+        pg = mon.stop(transactions=10)
+    assert len(samples) >= 2
+    s = samples[-1]
+    assert set(s) == SAMPLE_KEYS
+    conns = s["connections"]
+    assert conns["ours"] >= 1 and conns["by_state"].get("idle", 0) >= 1  # the idle "load" session
+    assert conns["total"] >= conns["ours"] + 1  # the monitor's own session counts toward the limit
+    assert conns["max_connections"] > conns["limit"] > 0
+    assert s["wal_bytes_s"] is not None and s["checkpoints_req"] is not None and s["commits_s"] is not None
+    assert isinstance(s["lock_waits"]["waiting"], int)  # server-wide: other sessions may be waiting
+    assert pg["settings"]["max_connections"] and pg["version_num"] >= 150000
+    assert pg["monitor"]["polls"] >= 3 and pg["monitor"]["poll_ms_mean"] > 0
+    assert pg["per_transaction"]["transactions"] == 10
+    assert "## Server statistics" in render_pg_markdown(pg)
+
+
+def test_checkpoint_shows_up_as_an_event(dsn: str) -> None:
+    mon = PgMonitor(dsn, interval=INTERVAL)
+    mon.start()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    samples = collect(mon, lambda s: any(e.get("phase") == "end" for e in events_of(s, "checkpoint")))
+    pg = mon.stop(transactions=0)
+    ends = [e for e in events_of(samples, "checkpoint") if e["phase"] == "end"]
+    assert ends, "CHECKPOINT did not produce a checkpoint event"
+    assert any(e["type"] == "checkpoint" for e in pg["events"])
+    assert pg["deltas"]["checkpoints_req"] >= 1
+    assert "checkpoint completed" in render_pg_markdown(pg)
+
+
+def test_held_lock_makes_a_waiting_session(dsn: str, table: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as holder, psycopg.connect(dsn, autocommit=True) as waiter:
+        holder.execute(f"CREATE TABLE {table} (id int)")
+        mon = PgMonitor(dsn, interval=INTERVAL)
+        mon.start()
+        with holder.transaction():
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            blocked = threading.Thread(target=lambda: waiter.execute(f"SELECT count(*) FROM {table}"))
+            blocked.start()
+            samples = collect(mon, lambda s: (s[-1]["lock_waits"]["longest_wait_s"] or 0) > 0.2)
+        blocked.join(timeout=10)
+        pg = mon.stop(transactions=0)
+    waits = [s["lock_waits"] for s in samples]
+    assert any((w["waiting"] or 0) >= 1 for w in waits), waits
+    assert max(w["longest_wait_s"] or 0 for w in waits) > 0.2
+    assert pg["peaks"]["lock_waiting"] >= 1
+    assert not blocked.is_alive()
+
+
+def test_writes_raise_wal_bytes(dsn: str, table: str) -> None:
+    mon = PgMonitor(dsn, interval=INTERVAL)
+    mon.start()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} AS SELECT g, repeat('w', 200) AS pad FROM generate_series(1, 20000) g")
+        size = conn.execute(f"SELECT pg_relation_size('{table}')").fetchone()[0]
+    samples = collect(mon, lambda s: sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in s) >= size)
+    pg = mon.stop(transactions=4)
+    # The table's pages went through WAL, so the intervals together logged at least its size.
+    assert sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in samples) >= size
+    assert max(x["wal_bytes_s"] or 0 for x in samples) > 0
+    assert pg["deltas"]["wal_bytes"] >= size
+    assert pg["per_transaction"]["wal_bytes"] == pytest.approx(pg["deltas"]["wal_bytes"] / 4, rel=1e-3)
+
+
+def test_reading_a_fresh_table_shows_block_reads(dsn: str, table: str) -> None:
+    """What this proves: reads that miss shared buffers appear as blks_read and lower the ratio.
+
+    CREATE TABLE AS writes through a 16 MB ring, so of a ~25 MB table the early
+    pages are no longer in shared buffers. Whether they come from the OS cache
+    or the disk is invisible to PostgreSQL, and to us.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} AS SELECT g, repeat('r', 200) AS pad FROM generate_series(1, 100000) g")
+    mon = PgMonitor(dsn, interval=INTERVAL)
+    mon.start()
+    with psycopg.connect(dsn, autocommit=True) as reader:  # closing flushes its counters
+        reader.execute(f"SELECT count(*) FROM {table}")
+    samples = collect(mon, lambda s: (s[-1]["blks_read_s"] or 0) * s[-1]["interval_s"] >= 200)
+    pg = mon.stop(transactions=1)
+    cold = [x for x in samples if (x["blks_read_s"] or 0) * x["interval_s"] >= 200]
+    assert cold, [x["blks_read_s"] for x in samples]
+    assert cold[0]["cache_hit_ratio"] is not None and cold[0]["cache_hit_ratio"] < 0.95
+    assert pg["deltas"]["blks_read"] >= 200 and pg["cache_hit_ratio"] < 1.0
+
+
+def test_unprivileged_role_degrades_with_notes(dsn: str) -> None:
+    role = f"stormdb_mon_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            mon = PgMonitor(psycopg.conninfo.make_conninfo(dsn, user=role), interval=INTERVAL)
+            mon.start()
+            samples = collect(mon, lambda s: len(s) >= 2)
+            pg = mon.stop(transactions=1)
+        finally:
+            admin.execute(f"DROP ROLE {role}")
+    assert any("pg_read_all_stats" in n for n in pg["notes"]), pg["notes"]
+    assert samples and samples[-1]["checkpoint_in_progress"] is None
+    assert samples[-1]["connections"]["by_state"].get("hidden", 0) >= 1  # the admin session
+    assert samples[-1]["wal_bytes_s"] is not None and samples[-1]["commits_s"] is not None
+    assert "pg_read_all_stats" in render_pg_markdown(pg)
+
+
+def test_pg15_top_statements_are_the_runs_own(pg15_dsn: str) -> None:
+    mon = PgMonitor(pg15_dsn, interval=INTERVAL)
+    mon.start()
+    with psycopg.connect(pg15_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS mon_pgss_probe AS SELECT generate_series(1, 1000) g")
+        for i in range(300):
+            conn.execute("SELECT sum(g) FROM mon_pgss_probe WHERE g < %s", (i,), prepare=True)
+    time.sleep(INTERVAL * 2)
+    pg = mon.stop(transactions=300)
+    probe = [s for s in pg["top_statements"] if "mon_pgss_probe WHERE" in s["query"]]
+    assert probe and probe[0]["calls"] == 300, pg["top_statements"]
+    assert probe[0]["mean_ms"] > 0 and probe[0]["total_ms"] >= probe[0]["mean_ms"] * 299
+    assert not any(s["query"].startswith(pg_queries.MARK) for s in pg["top_statements"])
+    assert pg["monitor"]["server_ms_mean"] is not None
+    assert "mon_pgss_probe" in render_pg_markdown(pg)
+
+
+def test_pg15_connection_limit_event(pg15_dsn: str) -> None:
+    mon = PgMonitor(pg15_dsn, interval=INTERVAL)
+    mon.start()  # max_connections 10 - 3 reserved: the limit is 7 client backends
+    conns = [psycopg.connect(pg15_dsn, autocommit=True) for _ in range(6)]
+    try:
+        samples = collect(mon, lambda s: bool(events_of(s, "connection_limit")))
+    finally:
+        for c in conns:
+            c.close()
+    pg = mon.stop(transactions=0)
+    hits = events_of(samples, "connection_limit")
+    assert len(hits) == 1 and "limit of 7" in hits[0]["detail"]
+    assert pg["peaks"]["connections_total"] >= 7
+
+
+def test_pg15_autovacuum_on_a_workload_table_is_an_event(pg15_dsn: str) -> None:
+    with psycopg.connect(pg15_dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS mon_av CASCADE; CREATE SCHEMA mon_av")
+        # Throttled to a crawl so the vacuum lasts seconds and a 0.2 s poll sees it.
+        conn.execute("CREATE TABLE mon_av.t (g int, pad text) WITH (autovacuum_vacuum_threshold = 0, "
+                     "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, "
+                     "autovacuum_vacuum_cost_limit = 1, autovacuum_analyze_threshold = 1000000000)")
+        conn.execute("INSERT INTO mon_av.t SELECT g, repeat('a', 100) FROM generate_series(1, 20000) g")
+    mon = PgMonitor(pg15_dsn, interval=INTERVAL, schemas=["mon_av"])
+    mon.start()
+    with psycopg.connect(pg15_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM mon_av.t")
+    samples = collect(mon, lambda s: bool(events_of(s, "autovacuum")), timeout=10)
+    pg = mon.stop(transactions=0)
+    av = events_of(samples, "autovacuum")
+    assert av and av[0]["table"] == "mon_av.t", [s["autovacuum"] for s in samples]
+    assert any(w["table"] == "mon_av.t" and w["phase"] for s in samples for w in s["autovacuum"])
+    assert any(e["type"] == "autovacuum" for e in pg["events"])
+
+
+def test_pg15_revoked_views_become_notes(pg15_dsn: str) -> None:
+    with psycopg.connect(pg15_dsn, autocommit=True) as admin:
+        admin.execute("CREATE ROLE mon_limited LOGIN; GRANT pg_read_all_stats TO mon_limited")
+        admin.execute("REVOKE SELECT ON pg_stat_bgwriter FROM PUBLIC; "
+                      "REVOKE EXECUTE ON FUNCTION pg_control_checkpoint() FROM PUBLIC")
+        try:
+            mon = PgMonitor(psycopg.conninfo.make_conninfo(pg15_dsn, user="mon_limited"), interval=INTERVAL)
+            mon.start()
+            admin.execute("CHECKPOINT")
+            samples = collect(mon, lambda s: len(s) >= 2)
+            pg = mon.stop(transactions=0)
+        finally:
+            admin.execute("GRANT SELECT ON pg_stat_bgwriter TO PUBLIC; "
+                          "GRANT EXECUTE ON FUNCTION pg_control_checkpoint() TO PUBLIC; DROP ROLE mon_limited")
+    notes = " ".join(pg["notes"])
+    assert "checkpoint statistics unreadable" in notes and "pg_control_checkpoint" in notes
+    assert samples[-1]["checkpoints_req"] is None and samples[-1]["buffers_written_s"] is None
+    assert samples[-1]["cache_hit_ratio"] is None or 0 <= samples[-1]["cache_hit_ratio"] <= 1
+    assert "pg_read_all_stats" not in notes
+
+
+def test_pg17_backend_writes_expression_runs_on_16(dev_dsn: str) -> None:
+    """pg_stat_io (16+) feeds the 17+ checkpoint part; check that piece where we can."""
+    with psycopg.connect(dev_dsn, autocommit=True) as conn:
+        if conn.info.server_version < 160000:
+            pytest.skip("pg_stat_io needs 16+")
+        assert conn.execute("SELECT " + pg_queries.IO_BACKEND_WRITES).fetchone()[0] >= 0
+    assert "pg_stat_checkpointer" in pg_queries.candidate_parts(170000, True)["checkpoints"]
+    assert "pg_stat_bgwriter" in pg_queries.candidate_parts(160000, True)["checkpoints"]
+
+
+def test_counter_reset_and_counters_only_checkpoints() -> None:
+    settings = {"max_connections": "10", "superuser_reserved_connections": "3"}
+    first = {"t": 0.0, "blks_hit": 100, "blks_read": 0, "ckpt_req": 5, "ckpt_timed": 1, "buf_ckpt": 10,
+             "wal_lsn": 1000, "conn_total": 2}
+    cur = {"t": 1.0, "blks_hit": 50, "blks_read": 10, "ckpt_req": 6, "ckpt_timed": 1, "buf_ckpt": 30,
+           "wal_lsn": 9192, "conn_total": 7}
+    s = compute_sample(first, cur, first, settings)
+    assert s["blks_hit_s"] is None and s["cache_hit_ratio"] is None  # reset: no made-up rate
+    assert s["wal_bytes_s"] == 8192 and s["checkpoints_req"] == 1 and s["buffers_written_s"] == 20
+    det = EventDetector(limit=pg_queries.connection_limit(settings))
+    det.prime(first)
+    kinds = [e["type"] for e in det.detect(first, cur, s)]
+    assert kinds == ["checkpoint", "connection_limit"]
+    assert det.detect(cur, {**cur, "t": 2.0}, compute_sample(cur, {**cur, "t": 2.0}, first, settings)) == []
+
+
+def test_render_without_monitoring() -> None:
+    assert "monitoring was off" in render_pg_markdown(None)
+
+
+def test_monitor_does_not_import_textual_or_rich() -> None:
+    code = "import sys, stormdb_tui.monitor; print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
