@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import random
 import time
 
@@ -12,14 +12,6 @@ from stormdb_tui import db
 from stormdb_tui.builtin.bulk_insert import MAX_BIND_PARAMS, BulkInsert
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.workload import Progress, WorkerContext
-
-
-@pytest.fixture(scope="module")
-def dsn() -> str:
-    value = os.environ.get("STORMDB_TEST_DSN")
-    if not value:
-        pytest.skip("STORMDB_TEST_DSN is not set")
-    return value
 
 
 @pytest.fixture
@@ -211,3 +203,37 @@ def test_every_option_is_documented():
         assert f"| `{option.name}` |" in doc, option.name
     for label in BulkInsert().operations:
         assert f"`{label.rstrip('0123456789')}" in doc, label
+
+
+def test_quick_profile_through_the_cli(run_cli, dsn, conn, tmp_path):
+    """The shipped profile, shortened: every method ran, the report ranks them, the rows are there."""
+    out = tmp_path / "bulk.json"
+    result = run_cli(
+        "run", "--no-ui", "--config", "configs/bulk_insert-quick.yaml", "--dsn", dsn, "--setup",
+        "--duration", "4", "--warmup", "0", "--set", "slice_time=0.25", "--set", "truncate_every=0",
+        "--set", "batch_rows=200", "--report-json", str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    ops = data["operations"]
+    methods = ["insert_single", "insert_multi_10", "insert_multi_100", "insert_multi_1000", "executemany", "copy"]
+    assert set(methods) <= set(ops)
+    assert all(ops[m]["errors"] == 0 and ops[m]["count"] > 0 for m in methods)
+    ranking = data["workload"]["summary"]["ranking"]
+    assert sorted(r["method"] for r in ranking) == sorted(methods)
+    assert [r["rows_per_s"] for r in ranking] == sorted((r["rows_per_s"] for r in ranking), reverse=True)
+    # Each method had about its equal share of the window.
+    for r in ranking:
+        assert 0.5 < r["seconds"] / (data["summary"]["elapsed_s"] / 6) < 1.5, r
+    reported = sum(r["rows"] for r in ranking)
+    landed = sum(
+        conn.execute(f"SELECT count(*) FROM bulk_insert.w{w}").fetchone()[0] for w in range(2)
+    )
+    assert landed >= reported > 0
+
+
+def test_bad_option_exits_2_through_the_cli(run_cli):
+    result = run_cli("run", "--no-ui", "--workload", "bulk_insert", "--dsn", "host=/nonexistent",
+                     "--set", "methods=copy,teleport")
+    assert result.returncode == 2, result.stderr
+    assert "workload.methods" in result.stderr and "Traceback" not in result.stderr

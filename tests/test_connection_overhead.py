@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import random
 import time
 
@@ -14,14 +14,6 @@ from stormdb_tui.errors import ConfigError, DatabaseError
 from stormdb_tui.workload import WorkerContext
 
 PIDS = "public.connection_overhead_test_pids"
-
-
-@pytest.fixture(scope="module")
-def dsn() -> str:
-    value = os.environ.get("STORMDB_TEST_DSN")
-    if not value:
-        pytest.skip("STORMDB_TEST_DSN is not set")
-    return value
 
 
 @pytest.fixture
@@ -189,3 +181,27 @@ def test_every_option_is_documented():
         assert f"| `{option.name}` |" in doc, option.name
     for label in ("persistent", "new_connection", "pooler"):
         assert f"| `{label}` |" in doc, label
+
+
+def test_quick_profile_through_the_cli(run_cli, dsn, tmp_path):
+    out = tmp_path / "overhead.json"
+    result = run_cli(
+        "run", "--no-ui", "--config", "configs/connection_overhead-quick.yaml", "--dsn", dsn,
+        "--duration", "2", "--warmup", "0", "--report-json", str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    ops = data["operations"]
+    assert set(ops) == {"persistent", "new_connection"}
+    assert ops["persistent"]["errors"] == 0 and ops["new_connection"]["errors"] == 0
+    summary = data["workload"]["summary"]
+    assert summary["overhead_ratio"] > 2
+    expected = ops["new_connection"]["count"] / data["summary"]["elapsed_s"]
+    assert summary["connects_per_s"] == pytest.approx(expected, rel=0.02)
+
+
+def test_pooler_mode_without_pooler_exits_2_through_the_cli(run_cli):
+    result = run_cli("run", "--no-ui", "--workload", "connection_overhead", "--dsn", "host=/nonexistent",
+                     "--set", "mode=pooler")
+    assert result.returncode == 2, result.stderr
+    assert "pooler_dsn" in result.stderr and "Traceback" not in result.stderr
