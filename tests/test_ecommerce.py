@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import os
 import random
 from decimal import Decimal
 
@@ -16,20 +15,8 @@ from workloads.ecommerce.schema import PER_SCALE
 
 
 @pytest.fixture(scope="module")
-def conninfo(request: pytest.FixtureRequest) -> str:
-    try:
-        return request.getfixturevalue("dsn")
-    except pytest.FixtureLookupError:
-        pass
-    dsn = os.environ.get("STORMDB_TEST_DSN")
-    if not dsn:
-        pytest.skip("set STORMDB_TEST_DSN to a PostgreSQL server")
-    return dsn
-
-
-@pytest.fixture(scope="module")
-def conn(conninfo: str):
-    connection = connect(conninfo)
+def conn(dsn: str):
+    connection = connect(dsn)
     yield connection
     connection.close()
 
@@ -45,8 +32,8 @@ def shop(conn):
 
 
 @pytest.fixture()
-def ctx(conninfo: str, shop):
-    context = WorkerContext(0, connect(conninfo), random.Random(3), {}, 1, 1, lambda: False)
+def ctx(dsn: str, shop):
+    context = WorkerContext(0, connect(dsn), random.Random(3), {}, 1, 1, lambda: False)
     shop.start_worker(context)
     yield context
     context.conn.close()

@@ -9,7 +9,6 @@ them.
 from __future__ import annotations
 
 import collections
-import os
 import random
 
 import psycopg
@@ -25,20 +24,8 @@ SMALL = {"rows": 4000, "dimensions": 32, "clusters": 8, "categories": 5, "recall
 
 
 @pytest.fixture(scope="module")
-def conninfo(request: pytest.FixtureRequest) -> str:
-    try:
-        return request.getfixturevalue("dsn")
-    except pytest.FixtureLookupError:
-        pass
-    dsn = os.environ.get("STORMDB_TEST_DSN")
-    if not dsn:
-        pytest.skip("set STORMDB_TEST_DSN to a server with pgvector")
-    return dsn
-
-
-@pytest.fixture(scope="module")
-def conn(conninfo: str):
-    connection = connect(conninfo)
+def conn(dsn: str):
+    connection = connect(dsn)
     if not connection.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
         pytest.skip("pgvector is not available on the test server")
     yield connection
@@ -51,8 +38,8 @@ def loaded(conn, **options):
     return workload
 
 
-def worker(conninfo: str, workload, seed: int = 1) -> WorkerContext:
-    ctx = WorkerContext(0, connect(conninfo), random.Random(seed), {}, workload.scale, 1, lambda: False)
+def worker(dsn: str, workload, seed: int = 1) -> WorkerContext:
+    ctx = WorkerContext(0, connect(dsn), random.Random(seed), {}, workload.scale, 1, lambda: False)
     workload.start_worker(ctx)
     return ctx
 
@@ -103,10 +90,10 @@ def test_index_filtered_search_satisfies_predicate_even_when_short(conn):
     assert conn.execute("SELECT bool_and(category = 2) FROM vector.items WHERE id = ANY(%s)", (ids,)).fetchone()[0]
 
 
-def test_every_operation_runs_and_writes_land(conninfo, conn):
+def test_every_operation_runs_and_writes_land(dsn, conn):
     WORKLOAD(SMALL).drop(conn)
     workload = loaded(conn)
-    ctx = worker(conninfo, workload)
+    ctx = worker(dsn, workload)
     try:
         seen = collections.Counter(workload.transaction(ctx) for _ in range(600))
     finally:
@@ -171,10 +158,10 @@ def test_option_errors_are_config_errors():
         WORKLOAD({"m": 40, "ef_construction": 64})
 
 
-def test_check_without_pgvector_is_one_line(conninfo):
+def test_check_without_pgvector_is_one_line(dsn):
     """A server without the extension: emulated by a session that cannot see pg_available_extensions'
     row, by shadowing the view in a temporary schema first on the search_path."""
-    with psycopg.connect(conninfo, autocommit=True) as session:
+    with psycopg.connect(dsn, autocommit=True) as session:
         session.execute(
             "CREATE TEMP VIEW pg_available_extensions AS "
             "SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'vector'"
