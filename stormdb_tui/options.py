@@ -202,14 +202,20 @@ class Option:
                     raise ValueError(self.describe_type())
                 return int(value)
             if isinstance(value, str):
-                return int(value.strip().replace("_", ""))
+                try:
+                    return int(value.strip().replace("_", ""))
+                except ValueError:
+                    raise ValueError(self.describe_type()) from None
             if isinstance(value, int):
                 return value
             raise ValueError(self.describe_type())
         if kind == "float":
             if isinstance(value, bool):
                 raise ValueError(self.describe_type())
-            number = float(value) if isinstance(value, (int, float, str)) else None
+            try:
+                number = float(value) if isinstance(value, (int, float, str)) else None
+            except ValueError:
+                raise ValueError(self.describe_type()) from None
             if number is None or math.isnan(number) or math.isinf(number):
                 raise ValueError(self.describe_type())
             return number

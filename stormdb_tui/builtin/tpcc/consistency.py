@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import pq
+
 # (name, query returning (violations, first offender as text))
 CONDITIONS: tuple[tuple[str, str], ...] = (
     (
@@ -112,8 +114,10 @@ def consistency_checks(conn: Any, *, quick: bool = False) -> list[tuple[str, boo
     """
     conditions = CONDITIONS[:4] if quick else CONDITIONS
     results: list[tuple[str, bool, str]] = []
+    outer = conn.info.transaction_status != pq.TransactionStatus.IDLE
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if not outer:  # inside a caller's transaction, its snapshot is the one to check
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for name, query in conditions:
             cur.execute(query)
             bad, first = cur.fetchone()

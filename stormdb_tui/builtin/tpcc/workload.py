@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,8 @@ DEFAULT_MIX = {"new_order": 45, "payment": 43, "order_status": 4, "delivery": 4,
 KEYING_S = {"new_order": 18.0, "payment": 3.0, "order_status": 2.0, "delivery": 2.0, "stock_level": 2.0}
 THINK_MEAN_S = {"new_order": 12.0, "payment": 12.0, "order_status": 10.0, "delivery": 5.0, "stock_level": 5.0}
 PAUSE_KEY = "pause_s"
-"""``ctx.state`` key holding seconds to wait before the next transaction (spec pacing)."""
+"""``ctx.state`` key holding seconds to wait, untimed, before the next transaction (spec pacing)."""
+NEXT_KEY = "tpcc_next"
 
 
 class TpccWorkload(Workload):
@@ -135,6 +137,11 @@ class TpccWorkload(Workload):
             cursors=[ctx.conn.cursor() for _ in range(4)],
         )
         ctx.state["tpcc"] = terminal
+        if self.opts["spec_timing"] and NEXT_KEY not in ctx.state:
+            first = self.mix.pick(ctx)
+            ctx.label = ""
+            ctx.state[NEXT_KEY] = first
+            ctx.state[PAUSE_KEY] = KEYING_S[first]
 
     def stop_worker(self, ctx: WorkerContext) -> None:
         terminal = ctx.state.pop("tpcc", None)
@@ -148,9 +155,13 @@ class TpccWorkload(Workload):
     def transaction(self, ctx: WorkerContext) -> str:
         """One transaction from the mix; New-Order's intended 1% rollbacks count in ctx.rollbacks."""
         terminal: transactions.Terminal = ctx.state["tpcc"]
-        label = self.mix.pick(ctx)
-        if self.opts["spec_timing"] and ctx.attempt == 0:
-            self._pace(ctx, label)
+        spec_timing = self.opts["spec_timing"]
+        if spec_timing and not ctx.attempt:
+            label = ctx.state.pop(NEXT_KEY, None) or self.mix.pick(ctx)
+            ctx.label = label
+            self._pay_unconsumed_pause(ctx)
+        else:
+            label = self.mix.pick(ctx)
         if label == "new_order":
             if not transactions.new_order(ctx, terminal):
                 ctx.rollbacks += 1
@@ -162,22 +173,35 @@ class TpccWorkload(Workload):
             transactions.delivery(ctx, terminal)
         else:
             transactions.stock_level(ctx, terminal)
-        if self.opts["spec_timing"]:
-            think = -math.log(1.0 - ctx.rng.random()) * THINK_MEAN_S[label]
-            ctx.state[PAUSE_KEY] = min(think, 10 * THINK_MEAN_S[label])
+        if spec_timing:
+            self._schedule_pause(ctx, label)
         return label
 
-    def _pace(self, ctx: WorkerContext, label: str) -> None:
-        """Keying time for ``label`` plus the previous think time.
+    def _schedule_pause(self, ctx: WorkerContext, label: str) -> None:
+        """Think time after ``label`` plus keying time of the next transaction (drawn now).
 
-        A runner that honours ``ctx.state['pause_s']`` waits outside the
-        timed section and removes the key; when it is still here, the
-        workload waits itself (interruptibly), before the work starts.
+        Clause 5.2.5.4: think time is negative-exponential with the
+        transaction's mean, truncated at ten times the mean.
         """
-        wait = ctx.state.pop(PAUSE_KEY, 0.0) + KEYING_S[label]
-        ctx.state.setdefault("tpcc_wait_s", 0.0)
-        ctx.state["tpcc_wait_s"] += wait
-        _sleep_unless_stopping(ctx, wait)
+        mean = THINK_MEAN_S[label]
+        think = min(-math.log(1.0 - ctx.rng.random()) * mean, 10 * mean)
+        current, attempt = ctx.label, ctx.attempt
+        ctx.attempt = 0
+        following = self.mix.pick(ctx)
+        ctx.label, ctx.attempt = current, attempt
+        ctx.state[NEXT_KEY] = following
+        ctx.state[PAUSE_KEY] = think + KEYING_S[following]
+
+    def _pay_unconsumed_pause(self, ctx: WorkerContext) -> None:
+        """Wait out a pause the runner did not take (then it is inside the measured latency).
+
+        A runner that honours ``ctx.state['pause_s']`` waits outside the timed
+        section and removes the key, so nothing is left here.
+        """
+        pause = ctx.state.pop(PAUSE_KEY, 0.0)
+        if pause:
+            ctx.state["tpcc_unpaced_s"] = ctx.state.get("tpcc_unpaced_s", 0.0) + pause
+            _sleep_unless_stopping(ctx, pause)
 
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """tpmC (committed New-Orders per minute) and NOPM (all completed New-Orders per minute)."""
@@ -202,8 +226,6 @@ class TpccWorkload(Workload):
 
 
 def _sleep_unless_stopping(ctx: WorkerContext, seconds: float) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while not ctx.stopping():
         left = deadline - time.monotonic()

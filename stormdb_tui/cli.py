@@ -1,0 +1,312 @@
+"""The ``stormdb-tui`` command.
+
+``stormdb-tui`` alone opens the Textual workbench. Subcommands:
+
+* ``run`` — run a workload (``--no-ui`` for headless, pgbench-style progress);
+* ``workloads [NAME]`` — list workloads, or show one's options;
+* ``check`` — check a workload's data (and TPC-C's consistency conditions);
+* ``setup`` — create and load a workload's data only;
+* ``report FILE`` — open a saved JSON report (``--md`` to print Markdown).
+
+Exit codes: 0 done, 1 run failed, 2 bad config or usage, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM). Errors are one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from stormdb_tui import __version__
+from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, StormError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", help="YAML config file")
+    p.add_argument("--dsn", help="libpq conninfo or URI of the target (default: config, PG* variables, or the embedded server)")
+    p.add_argument("--data-dir", help="data directory of the embedded server")
+    p.add_argument("-w", "--workload", help="workload name (see `stormdb-tui workloads`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting: a workload option (scale=10), or section.key (run.warmup=5s)")
+    p.add_argument("--plugin-path", action="append", default=[], help="extra folder of drop-in workloads")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    _add_target_args(p)
+    p.add_argument("--workers", "-j", type=str, help="concurrent workers")
+    p.add_argument("--connections", type=str, help="pool size (default: one per worker)")
+    p.add_argument("--processes", type=str, help="client processes")
+    p.add_argument("--duration", "-T", type=str, help="measured duration, e.g. 30s, 2m")
+    p.add_argument("--transactions", "-t", type=str, help="total transactions instead of a duration")
+    p.add_argument("--warmup", type=str, help="warm-up time excluded from statistics")
+    p.add_argument("--rate", "-R", type=str, help="target tx/s over all workers (open model)")
+    p.add_argument("--latency-limit", "-L", type=str, help="open model: skip transactions later than this")
+    p.add_argument("--think-time", type=str, help="pause between transactions")
+    p.add_argument("--seed", type=str, help="random seed")
+    p.add_argument("--interval", type=str, help="sampling interval (default 1s)")
+    p.add_argument("--setup", action="store_true", help="create and load the workload's data before running")
+    p.add_argument("--rebuild", action="store_true", help="drop the workload's own objects and reload them")
+    stats = p.add_mutually_exclusive_group()
+    stats.add_argument("--pg-stats", dest="pg_stats", action="store_true", default=None, help="collect server statistics")
+    stats.add_argument("--no-pg-stats", dest="pg_stats", action="store_false", help="do not collect server statistics")
+    p.add_argument("--report-json", help="write the JSON report here")
+    p.add_argument("--report-md", help="write the Markdown report here")
+    p.add_argument("--no-ui", action="store_true", help="headless: progress lines on stderr, summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stormdb-tui", description="PostgreSQL load-testing workbench")
+    parser.add_argument("--version", action="version", version=f"stormdb-tui {__version__}")
+    parser.add_argument("-c", "--config", help="config to preselect in the workbench")
+    parser.add_argument("--dsn", help="target database for the workbench")
+    parser.add_argument("--data-dir", help="data directory of the embedded server")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_run_args(sub.add_parser("run", help="run a workload"))
+    wl = sub.add_parser("workloads", help="list workloads or show one's options")
+    wl.add_argument("name", nargs="?")
+    wl.add_argument("--plugin-path", action="append", default=[])
+    for name, text in (("check", "check a workload's data and consistency"), ("setup", "create and load a workload's data")):
+        sp = sub.add_parser(name, help=text)
+        _add_target_args(sp)
+        sp.add_argument("--rebuild", action="store_true", help="drop the workload's own objects first")
+    rp = sub.add_parser("report", help="open a saved JSON report")
+    rp.add_argument("file")
+    rp.add_argument("--md", action="store_true", help="print it as Markdown instead of opening the workbench")
+    rp.add_argument("--write-md", metavar="PATH", help="write it as Markdown to PATH")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    if getattr(args, "workload", None):
+        pairs.append(("workload.name", args.workload))
+    flag_keys = {
+        "workers": "run.workers",
+        "connections": "run.connections",
+        "processes": "run.processes",
+        "duration": "run.duration",
+        "transactions": "run.transactions",
+        "warmup": "run.warmup",
+        "rate": "run.rate",
+        "latency_limit": "run.latency_limit",
+        "think_time": "run.think_time",
+        "seed": "run.seed",
+        "interval": "metrics.interval",
+    }
+    for attr, key in flag_keys.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            pairs.append((key, value))
+    if getattr(args, "transactions", None) is not None:
+        pairs.append(("run.duration", 0))
+    for item in getattr(args, "set", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        pairs.append((key.strip(), _yaml_scalar(value)))
+    return pairs
+
+
+def _yaml_scalar(text: str) -> Any:
+    """``--set`` values are read as YAML scalars/flow collections (``10``, ``true``, ``{a: 1}``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text
+
+
+def _load_cfg(args: argparse.Namespace) -> Any:
+    from stormdb_tui.config import RunConfig, load_config
+
+    cfg = load_config(args.config) if getattr(args, "config", None) else RunConfig()
+    extra = getattr(args, "plugin_path", None) or []
+    if extra:
+        cfg.plugins["paths"] = list(cfg.plugins.get("paths") or []) + list(extra)
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return _tui(args)
+        handler = {
+            "run": _cmd_run,
+            "workloads": _cmd_workloads,
+            "check": _cmd_check,
+            "setup": _cmd_setup,
+            "report": _cmd_report,
+        }[args.command]
+        return handler(args)
+    except StormError as exc:
+        print(f"stormdb-tui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("stormdb-tui: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _tui(args: argparse.Namespace, **kwargs: Any) -> int:
+    from stormdb_tui.tui.app import run_app
+
+    return run_app(config=getattr(args, "config", None), dsn=getattr(args, "dsn", None),
+                   data_dir=getattr(args, "data_dir", None), **kwargs)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from stormdb_tui.plan import make_plan
+
+    cfg = _load_cfg(args)
+    if not args.no_ui:
+        return _tui(args, run_args=args)
+    for warning in cfg.warnings:
+        print(f"stormdb-tui: warning: {warning}", file=sys.stderr)
+    cfg.warnings = []
+    if args.report_json:
+        cfg.report["json"] = args.report_json
+    if args.report_md:
+        cfg.report["markdown"] = args.report_md
+    plan = make_plan(
+        cfg,
+        overrides=_overrides(args),
+        dsn=args.dsn,
+        data_dir=args.data_dir,
+        setup=args.setup,
+        rebuild=args.rebuild,
+        monitor=args.pg_stats,
+        monitor_default=False,
+    )
+    from stormdb_tui.headless import run_headless
+
+    return run_headless(plan, quiet=args.quiet)
+
+
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    from stormdb_tui.options import describe_options
+    from stormdb_tui.registry import discover
+
+    registry = discover(args.plugin_path)
+    if args.name:
+        cls = registry.get(args.name)
+        print(f"{cls.name} {cls.version} — {cls.title}")
+        print(cls.description)
+        if cls.operations:
+            print("operations: " + ", ".join(cls.operations))
+        if cls.required_extensions:
+            print("requires extensions: " + ", ".join(cls.required_extensions))
+        print()
+        rows = describe_options(cls.options)
+        if not rows:
+            print("(no options)")
+        width = max((len(r["name"]) for r in rows), default=4)
+        for row in rows:
+            print(f"  {row['name']:<{width}}  default {row['default']}  ({row['type']})")
+            if row["help"]:
+                print(f"  {'':<{width}}  {row['help']}")
+        return EXIT_OK
+    entries = registry.all()
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        if entry.ok:
+            assert entry.cls is not None
+            print(f"{entry.name:<{width}}  {entry.cls.version:<6} {entry.source:<11} {entry.cls.description}")
+        else:
+            print(f"{entry.name:<{width}}  {'-':<6} {entry.source:<11} FAILED: {entry.error} [{entry.origin}]")
+    return EXIT_OK
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from stormdb_tui.headless import progress_printer
+    from stormdb_tui.plan import make_plan
+    from stormdb_tui.runner import Runner
+
+    cfg = _load_cfg(args)
+    plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir, setup=True, rebuild=args.rebuild)
+    runner = Runner(plan)
+    _install_signals(runner)
+    runner.prepare(progress_printer())
+    print(file=sys.stderr)
+    if runner.setup_result is not None:
+        res = runner.setup_result
+        print(f"loaded {plan.workload.name}: {res.rows:,} rows in {res.elapsed_s:.1f}s ({res.rows_per_s:,.0f} rows/s)")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from stormdb_tui.plan import make_plan
+
+    cfg = _load_cfg(args)
+    plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir)
+    from stormdb_tui.runner import Runner
+
+    runner = Runner(plan)
+    ok = True
+    with runner.connect_admin() as conn:
+        problems = plan.workload.check(conn)
+        for problem in problems:
+            print(f"FAIL  {problem}")
+        ok = not problems
+        if ok:
+            print(f"PASS  {plan.workload.name}: data present and matches the options")
+        consistency = getattr(plan.workload, "consistency", None)
+        if ok and consistency is not None:
+            for name, passed, detail in consistency(conn):
+                print(f"{'PASS' if passed else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
+                ok = ok and passed
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from stormdb_tui.report import Report
+
+    report = Report.load(args.file)
+    if args.write_md:
+        print(report.write_markdown(args.write_md))
+        return EXIT_OK
+    if args.md or not sys.stdout.isatty():
+        sys.stdout.write(report.to_markdown())
+        return EXIT_OK
+    from stormdb_tui.tui.app import run_app
+
+    return run_app(report_file=args.file)
+
+
+def _install_signals(runner: Any) -> dict[str, int]:
+    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: exit at once."""
+    state = {"signal": 0}
+
+    def handler(signum: int, frame: Any) -> None:
+        if state["signal"] and signum == signal.SIGINT:
+            os._exit(EXIT_SIGINT)
+        state["signal"] = signum
+        runner.request_stop("interrupted" if signum == signal.SIGINT else "terminated")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return state
+
+
+def exit_code_for(status: str, signum: int) -> int:
+    if status == "interrupted":
+        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    if status == "failed":
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+__all__ = ["main", "build_parser", "EXIT_USAGE"]

@@ -1,0 +1,448 @@
+"""Run configuration: YAML files, StormDB's flat files, CLI overrides, validation.
+
+A config has these sections (all optional)::
+
+    database:   {host, port, dbname, user, password | password_env, sslmode, options, dsn}
+    workload:   {name: simple, <the workload's own options>...}
+    run:        {workers, connections, processes, duration | transactions, warmup,
+                 think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout}
+    metrics:    {interval, percentiles}
+    monitoring: {enabled, interval, statements}
+    report:     {json, markdown}
+    plugins:    {paths}
+
+Every error names the file, the line, the key path, what was expected and
+what was found. Workload options are validated against the workload's own
+declarations once the workload is known (:meth:`RunConfig.workload_options`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from stormdb_tui.errors import ConfigError
+from stormdb_tui.options import Option, parse_duration, suggest, validate_options
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("workers", "int", 4, "concurrent worker threads (clients)", minimum=1, maximum=10000),
+    Option(
+        "connections",
+        "int",
+        None,
+        "connection pool size; default one per worker. Fewer than workers makes workers "
+        "wait for a connection per transaction, like an application server's pool",
+        minimum=1,
+        maximum=10000,
+    ),
+    Option("processes", "int", 1, "client processes the workers are spread over", minimum=1, maximum=64),
+    Option("duration", "duration", 60.0, "measured run time (after warm-up), e.g. 30s, 2m", minimum=0),
+    Option(
+        "transactions",
+        "int",
+        None,
+        "stop after this many transactions in total instead of after a duration",
+        minimum=1,
+    ),
+    Option("warmup", "duration", 0.0, "time run before measuring starts; excluded from all statistics", minimum=0),
+    Option("think_time", "duration", 0.0, "pause between a worker's transactions (closed model)", minimum=0),
+    Option(
+        "rate",
+        "float",
+        None,
+        "target transactions/s over all workers (open model); latency counts from the scheduled start",
+        minimum=0.001,
+    ),
+    Option("arrival", "choice", "poisson", "open-model arrivals", choices=("poisson", "uniform")),
+    Option(
+        "latency_limit",
+        "duration",
+        None,
+        "open model: transactions already later than this at their start are skipped (pgbench -L)",
+        minimum=0,
+    ),
+    Option("seed", "int", None, "random seed; each worker uses seed + worker id (default: random)"),
+    Option("max_tries", "int", 10, "attempts per transaction on serialization failure or deadlock", minimum=1),
+    Option("connect_timeout", "duration", 10.0, "how long to wait for the server at start", minimum=0.1),
+)
+
+METRICS_OPTIONS: tuple[Option, ...] = (
+    Option("interval", "duration", 1.0, "sampling interval of the time series", minimum=0.1, maximum=3600),
+    Option(
+        "percentiles",
+        "list",
+        ["50", "90", "95", "99", "99.9"],
+        "percentiles shown in progress lines and summaries",
+    ),
+)
+
+MONITORING_OPTIONS: tuple[Option, ...] = (
+    Option("enabled", "bool", None, "poll server statistics (default: on in the TUI, off headless)", nullable=True),
+    Option("interval", "duration", 1.0, "server polling interval", minimum=0.2, maximum=3600),
+    Option("statements", "bool", True, "collect top statements from pg_stat_statements when installed"),
+)
+
+REPORT_OPTIONS: tuple[Option, ...] = (
+    Option("json", "str", None, "write the JSON report to this path"),
+    Option("markdown", "str", None, "write the Markdown report to this path"),
+)
+
+PLUGINS_OPTIONS: tuple[Option, ...] = (
+    Option("paths", "list", [], "folders with drop-in workload files or packages"),
+)
+
+DATABASE_OPTIONS: tuple[Option, ...] = (
+    Option("dsn", "str", None, "a libpq conninfo string or URI"),
+    Option("host", "str", None, "server host or socket directory"),
+    Option("port", "int", None, "server port", minimum=1, maximum=65535),
+    Option("dbname", "str", None, "database name"),
+    Option("user", "str", None, "user name"),
+    Option("password", "str", None, "password (prefer password_env or ~/.pgpass)"),
+    Option("password_env", "str", None, "environment variable holding the password"),
+    Option("sslmode", "choice", None, "libpq sslmode", choices=("disable", "allow", "prefer", "require", "verify-ca", "verify-full")),
+    Option("options", "str", None, "server options, e.g. -c statement_timeout=5s"),
+    Option("connect_timeout", "int", None, "libpq connect timeout in seconds", minimum=1),
+    Option("data_dir", "str", None, "data directory of the embedded server"),
+)
+
+SECTIONS: dict[str, tuple[Option, ...]] = {
+    "database": DATABASE_OPTIONS,
+    "run": RUN_OPTIONS,
+    "metrics": METRICS_OPTIONS,
+    "monitoring": MONITORING_OPTIONS,
+    "report": REPORT_OPTIONS,
+    "plugins": PLUGINS_OPTIONS,
+}
+ALL_SECTIONS = ("database", "workload", "run", "metrics", "monitoring", "report", "plugins")
+
+# StormDB flat-file keys and where they land here.
+_LEGACY_RUN_KEYS = {"duration": "duration", "workers": "workers", "connections": "connections"}
+_LEGACY_DB_KEYS = {"username": "user", "type": None}
+
+
+@dataclass
+class RunConfig:
+    """A parsed, section-validated configuration.
+
+    ``workload_raw`` holds the workload's options as given; they are typed
+    by :meth:`workload_options` against the workload's declarations.
+    """
+
+    source: str | None = None
+    database: dict[str, Any] = field(default_factory=lambda: validate_options(DATABASE_OPTIONS, {}))
+    workload: str | None = None
+    workload_raw: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=lambda: validate_options(RUN_OPTIONS, {}))
+    metrics: dict[str, Any] = field(default_factory=lambda: validate_options(METRICS_OPTIONS, {}))
+    monitoring: dict[str, Any] = field(default_factory=lambda: validate_options(MONITORING_OPTIONS, {}))
+    report: dict[str, Any] = field(default_factory=lambda: validate_options(REPORT_OPTIONS, {}))
+    plugins: dict[str, Any] = field(default_factory=lambda: validate_options(PLUGINS_OPTIONS, {}))
+    lines: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def workload_options(self, decls: tuple[Option, ...] | list[Option]) -> dict[str, Any]:
+        """The workload's options typed against its declarations, errors located in the file."""
+        try:
+            return validate_options(decls, self.workload_raw, prefix="workload.", lines=self.lines)
+        except ConfigError as exc:
+            raise exc.located(self.source, None) from None
+
+    def percentiles(self) -> list[float]:
+        return [float(p) for p in self.metrics["percentiles"]]
+
+    def echo(self) -> dict[str, Any]:
+        """The config as the report shows it, passwords redacted."""
+        database = {k: v for k, v in self.database.items() if v is not None}
+        if database.get("password"):
+            database["password"] = "***"
+        if database.get("dsn"):
+            from stormdb_tui.db import redact
+
+            database["dsn"] = redact(database["dsn"])
+        return {
+            "source": self.source,
+            "database": database,
+            "workload": {"name": self.workload, **self.workload_raw},
+            "run": dict(self.run),
+            "metrics": dict(self.metrics),
+            "monitoring": dict(self.monitoring),
+            "report": dict(self.report),
+            "plugins": dict(self.plugins),
+        }
+
+
+def _line_map(text: str) -> dict[str, int]:
+    """Key path -> 1-based line number, from the YAML node tree."""
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                path = f"{prefix}{key_node.value}"
+                lines.setdefault(path, key_node.start_mark.line + 1)
+                walk(value_node, path + ".")
+
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    line = mark.line + 1 if mark is not None else None
+    hint = None
+    if "\\t" in str(problem) or "tab" in str(problem).lower():
+        hint = "YAML indents with spaces, not tabs"
+    return ConfigError(f"invalid YAML: {problem}", file=source, line=line, hint=hint)
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read and validate a YAML config file (ours or StormDB's flat format)."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=source) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", file=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", file=source) from None
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str = "<config>") -> RunConfig:
+    """Validate YAML text; ``source`` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of sections",
+            file=source,
+            line=1,
+            expected="sections such as workload:, run:",
+            found=type(data).__name__,
+        )
+    lines = _line_map(text)
+    warnings: list[str] = []
+    if isinstance(data.get("workload"), str) or "workload_config" in data:
+        data, warnings = _from_stormdb(data, source)
+    return build_config(data, source, lines, warnings)
+
+
+def build_config(
+    data: Mapping[str, Any],
+    source: str | None = None,
+    lines: Mapping[str, int] | None = None,
+    warnings: list[str] | None = None,
+) -> RunConfig:
+    """A RunConfig from a nested mapping (already parsed YAML or built in code)."""
+    lines = dict(lines or {})
+    cfg = RunConfig(source=source, lines=lines, warnings=list(warnings or []))
+    for key, value in data.items():
+        if key not in ALL_SECTIONS:
+            near = suggest(str(key), ALL_SECTIONS)
+            raise ConfigError(
+                "unknown section",
+                path=str(key),
+                file=source,
+                line=lines.get(str(key)),
+                hint=f"did you mean {near!r}?" if near else "sections: " + ", ".join(ALL_SECTIONS),
+            )
+        if value is None:
+            continue
+        if key == "workload":
+            _take_workload(cfg, value, source, lines)
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                "a section must be a mapping",
+                path=key,
+                file=source,
+                line=lines.get(key),
+                expected="key: value pairs",
+                found=value,
+            )
+        try:
+            setattr(cfg, key, validate_options(SECTIONS[key], value, prefix=f"{key}.", lines=lines))
+        except ConfigError as exc:
+            raise exc.located(source, lines.get(key)) from None
+    check_run(cfg.run, source, lines)
+    return cfg
+
+
+def _take_workload(cfg: RunConfig, value: Any, source: str | None, lines: Mapping[str, int]) -> None:
+    if isinstance(value, str):
+        cfg.workload = value
+        return
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "the workload section must be a mapping",
+            path="workload",
+            file=source,
+            line=lines.get("workload"),
+            expected="name: and the workload's options",
+            found=value,
+        )
+    options = dict(value)
+    name = options.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(
+            "invalid workload name",
+            path="workload.name",
+            file=source,
+            line=lines.get("workload.name"),
+            expected="a workload name such as simple or tpcc",
+            found=name,
+        )
+    nested = options.pop("options", None)
+    if isinstance(nested, Mapping):
+        options.update(nested)
+    cfg.workload = name
+    cfg.workload_raw = options
+
+
+def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
+    """Cross-field rules of the run section."""
+    lines = lines or {}
+    connections = run.get("connections")
+    if connections is not None and run.get("processes", 1) > 1 and connections < run["workers"]:
+        raise ConfigError(
+            "a pool smaller than the worker count needs processes: 1",
+            path="run.connections",
+            file=source,
+            line=lines.get("run.connections"),
+        )
+    if run.get("processes", 1) > run.get("workers", 1):
+        raise ConfigError(
+            "more processes than workers",
+            path="run.processes",
+            file=source,
+            line=lines.get("run.processes"),
+            expected=f"at most {run.get('workers')}",
+            found=run.get("processes"),
+        )
+
+
+def _from_stormdb(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """Translate StormDB's flat config into our sections, listing what has no meaning here."""
+    ours: dict[str, Any] = {"run": {}, "workload": {}}
+    ignored: list[str] = []
+    workload_opts: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "workload":
+            ours["workload"]["name"] = value
+        elif key in _LEGACY_RUN_KEYS:
+            ours["run"][_LEGACY_RUN_KEYS[key]] = value
+        elif key in ("scale", "mode"):
+            workload_opts[key] = value
+        elif key == "workload_config" and isinstance(value, Mapping):
+            workload_opts.update(value)
+        elif key == "database" and isinstance(value, Mapping):
+            db: dict[str, Any] = {}
+            for db_key, db_value in value.items():
+                mapped = _LEGACY_DB_KEYS.get(db_key, db_key)
+                if mapped is None:
+                    continue
+                if mapped in {o.name for o in DATABASE_OPTIONS}:
+                    db[mapped] = db_value
+                else:
+                    ignored.append(f"database.{db_key}")
+            ours["database"] = db
+        elif key == "metrics" and isinstance(value, Mapping):
+            metrics: dict[str, Any] = {}
+            for m_key, m_value in value.items():
+                if m_key == "interval":
+                    metrics["interval"] = m_value
+                elif m_key in ("latency_percentiles", "percentiles"):
+                    metrics["percentiles"] = m_value
+                else:
+                    ignored.append(f"metrics.{m_key}")
+            ours["metrics"] = metrics
+        elif key == "plugins" and isinstance(value, Mapping):
+            if "paths" in value:
+                ours["plugins"] = {"paths": value["paths"]}
+            ignored.extend(f"plugins.{k}" for k in value if k != "paths")
+        elif key in ALL_SECTIONS and isinstance(value, Mapping):
+            ours[key] = value
+        else:
+            ignored.append(str(key))
+    ours["workload"].update(workload_opts)
+    warnings = []
+    if ignored:
+        warnings.append(
+            f"{source}: StormDB config format read; these keys have no meaning here and were ignored: "
+            + ", ".join(ignored)
+        )
+    else:
+        warnings.append(f"{source}: StormDB config format read")
+    return ours, warnings
+
+
+def apply_override(cfg: RunConfig, key: str, value: Any, workload_decls: tuple[Option, ...] | list[Option] = ()) -> None:
+    """Apply ``--set key=value`` (or a CLI flag) on top of the file.
+
+    ``key`` may name a section (``run.workers``, ``workload.scale``) or be
+    bare: a bare key is a workload option when the workload declares it,
+    otherwise a run setting.
+    """
+    section, _, name = key.rpartition(".")
+    names = {o.name for o in workload_decls}
+    if not section:
+        if name in names:
+            section = "workload"
+        elif name in {o.name for o in RUN_OPTIONS}:
+            section = "run"
+        else:
+            candidates = sorted(names | {o.name for o in RUN_OPTIONS})
+            near = suggest(name, candidates)
+            raise ConfigError(
+                "unknown setting",
+                path=f"--set {key}",
+                hint=f"did you mean {near!r}?" if near else "use section.key, e.g. run.workers or workload.scale",
+            )
+    if section == "workload":
+        if name == "name":
+            cfg.workload = str(value)
+        else:
+            if workload_decls and name not in names:
+                near = suggest(name, names)
+                raise ConfigError(
+                    "unknown workload option",
+                    path=f"--set {key}",
+                    hint=f"did you mean {near!r}?" if near else "known: " + ", ".join(sorted(names)),
+                )
+            cfg.workload_raw[name] = value
+        return
+    if section not in SECTIONS:
+        near = suggest(section, ALL_SECTIONS)
+        raise ConfigError(
+            "unknown section", path=f"--set {key}", hint=f"did you mean {near!r}?" if near else None
+        )
+    decls = {o.name: o for o in SECTIONS[section]}
+    if name not in decls:
+        near = suggest(name, decls)
+        raise ConfigError(
+            "unknown setting", path=f"--set {key}", hint=f"did you mean {near!r}?" if near else None
+        )
+    getattr(cfg, section)[name] = decls[name].convert(value, f"{section}.{name}")
+    if section == "run":
+        check_run(cfg.run)
+
+
+def duration_seconds(value: Any) -> float:
+    """Seconds from a duration value, for callers outside the option system."""
+    return parse_duration(value)

@@ -1,0 +1,132 @@
+"""Headless runs: pgbench-style progress lines on stderr, a summary on stdout, report files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from stormdb_tui.errors import EXIT_FAILED, StormError
+from stormdb_tui.metrics import IntervalSample, RunSnapshot
+from stormdb_tui.report import Report
+from stormdb_tui.report_md import fmt
+from stormdb_tui.runner import Runner, RunPlan
+from stormdb_tui.workload import SetupProgress
+
+
+def progress_printer(stream: Any = None) -> Callable[[SetupProgress], None]:
+    """A setup progress callback that redraws one stderr line."""
+    out = stream or sys.stderr
+
+    def show(snap: SetupProgress) -> None:
+        out.write("\r\x1b[K" + snap.line() if out.isatty() else snap.line() + "\n")
+        out.flush()
+
+    return show
+
+
+def interval_line(snap: RunSnapshot, sample: IntervalSample) -> str:
+    """``progress: 5.0 s, 1234.5 tps, lat p50 1.203 p95 2.1 p99 3.4 ms, 0 errors`` (cf. pgbench -P)."""
+    lat = sample.latency_ms
+    text = (
+        f"progress: {sample.t_s:.1f} s, {sample.tps:.1f} tps, lat p50 {fmt(lat.get('p50'), 3)} "
+        f"p95 {fmt(lat.get('p95'), 3)} p99 {fmt(lat.get('p99'), 3)} ms, {sample.errors} errors"
+    )
+    if sample.retries:
+        text += f", {sample.retries} retries"
+    if sample.skipped:
+        text += f", {sample.skipped} skipped"
+    pg = sample.pg or {}
+    if pg.get("cache_hit_ratio") is not None:
+        text += f", hit {pg['cache_hit_ratio'] * 100:.1f}%"
+    if pg.get("wal_bytes_s") is not None:
+        text += f", WAL {pg['wal_bytes_s'] / 1e6:.2f} MB/s"
+    return text
+
+
+def summary_text(report: Report) -> str:
+    data = report.data
+    s = data["summary"]
+    lines = [
+        f"workload: {data['workload']['name']}  status: {data['status']}"
+        + (f" ({data['message']})" if data.get("message") else ""),
+        f"workers: {data['run']['workers']}  model: {data['run']['model']}  measured: {s['elapsed_s']:.1f} s",
+        f"transactions: {s['transactions']:,}  tps: {s['tps']:,.1f}  qps: {s['qps']:,.1f}",
+        f"errors: {s['errors']:,}  retries: {s['retries']:,}  rollbacks: {s['rollbacks']:,}",
+    ]
+    for key, value in (data["workload"].get("summary") or {}).items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"{key}: {fmt(value)}")
+    header = f"{'operation':<16} {'count':>10} {'errors':>7} {'tps':>10} " + " ".join(
+        f"{k:>9}" for k in ("p50", "p90", "p95", "p99", "p99.9", "max")
+    )
+    lines.append("")
+    lines.append(header + "   (latency ms)")
+    rows = list(data["operations"].items()) + [("all", {**s, "count": s["transactions"]})]
+    for label, op in rows:
+        lat = op["latency_ms"]
+        lines.append(
+            f"{label:<16} {op['count']:>10,} {op['errors']:>7,} {op['tps']:>10,.1f} "
+            + " ".join(f"{fmt(lat.get(k), 3):>9}" for k in ("p50", "p90", "p95", "p99", "p99_9", "max"))
+        )
+    if data.get("errors"):
+        lines.append("")
+        lines.append("errors:")
+        for err in data["errors"][:10]:
+            lines.append(f"  {err['count']:>7,}  {err['sqlstate']} {err['class']} in {err['operation']}: {err['first_message']}")
+    for note in data.get("notes") or []:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def write_reports(report: Report, cfg_report: dict[str, Any]) -> list[str]:
+    """Write the configured report files; returns one-line problems (never raises)."""
+    problems = []
+    for key, writer in (("json", report.write_json), ("markdown", report.write_markdown)):
+        path = cfg_report.get(key)
+        if not path:
+            continue
+        try:
+            where = writer(path)
+            print(f"stormdb-tui: {key} report written to {where}", file=sys.stderr)
+        except OSError as exc:
+            problems.append(f"could not write the {key} report to {path}: {exc.strerror or exc}")
+    return problems
+
+
+def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
+    """Prepare, run and report; returns the process exit code."""
+    from stormdb_tui.cli import _install_signals, exit_code_for
+
+    def on_interval(snap: RunSnapshot, sample: IntervalSample) -> None:
+        if not quiet:
+            print(interval_line(snap, sample), file=sys.stderr, flush=True)
+
+    def on_phase(phase: str, message: str) -> None:
+        if not quiet and message and phase in ("setup", "warmup", "connecting"):
+            print(f"stormdb-tui: {phase}: {message}", file=sys.stderr, flush=True)
+
+    runner = Runner(plan, on_interval=on_interval, on_phase=on_phase)
+    state = _install_signals(runner)
+    try:
+        notes = runner.prepare(None if quiet else progress_printer())
+    except StormError:
+        if state["signal"]:
+            print("stormdb-tui: interrupted during setup", file=sys.stderr)
+            return exit_code_for("interrupted", state["signal"])
+        raise
+    for note in notes:
+        print(f"stormdb-tui: {note}", file=sys.stderr)
+    if state["signal"]:
+        return exit_code_for("interrupted", state["signal"])
+    report = runner.run()
+    print(summary_text(report))
+    problems = write_reports(report, plan.config.report)
+    for problem in problems:
+        print(f"stormdb-tui: error: {problem}", file=sys.stderr)
+    code = exit_code_for(report.status, state["signal"])
+    if report.status == "failed":
+        print(f"stormdb-tui: error: run failed: {report.data.get('message')}", file=sys.stderr)
+    if problems and code == 0:
+        code = EXIT_FAILED
+    return code

@@ -1,0 +1,398 @@
+"""Measurement: per-worker recorders, interval parts, the aggregated time series.
+
+The hot path (a worker thread) appends raw latencies in microseconds to
+plain lists in its own :class:`Recorder`; nothing is shared and nothing is
+locked. Once per interval the sampler swaps each worker's recorder for a
+fresh one and folds the raw values into HdrHistograms (1 µs to 1 h, 3
+significant digits), producing an :class:`IntervalPart` per worker group.
+The :class:`Aggregator` merges parts into immutable :class:`IntervalSample`
+objects and cumulative histograms, and builds the :class:`RunSnapshot`
+the TUI and the headless progress line read.
+
+A worker may be pre-empted between reading its recorder and appending to
+it, so a value can land in a recorder just after the swap. Swapped
+recorders are therefore kept for one more interval and anything that
+arrived late is folded into the next interval: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+SIGNIFICANT = 3
+REPORT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT)
+
+
+def record_all(hist: HdrHistogram, values: Iterable[int]) -> None:
+    """Fold raw microsecond values into a histogram, clamping to its range."""
+    record = hist.record_value
+    for value in values:
+        if value < LOWEST_US:
+            value = LOWEST_US
+        elif value > HIGHEST_US:
+            value = HIGHEST_US
+        record(value)
+
+
+def _pkey(p: float) -> str:
+    return "p" + (f"{p:g}".replace(".", "_"))
+
+
+def latency_summary(hist: HdrHistogram | None, percentiles: Iterable[float] = REPORT_PERCENTILES) -> dict[str, float | None]:
+    """Percentiles, max, mean and stddev of a histogram, in milliseconds.
+
+    Keys are ``p50``, ``p90``, ``p95``, ``p99``, ``p99_9``, ``max``, ``mean``,
+    ``stddev``; values are ``None`` for an empty histogram.
+    """
+    keys = [_pkey(p) for p in percentiles]
+    if hist is None or hist.get_total_count() == 0:
+        return {**{k: None for k in keys}, "max": None, "mean": None, "stddev": None}
+    values = hist.get_percentile_to_value_dict(list(percentiles))
+    out: dict[str, float | None] = {}
+    for p, key in zip(percentiles, keys):
+        out[key] = round(values[p] / 1000.0, 3)
+    out["max"] = round(hist.get_max_value() / 1000.0, 3)
+    out["mean"] = round(hist.get_mean_value() / 1000.0, 3)
+    out["stddev"] = round(hist.get_stddev() / 1000.0, 3)
+    return out
+
+
+class Recorder:
+    """One worker's raw measurements for the current interval (never shared).
+
+    ``lat`` maps an operation label to latencies in µs (from the scheduled
+    start in the open model), ``svc`` to service times (open model only),
+    ``errors`` lists (label, sqlstate, message) tuples.
+    """
+
+    __slots__ = ("lat", "svc", "errors")
+
+    def __init__(self) -> None:
+        self.lat: dict[str, list[int]] = {}
+        self.svc: dict[str, list[int]] = {}
+        self.errors: list[tuple[str, str, str]] = []
+
+
+@dataclass
+class ErrorKind:
+    """Errors of one (operation, SQLSTATE) kind and the first message seen."""
+
+    label: str
+    sqlstate: str
+    count: int
+    first_message: str
+
+
+@dataclass
+class IntervalPart:
+    """One worker group's measurements for one interval (picklable via :meth:`encode`)."""
+
+    hists: dict[str, HdrHistogram] = field(default_factory=dict)
+    svc_hists: dict[str, HdrHistogram] = field(default_factory=dict)
+    errors: dict[tuple[str, str], ErrorKind] = field(default_factory=dict)
+    worker_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """worker id -> (transactions, errors) in this interval."""
+    counters: dict[str, int] = field(default_factory=dict)
+    """Deltas of queries, retries, rollbacks, skipped, late, reconnects."""
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "hists": {k: h.encode() for k, h in self.hists.items()},
+            "svc_hists": {k: h.encode() for k, h in self.svc_hists.items()},
+            "errors": [(e.label, e.sqlstate, e.count, e.first_message) for e in self.errors.values()],
+            "worker_counts": self.worker_counts,
+            "counters": self.counters,
+        }
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> IntervalPart:
+        part = cls()
+        part.hists = {k: HdrHistogram.decode(v) for k, v in data["hists"].items()}
+        part.svc_hists = {k: HdrHistogram.decode(v) for k, v in data["svc_hists"].items()}
+        for label, state, count, msg in data["errors"]:
+            part.errors[(label, state)] = ErrorKind(label, state, count, msg)
+        part.worker_counts = dict(data["worker_counts"])
+        part.counters = dict(data["counters"])
+        return part
+
+
+COUNTER_NAMES = ("queries", "retries", "rollbacks", "skipped", "late", "reconnects")
+
+
+@dataclass(frozen=True)
+class IntervalSample:
+    """One point of the time series; ``t_s`` is the end of the interval from the measured start."""
+
+    t_s: float
+    duration_s: float
+    transactions: int
+    tps: float
+    qps: float
+    errors: int
+    retries: int
+    rollbacks: int
+    skipped: int
+    latency_ms: Mapping[str, float | None]
+    labels: Mapping[str, Mapping[str, Any]]
+    pg: Mapping[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "t_s": round(self.t_s, 3),
+            "duration_s": round(self.duration_s, 3),
+            "transactions": self.transactions,
+            "tps": round(self.tps, 2),
+            "qps": round(self.qps, 2),
+            "errors": self.errors,
+            "retries": self.retries,
+            "rollbacks": self.rollbacks,
+            "skipped": self.skipped,
+            "latency_ms": dict(self.latency_ms),
+            "operations": {k: dict(v) for k, v in self.labels.items()},
+            "pg": dict(self.pg) if self.pg is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class LabelStats:
+    """Cumulative figures for one operation label (or ``"*"`` for all)."""
+
+    label: str
+    count: int
+    errors: int
+    tps: float
+    latency_ms: Mapping[str, float | None]
+    service_ms: Mapping[str, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """An immutable view of a run for the UI and progress lines; replaced, never mutated."""
+
+    status: str
+    phase: str
+    elapsed_s: float
+    duration_s: float | None
+    warmup_s: float
+    workers: int
+    transactions: int
+    errors: int
+    retries: int
+    rollbacks: int
+    tps: float
+    qps: float
+    intervals: tuple[IntervalSample, ...]
+    labels: tuple[LabelStats, ...]
+    overall: LabelStats | None
+    error_kinds: tuple[ErrorKind, ...]
+    worker_counts: Mapping[int, tuple[int, int]]
+    pg: Mapping[str, Any] | None
+    events: tuple[Mapping[str, Any], ...] = ()
+    message: str = ""
+
+    @property
+    def last(self) -> IntervalSample | None:
+        return self.intervals[-1] if self.intervals else None
+
+
+class Aggregator:
+    """Merges interval parts into the time series and cumulative statistics.
+
+    Used only by the sampler thread; it hands out immutable samples and
+    snapshots, so readers never see it change under them.
+    """
+
+    def __init__(self, percentiles: Iterable[float] = REPORT_PERCENTILES) -> None:
+        self.percentiles = tuple(percentiles)
+        self.cum: dict[str, HdrHistogram] = {}
+        self.cum_svc: dict[str, HdrHistogram] = {}
+        self.cum_all = new_histogram()
+        self.cum_svc_all = new_histogram()
+        self.label_errors: dict[str, int] = {}
+        self.errors: dict[tuple[str, str], ErrorKind] = {}
+        self.counters = dict.fromkeys(COUNTER_NAMES, 0)
+        self.worker_totals: dict[int, list[int]] = {}
+        self.intervals: list[IntervalSample] = []
+        self.transactions = 0
+        self.error_count = 0
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, parts: list[IntervalPart], t_s: float, duration_s: float, pg: Mapping[str, Any] | None = None) -> IntervalSample:
+        """Merge one interval's parts; returns the new sample (also appended to the series)."""
+        interval_all = new_histogram()
+        label_hists: dict[str, HdrHistogram] = {}
+        label_errs: dict[str, int] = {}
+        counters = dict.fromkeys(COUNTER_NAMES, 0)
+        errors = 0
+        for part in parts:
+            for label, hist in part.hists.items():
+                if label in label_hists:
+                    label_hists[label].add(hist)
+                else:
+                    label_hists[label] = hist
+            for label, hist in part.svc_hists.items():
+                if label not in self.cum_svc:
+                    self.cum_svc[label] = new_histogram()
+                self.cum_svc[label].add(hist)
+                self.cum_svc_all.add(hist)
+            for key, kind in part.errors.items():
+                errors += kind.count
+                label_errs[kind.label] = label_errs.get(kind.label, 0) + kind.count
+                known = self.errors.get(key)
+                if known is None:
+                    self.errors[key] = ErrorKind(kind.label, kind.sqlstate, kind.count, kind.first_message)
+                else:
+                    known.count += kind.count
+            for name, value in part.counters.items():
+                counters[name] = counters.get(name, 0) + value
+            for wid, (count, errs) in part.worker_counts.items():
+                totals = self.worker_totals.setdefault(wid, [0, 0])
+                totals[0] += count
+                totals[1] += errs
+        labels: dict[str, dict[str, Any]] = {}
+        count = 0
+        for label, hist in label_hists.items():
+            n = hist.get_total_count()
+            count += n
+            interval_all.add(hist)
+            if label not in self.cum:
+                self.cum[label] = new_histogram()
+            self.cum[label].add(hist)
+            summary = latency_summary(hist, (50.0, 95.0, 99.0))
+            labels[label] = {
+                "count": n,
+                "tps": round(n / duration_s, 2) if duration_s > 0 else 0.0,
+                "errors": label_errs.get(label, 0),
+                "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
+            }
+        for label, errs in label_errs.items():
+            self.label_errors[label] = self.label_errors.get(label, 0) + errs
+            labels.setdefault(
+                label, {"count": 0, "tps": 0.0, "errors": errs, "latency_ms": dict.fromkeys(("p50", "p95", "p99", "max"))}
+            )
+        self.cum_all.add(interval_all)
+        for name, value in counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        self.transactions += count
+        self.error_count += errors
+        overall = latency_summary(interval_all, (50.0, 95.0, 99.0))
+        if pg and pg.get("events"):
+            self.events.extend(dict(e, t_s=round(t_s, 3)) for e in pg["events"])
+        sample = IntervalSample(
+            t_s=t_s,
+            duration_s=duration_s,
+            transactions=count,
+            tps=count / duration_s if duration_s > 0 else 0.0,
+            qps=counters["queries"] / duration_s if duration_s > 0 else 0.0,
+            errors=errors,
+            retries=counters["retries"],
+            rollbacks=counters["rollbacks"],
+            skipped=counters["skipped"],
+            latency_ms={k: overall[k] for k in ("p50", "p95", "p99", "max")},
+            labels=labels,
+            pg=pg,
+        )
+        self.intervals.append(sample)
+        return sample
+
+    def label_stats(self, elapsed_s: float) -> tuple[tuple[LabelStats, ...], LabelStats]:
+        """Cumulative per-label and overall statistics over the measured window."""
+        stats = []
+        names = sorted(set(self.cum) | set(self.label_errors))
+        for label in names:
+            hist = self.cum.get(label)
+            n = hist.get_total_count() if hist is not None else 0
+            svc = self.cum_svc.get(label)
+            stats.append(
+                LabelStats(
+                    label,
+                    n,
+                    self.label_errors.get(label, 0),
+                    n / elapsed_s if elapsed_s > 0 else 0.0,
+                    latency_summary(hist, self.percentiles),
+                    latency_summary(svc, self.percentiles) if svc is not None else None,
+                )
+            )
+        n_all = self.cum_all.get_total_count()
+        overall = LabelStats(
+            "*",
+            n_all,
+            self.error_count,
+            n_all / elapsed_s if elapsed_s > 0 else 0.0,
+            latency_summary(self.cum_all, self.percentiles),
+            latency_summary(self.cum_svc_all, self.percentiles) if self.cum_svc_all.get_total_count() else None,
+        )
+        return tuple(stats), overall
+
+
+def fold_recorder(
+    wid: int,
+    rec: Recorder,
+    part: IntervalPart,
+    offsets: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """Fold one worker's recorder into ``part``, skipping what ``offsets`` says was folded before.
+
+    Returns the new offsets: keys ``lat:LABEL``, ``svc:LABEL`` and ``err``
+    with how many values of each list have now been folded. Folding the
+    same recorder again later with those offsets adds only late arrivals.
+    """
+    offsets = dict(offsets or {})
+    count = 0
+    for label, values in list(rec.lat.items()):
+        key = "lat:" + label
+        start = offsets.get(key, 0)
+        end = len(values)
+        if end > start:
+            hist = part.hists.get(label)
+            if hist is None:
+                hist = part.hists[label] = new_histogram()
+            record_all(hist, values[start:end] if start else values[:end])
+            count += end - start
+        offsets[key] = end
+    for label, values in list(rec.svc.items()):
+        key = "svc:" + label
+        start = offsets.get(key, 0)
+        end = len(values)
+        if end > start:
+            hist = part.svc_hists.get(label)
+            if hist is None:
+                hist = part.svc_hists[label] = new_histogram()
+            record_all(hist, values[start:end])
+        offsets[key] = end
+    start = offsets.get("err", 0)
+    errors = rec.errors[start:]
+    for label, state, message in errors:
+        key2 = (label, state)
+        kind = part.errors.get(key2)
+        if kind is None:
+            part.errors[key2] = ErrorKind(label, state, 1, message)
+        else:
+            kind.count += 1
+    offsets["err"] = start + len(errors)
+    if count or errors or wid not in part.worker_counts:
+        prev = part.worker_counts.get(wid, (0, 0))
+        part.worker_counts[wid] = (prev[0] + count, prev[1] + len(errors))
+    return offsets
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+def safe_ratio(numerator: float, denominator: float) -> float | None:
+    if denominator <= 0 or math.isnan(denominator):
+        return None
+    return numerator / denominator

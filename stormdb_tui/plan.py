@@ -1,0 +1,85 @@
+"""From a config and command-line choices to a :class:`~stormdb_tui.runner.RunPlan`.
+
+Shared by the headless CLI and the TUI so both resolve targets, workloads
+and overrides the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stormdb_tui import db
+from stormdb_tui.config import RunConfig, apply_override
+from stormdb_tui.errors import ConfigError
+from stormdb_tui.registry import Registry, discover
+from stormdb_tui.runner import RunPlan
+from stormdb_tui.workload import Workload
+
+
+def resolve_target(cfg: RunConfig, dsn: str | None = None, data_dir: str | None = None, *, quiet: bool = False) -> db.Target:
+    """``--dsn``, then the config's database section, then ``PG*`` variables, then the embedded server."""
+    if dsn:
+        return db.Target(dsn, "dsn", db.redact(dsn))
+    section = {k: v for k, v in cfg.database.items() if v is not None and k != "data_dir"}
+    if section:
+        conninfo = db.conninfo_from_section(section)
+        return db.Target(conninfo, "config", db.redact(conninfo))
+    if db.env_targets_set():
+        return db.Target("", "environment", "server from PG* environment variables")
+    from stormdb_tui.embedded import start_embedded
+
+    return start_embedded(data_dir or cfg.database.get("data_dir"), quiet=quiet)
+
+
+def apply_overrides(cfg: RunConfig, registry: Registry, overrides: Sequence[tuple[str, Any]]) -> type[Workload]:
+    """Apply CLI overrides in order; returns the chosen workload class.
+
+    ``workload.name`` is applied first so that bare ``--set`` keys can be
+    matched against the chosen workload's options.
+    """
+    for key, value in overrides:
+        if key in ("workload", "workload.name"):
+            cfg.workload = str(value)
+    cls = registry.get(cfg.workload)
+    for key, value in overrides:
+        if key in ("workload", "workload.name"):
+            continue
+        apply_override(cfg, key, value, tuple(cls.options))
+    return cls
+
+
+def make_plan(
+    cfg: RunConfig,
+    *,
+    overrides: Sequence[tuple[str, Any]] = (),
+    registry: Registry | None = None,
+    dsn: str | None = None,
+    data_dir: str | None = None,
+    setup: bool = False,
+    rebuild: bool = False,
+    monitor: bool | None = None,
+    monitor_default: bool = False,
+    quiet: bool = False,
+) -> RunPlan:
+    """Validate everything that can be validated before touching the server, then resolve the target."""
+    registry = registry or discover(cfg.plugins.get("paths") or [])
+    cls = apply_overrides(cfg, registry, overrides)
+    options = cfg.workload_options(tuple(cls.options))
+    try:
+        workload = cls(options, _run_settings(cfg.run))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"invalid options for workload {cls.name}: {exc}", file=cfg.source) from None
+    enabled = cfg.monitoring.get("enabled")
+    if monitor is None:
+        monitor = monitor_default if enabled is None else bool(enabled)
+    target = resolve_target(cfg, dsn, data_dir, quiet=quiet)
+    plan = RunPlan(cfg, workload, target, setup=setup, rebuild=rebuild, monitor=monitor)
+    plan.notes.extend(cfg.warnings)
+    return plan
+
+
+def _run_settings(run: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(run)

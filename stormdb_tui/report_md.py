@@ -1,0 +1,188 @@
+"""Markdown rendering of a report mapping (for PRs, wikis and ``stormdb-tui report --md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+LAT_COLUMNS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A table cell: numbers with thousands separators, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"
+        return f"{value:,.{digits}f}"
+    return str(value).replace("|", "\\|")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(cell) for cell in row) + " |")
+    return "\n".join(lines)
+
+
+def _lat_header() -> list[str]:
+    return [c.replace("_", ".") + " ms" for c in LAT_COLUMNS]
+
+
+def render_markdown(data: Mapping[str, Any]) -> str:
+    """The whole report as Markdown."""
+    out: list[str] = []
+    wl = data.get("workload") or {}
+    run = data.get("run") or {}
+    summary = data.get("summary") or {}
+    server = data.get("server") or {}
+    out.append(f"# stormdb-tui report: {wl.get('name', '?')} ({data.get('status', '?')})")
+    out.append("")
+    out.append(
+        f"{data.get('tool', {}).get('name', 'stormdb-tui')} {data.get('tool', {}).get('version', '')}, "
+        f"started {data.get('started_at')}, ended {data.get('ended_at')}."
+    )
+    if data.get("message"):
+        out.append(f"\n**{data['status']}:** {data['message']}")
+    out.append("")
+    out.append("## Summary")
+    out.append("")
+    model = run.get("model", "closed")
+    rows = [
+        ("workload", f"{wl.get('name')} {wl.get('version', '')}"),
+        ("server", (server.get("version") or "?").split(" on ")[0]),
+        ("model", model + (f", target {fmt(run.get('rate'))} tx/s" if model == "open" else "")),
+        ("workers / connections", f"{run.get('workers')} / {run.get('connections')}"),
+        ("measured window", f"{fmt(summary.get('elapsed_s'))} s (warm-up {fmt(run.get('warmup_s'))} s excluded)"),
+        ("transactions", fmt(summary.get("transactions"))),
+        ("TPS", fmt(summary.get("tps"))),
+        ("QPS", fmt(summary.get("qps"))),
+        ("errors / retries / rollbacks", f"{fmt(summary.get('errors'))} / {fmt(summary.get('retries'))} / {fmt(summary.get('rollbacks'))}"),
+    ]
+    if model == "open":
+        rows.append(("skipped / late", f"{fmt(summary.get('skipped'))} / {fmt(summary.get('late'))}"))
+    for key, value in (wl.get("summary") or {}).items():
+        if not isinstance(value, (dict, list)):
+            rows.append((key, fmt(value)))
+    out.append(table(["", "value"], rows))
+    out.append("")
+    out.append("## Latency")
+    out.append("")
+    lat_rows = []
+    for label, op in (data.get("operations") or {}).items():
+        lat = op.get("latency_ms") or {}
+        lat_rows.append([label, op.get("count"), op.get("errors"), op.get("tps")] + [lat.get(c) for c in LAT_COLUMNS])
+    lat = summary.get("latency_ms") or {}
+    lat_rows.append(["**all**", summary.get("transactions"), summary.get("errors"), summary.get("tps")] + [lat.get(c) for c in LAT_COLUMNS])
+    out.append(table(["operation", "count", "errors", "TPS", *_lat_header()], lat_rows))
+    if model == "open" and summary.get("service_ms"):
+        svc = summary["service_ms"]
+        out.append("")
+        out.append("Latency counts from each transaction's scheduled start; service time (from its actual start):")
+        out.append("")
+        out.append(table(_lat_header(), [[svc.get(c) for c in LAT_COLUMNS]]))
+    extra = {k: v for k, v in (wl.get("summary") or {}).items() if isinstance(v, (dict, list))}
+    if extra:
+        out.append("")
+        out.append("## Workload details")
+        for key, value in extra.items():
+            out.append("")
+            out.append(f"### {key}")
+            out.append("")
+            out.append(_render_value(value))
+    intervals = data.get("intervals") or []
+    if intervals:
+        out.append("")
+        out.append("## Time series")
+        out.append("")
+        series_rows = []
+        for item in intervals:
+            il = item.get("latency_ms") or {}
+            pg = item.get("pg") or {}
+            series_rows.append(
+                [item.get("t_s"), item.get("tps"), il.get("p50"), il.get("p95"), il.get("p99"), il.get("max"), item.get("errors"),
+                 _pct(pg.get("cache_hit_ratio")), _mb(pg.get("wal_bytes_s"))]
+            )
+        out.append(table(["t s", "TPS", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "cache hit", "WAL MB/s"], series_rows))
+    workers = data.get("workers") or []
+    if workers:
+        out.append("")
+        out.append("## Workers")
+        out.append("")
+        out.append(
+            table(
+                ["worker", "transactions", "errors", "TPS", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                [[w["id"], w["transactions"], w["errors"], w["tps"], *(w["latency_ms"].get(k) for k in ("p50", "p95", "p99", "max"))] for w in workers],
+            )
+        )
+    out.append("")
+    out.append("## Server")
+    out.append("")
+    settings = server.get("settings") or {}
+    out.append(f"{server.get('version', '?')}")
+    if settings:
+        out.append("")
+        out.append(table(["setting", "value"], sorted(settings.items())))
+    pg_md = _pg_markdown(data.get("pg"))
+    if pg_md:
+        out.append("")
+        out.append(pg_md)
+    elif data.get("pg_note"):
+        out.append("")
+        out.append(f"_{data['pg_note']}_")
+    errors = data.get("errors") or []
+    out.append("")
+    out.append("## Errors")
+    out.append("")
+    if errors:
+        out.append(table(["operation", "SQLSTATE", "class", "count", "first message"],
+                         [[e["operation"], e["sqlstate"], e["class"], e["count"], e["first_message"]] for e in errors]))
+    else:
+        out.append("None.")
+    if data.get("notes"):
+        out.append("")
+        out.append("## Notes")
+        out.append("")
+        out.extend(f"- {note}" for note in data["notes"])
+    out.append("")
+    out.append("## Configuration")
+    out.append("")
+    import json
+
+    out.append("```json")
+    out.append(json.dumps(data.get("config"), indent=2, default=str))
+    out.append("```")
+    out.append("")
+    return "\n".join(out)
+
+
+def _pct(value: Any) -> str | None:
+    return None if value is None else f"{value * 100:.2f}%"
+
+
+def _mb(value: Any) -> float | None:
+    return None if value is None else round(value / 1e6, 3)
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        headers = list(value[0].keys())
+        return table(headers, [[row.get(h) for h in headers] for row in value])
+    if isinstance(value, Mapping):
+        return table(["key", "value"], [[k, v if not isinstance(v, (dict, list)) else str(v)] for k, v in value.items()])
+    return fmt(value)
+
+
+def _pg_markdown(pg: Any) -> str:
+    if not pg:
+        return ""
+    try:
+        from stormdb_tui.monitor import render_pg_markdown
+    except ImportError:
+        return _render_value(pg)
+    return render_pg_markdown(pg)

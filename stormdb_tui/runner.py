@@ -1,0 +1,333 @@
+"""The run: prepare the database, drive the workers, sample, and build the report.
+
+:class:`Runner` is used the same way by the headless CLI and the TUI:
+
+    runner = Runner(plan)
+    runner.prepare(progress_callback)   # check, load when needed
+    report = runner.run()               # blocks; call request_stop() from elsewhere
+
+While it runs, :attr:`Runner.snapshot` is an immutable
+:class:`~stormdb_tui.metrics.RunSnapshot` replaced once per interval, and
+``on_interval``/``on_phase`` callbacks (called from the sampler thread) let
+a caller print progress or post a UI message. They must not block.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+
+from stormdb_tui import db
+from stormdb_tui.config import RunConfig
+from stormdb_tui.errors import DatabaseError, WorkloadError
+from stormdb_tui.metrics import Aggregator, IntervalPart, IntervalSample, RunSnapshot
+from stormdb_tui.report import Report, build_report
+from stormdb_tui.workload import Progress, SetupProgress, Workload
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, resolved: config, workload instance, target, switches."""
+
+    config: RunConfig
+    workload: Workload
+    target: db.Target
+    setup: bool = False
+    rebuild: bool = False
+    monitor: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Drives one run of one workload against one target."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        on_interval: Callable[[RunSnapshot, IntervalSample], None] | None = None,
+        on_phase: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.cfg = plan.config
+        self.workload = plan.workload
+        self.on_interval = on_interval
+        self.on_phase = on_phase
+        run = self.cfg.run
+        self.workers = int(run["workers"])
+        self.interval = float(self.cfg.metrics["interval"])
+        self.duration = None if run.get("transactions") else float(run["duration"])
+        self.warmup = float(run.get("warmup") or 0.0)
+        self.seed = run["seed"] if run.get("seed") is not None else random.SystemRandom().randrange(1, 2**31)
+        self.status = "pending"
+        self.phase = "idle"
+        self.message = ""
+        self._stop = threading.Event()
+        self._abort = False
+        self.stop_reason: str | None = None
+        self.aggregator = Aggregator(self.cfg.percentiles())
+        self.snapshot = self._make_snapshot(0.0)
+        self.server: dict[str, Any] | None = None
+        self.setup_result: SetupProgress | None = None
+        self.progress: Progress | None = None
+        self.started_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.report: Report | None = None
+        self.group: Any = None
+
+    # -- control -------------------------------------------------------------
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop gracefully: in-flight transactions finish, the report is written."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.progress is not None:
+            self.progress.cancelled = True
+        self._stop.set()
+
+    def _set_phase(self, phase: str, message: str = "") -> None:
+        self.phase = phase
+        self.message = message
+        if self.on_phase is not None:
+            self.on_phase(phase, message)
+
+    # -- preparation -----------------------------------------------------------
+
+    def connect_admin(self) -> psycopg.Connection:
+        timeout = max(int(self.cfg.run["connect_timeout"]), 1)
+        return db.connect(self.plan.target.conninfo, role="admin", connect_timeout=timeout)
+
+    def prepare(self, progress_callback: Callable[[SetupProgress], None] | None = None) -> list[str]:
+        """Check the server and the workload's data; load it when missing or asked to.
+
+        Returns notes for the user (what was loaded and why). Raises
+        :class:`WorkloadError` for problems a load cannot fix.
+        """
+        self._set_phase("connecting", self.plan.target.description or self.plan.target.redacted)
+        notes: list[str] = []
+        with self.connect_admin() as conn:
+            self.server = db.server_info(conn)
+            wl = self.workload
+            if wl.min_server_version and self.server["version_num"] < wl.min_server_version:
+                raise WorkloadError(
+                    f"workload {wl.name} needs PostgreSQL server_version_num >= {wl.min_server_version}, "
+                    f"this server is {self.server['version_num']}"
+                )
+            if self.plan.rebuild:
+                self._set_phase("setup", f"dropping {wl.name}'s own objects")
+                wl.drop(conn)
+                notes.append(f"dropped the objects owned by {wl.name}")
+            load = self.plan.setup or self.plan.rebuild
+            if not load:
+                problems = wl.check(conn)
+                if problems and not wl.is_loaded(conn):
+                    notes.append(f"{wl.name}: data not loaded ({problems[0]}); loading it first")
+                    load = True
+                elif problems:
+                    raise WorkloadError(f"{wl.name}: " + "; ".join(problems))
+            if load:
+                self._set_phase("setup", f"loading {wl.name}")
+                self.progress = Progress(progress_callback)
+                wl.setup(conn, self.progress)
+                self.setup_result = self.progress.finish()
+                if self.progress.cancelled:
+                    raise WorkloadError("setup cancelled")
+                problems = wl.check(conn)
+                if problems:
+                    raise WorkloadError(f"{wl.name}: after setup: " + "; ".join(problems))
+                self.progress = None
+        self.plan.notes.extend(notes)
+        return notes
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self) -> Report:
+        """Run to the end (duration, transaction count or stop request) and build the report."""
+        from stormdb_tui.workers import WorkerGroup
+
+        self.started_at = datetime.now(timezone.utc)
+        self.status = "running"
+        monitor = self._start_monitor()
+        run = self.cfg.run
+        self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
+        self.workload.run_settings.setdefault("duration", self.duration)
+        self.group = group = WorkerGroup(
+            self.workload,
+            self.plan.target.conninfo,
+            list(range(self.workers)),
+            run,
+            total_workers=self.workers,
+            seed=self.seed,
+            connections=run.get("connections"),
+        )
+        measure_start = t_last = time.monotonic()
+        failure: str | None = None
+        try:
+            self._set_phase("starting", f"opening {group.pool_size} connections")
+            group.open()
+            group.start()
+            t0 = time.monotonic()
+            if self.warmup:
+                self._set_phase("warmup", f"warming up for {self.warmup:g}s")
+                self._warm(t0)
+                group.swap(measuring=False)
+            if monitor is not None:
+                monitor.take()
+            measure_start = t_last = time.monotonic()
+            group.measuring = True
+            self._set_phase("measuring", "")
+            deadline = measure_start + self.duration if self.duration is not None else None
+            next_tick = measure_start + self.interval
+            while True:
+                until = next_tick if deadline is None else min(next_tick, deadline)
+                self._wait_until(until, group)
+                now = time.monotonic()
+                done = (
+                    self._stop.is_set()
+                    or (deadline is not None and now >= deadline)
+                    or group.alive() == 0
+                )
+                if done:
+                    break
+                if now >= next_tick:
+                    self._sample(group, monitor, measure_start, t_last, now)
+                    t_last = now
+                    next_tick += self.interval
+                    while next_tick <= now:
+                        next_tick += self.interval
+        except DatabaseError as exc:
+            failure = str(exc)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {db.first_line(exc)}"
+        finally:
+            self._set_phase("stopping", "finishing in-flight transactions")
+            group.stop()
+            group.join(timeout=30)
+            end = time.monotonic()
+            if group.measuring and end > t_last:
+                self._sample(group, monitor, measure_start, t_last, end)
+            group.close()
+        elapsed = max(end - measure_start, 0.0) if group.measuring else 0.0
+        if group.fatal_errors and failure is None and self.aggregator.transactions == 0:
+            failure = group.fatal_errors[0]
+        self.message = ""
+        if failure is not None:
+            self.status = "failed"
+            self.message = failure
+        elif self.stop_reason:
+            self.status = "interrupted"
+            self.message = f"stopped early: {self.stop_reason}"
+        else:
+            self.status = "completed"
+        pg = self._stop_monitor(monitor)
+        workload_extra = self._workload_finish()
+        self.ended_at = datetime.now(timezone.utc)
+        self.snapshot = self._make_snapshot(elapsed)
+        self.report = build_report(self, elapsed, pg, workload_extra)
+        self._set_phase("done", self.status)
+        return self.report
+
+    def _warm(self, t0: float) -> None:
+        end = t0 + self.warmup
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= end:
+                return
+            self._stop.wait(min(self.interval, end - now))
+            self.group.swap(measuring=False)
+            self.snapshot = self._make_snapshot(0.0, phase="warmup", elapsed_override=time.monotonic() - t0)
+
+    def _wait_until(self, until: float, group: Any) -> None:
+        while True:
+            remaining = until - time.monotonic()
+            if remaining <= 0 or self._stop.is_set():
+                return
+            self._stop.wait(min(remaining, 0.25))
+            if group.alive() == 0:
+                return
+
+    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float) -> None:
+        part: IntervalPart = group.swap(measuring=True)
+        pg = monitor.take() if monitor is not None else None
+        sample = self.aggregator.add([part], now - start, now - last, pg)
+        self.snapshot = self._make_snapshot(now - start)
+        if self.on_interval is not None:
+            self.on_interval(self.snapshot, sample)
+
+    # -- monitor, snapshot, report -------------------------------------------
+
+    def _start_monitor(self) -> Any:
+        if not self.plan.monitor:
+            return None
+        try:
+            from stormdb_tui.monitor import PgMonitor
+        except ImportError:
+            self.plan.notes.append("server monitoring is not available in this build")
+            return None
+        mon_cfg = self.cfg.monitoring
+        monitor = PgMonitor(
+            self.plan.target.conninfo,
+            interval=float(mon_cfg["interval"]),
+            statements=bool(mon_cfg["statements"]),
+            schemas=[self.workload.schema] if self.workload.schema else [],
+        )
+        try:
+            monitor.start()
+        except Exception as exc:
+            self.plan.notes.append(f"server monitoring could not start: {db.first_line(exc)}")
+            return None
+        return monitor
+
+    def _stop_monitor(self, monitor: Any) -> dict[str, Any] | None:
+        if monitor is None:
+            return None
+        try:
+            return monitor.stop(self.aggregator.transactions)
+        except Exception as exc:
+            self.plan.notes.append(f"server monitoring failed at the end: {db.first_line(exc)}")
+            return None
+
+    def _workload_finish(self) -> dict[str, Any]:
+        finish = getattr(self.workload, "finish", None)
+        if finish is None or self.status == "failed":
+            return {}
+        try:
+            with self.connect_admin() as conn:
+                return dict(finish(conn) or {})
+        except Exception as exc:
+            self.plan.notes.append(f"{self.workload.name}: post-run measurement failed: {db.first_line(exc)}")
+            return {}
+
+    def _make_snapshot(self, elapsed: float, phase: str | None = None, elapsed_override: float | None = None) -> RunSnapshot:
+        agg = self.aggregator
+        labels, overall = agg.label_stats(elapsed) if agg.transactions or agg.error_count else ((), None)
+        last_pg = agg.intervals[-1].pg if agg.intervals else None
+        return RunSnapshot(
+            status=self.status,
+            phase=phase or self.phase,
+            elapsed_s=elapsed_override if elapsed_override is not None else elapsed,
+            duration_s=self.duration,
+            warmup_s=self.warmup,
+            workers=self.workers,
+            transactions=agg.transactions,
+            errors=agg.error_count,
+            retries=agg.counters.get("retries", 0),
+            rollbacks=agg.counters.get("rollbacks", 0),
+            tps=agg.transactions / elapsed if elapsed > 0 else 0.0,
+            qps=agg.counters.get("queries", 0) / elapsed if elapsed > 0 else 0.0,
+            intervals=tuple(agg.intervals),
+            labels=labels,
+            overall=overall,
+            error_kinds=tuple(replace(kind) for kind in agg.errors.values()),
+            worker_counts={wid: (t[0], t[1]) for wid, t in agg.worker_totals.items()},
+            pg=last_pg,
+            events=tuple(agg.events),
+            message=self.message,
+        )

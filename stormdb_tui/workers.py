@@ -1,0 +1,444 @@
+"""Worker threads and the group that owns them, their pool and their recorders.
+
+A :class:`Worker` runs one transaction after another on its own connection,
+times each one with ``time.perf_counter_ns`` and appends the latency (µs)
+to its own :class:`~stormdb_tui.metrics.Recorder`. It reads two plain
+attributes of its group (``stopping`` and ``measuring``) and touches
+nothing else that is shared: no locks, no events, no messages per
+transaction.
+
+Failures are classified by SQLSTATE: serialization failures and deadlocks
+are retried up to ``max_tries`` (each retry counted); a lost connection is
+returned to the pool, which replaces it, and the worker asks again with
+capped exponential backoff until the server is back or the run stops.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
+from stormdb_tui.errors import DatabaseError
+from stormdb_tui.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
+from stormdb_tui.workload import WorkerContext, Workload
+
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 2.0
+
+
+class Worker:
+    """One client: a thread, a context, a recorder and cumulative counters."""
+
+    def __init__(self, worker_id: int, group: WorkerGroup, quota: int | None) -> None:
+        self.id = worker_id
+        self.group = group
+        self.quota = quota
+        self.rec = Recorder()
+        self.retries = 0
+        self.skipped = 0
+        self.late = 0
+        self.reconnects = 0
+        self.ctx: WorkerContext | None = None
+        self.thread = threading.Thread(target=self._main, name=f"stormdb-worker-{worker_id}", daemon=True)
+        self.fatal: str | None = None
+        # Sampler-side bookkeeping (only the sampler thread touches these).
+        self.prev_rec: Recorder | None = None
+        self.prev_offsets: dict[str, int] = {}
+        self.seen = dict.fromkeys(COUNTER_NAMES, 0)
+        self.cum = new_histogram()
+        self.cum_count = 0
+        self.cum_errors = 0
+
+    def counters(self) -> dict[str, int]:
+        ctx = self.ctx
+        return {
+            "queries": ctx.queries if ctx else 0,
+            "rollbacks": ctx.rollbacks if ctx else 0,
+            "retries": self.retries,
+            "skipped": self.skipped,
+            "late": self.late,
+            "reconnects": self.reconnects,
+        }
+
+    # -- the worker thread -------------------------------------------------
+
+    def _main(self) -> None:
+        group = self.group
+        try:
+            conn = group.acquire(self)
+            if conn is None:
+                return
+            seed = group.seed * 1_000_003 + self.id
+            self.ctx = WorkerContext(
+                worker_id=self.id,
+                conn=conn,
+                rng=random.Random(seed),
+                settings=group.workload.opts,
+                scale=group.workload.scale,
+                workers=group.total_workers,
+                stopping=lambda: group.stopping,
+            )
+            group.workload.start_worker(self.ctx)
+            if group.rate:
+                self._run_open()
+            else:
+                self._run_closed()
+        except Exception as exc:  # a workload bug must not kill the run silently
+            self.fatal = f"worker {self.id}: {type(exc).__name__}: {first_line(exc)}"
+            group.fatal_errors.append(self.fatal)
+        finally:
+            if self.ctx is not None:
+                try:
+                    group.workload.stop_worker(self.ctx)
+                except Exception:
+                    pass
+                group.release(self.ctx.conn)
+
+    def _run_closed(self) -> None:
+        group = self.group
+        ctx = self.ctx
+        assert ctx is not None
+        transaction = group.workload.transaction
+        perf = time.perf_counter_ns
+        think = group.think_time
+        wait = group.stop_event.wait
+        quota = self.quota
+        shared_pool = group.shared_pool
+        while not group.stopping:
+            if think:
+                wait(think)
+                if group.stopping:
+                    break
+            if shared_pool and not self._borrow():
+                break
+            t0 = perf()
+            label = self._attempt(transaction, ctx)
+            t1 = perf()
+            if shared_pool:
+                group.release(ctx.conn)
+            if label is not None:
+                rec = self.rec
+                values = rec.lat.get(label)
+                if values is None:
+                    values = rec.lat[label] = []
+                values.append((t1 - t0) // 1000)
+            if quota is not None and group.measuring:
+                quota -= 1
+                if quota <= 0:
+                    break
+
+    def _run_open(self) -> None:
+        group = self.group
+        ctx = self.ctx
+        assert ctx is not None
+        transaction = group.workload.transaction
+        perf = time.perf_counter_ns
+        rate = group.rate / group.total_workers
+        poisson = group.arrival == "poisson"
+        mean_gap_ns = 1e9 / rate
+        limit_ns = int(group.latency_limit * 1e9) if group.latency_limit else 0
+        wait = group.stop_event.wait
+        rng = random.Random(ctx.rng.random())
+        quota = self.quota
+        scheduled = perf() + (rng.random() * mean_gap_ns if not poisson else 0)
+        while not group.stopping:
+            scheduled += rng.expovariate(1.0) * mean_gap_ns if poisson else mean_gap_ns
+            now = perf()
+            if scheduled > now:
+                wait((scheduled - now) / 1e9)
+                if group.stopping:
+                    break
+            elif limit_ns and now - scheduled > limit_ns:
+                self.skipped += 1
+                continue
+            if group.shared_pool and not self._borrow():
+                break
+            t0 = perf()
+            label = self._attempt(transaction, ctx)
+            t1 = perf()
+            if group.shared_pool:
+                group.release(ctx.conn)
+            if label is not None:
+                rec = self.rec
+                values = rec.lat.get(label)
+                if values is None:
+                    values = rec.lat[label] = []
+                    rec.svc[label] = []
+                latency = (t1 - int(scheduled)) // 1000
+                values.append(latency)
+                rec.svc[label].append((t1 - t0) // 1000)
+                if limit_ns and latency * 1000 > limit_ns:
+                    self.late += 1
+            if quota is not None and group.measuring:
+                quota -= 1
+                if quota <= 0:
+                    break
+
+    def _attempt(self, transaction: Any, ctx: WorkerContext) -> str | None:
+        """Run one transaction with retries; its label, or None when it failed."""
+        ctx.attempt = 0
+        while True:
+            try:
+                return transaction(ctx)
+            except Exception as exc:
+                if not self._failed(exc, ctx):
+                    return None
+                ctx.attempt += 1
+
+    def _failed(self, exc: BaseException, ctx: WorkerContext) -> bool:
+        """Handle a failure; True when the transaction should be tried again."""
+        state = error_sqlstate(exc)
+        conn = ctx.conn
+        lost = conn is None or conn.closed or getattr(conn, "broken", False)
+        if not lost and state in RETRYABLE_SQLSTATES and ctx.attempt + 1 < self.group.max_tries:
+            self.retries += 1
+            self._rollback(conn)
+            return True
+        label = ctx.label or "unknown"
+        self.rec.errors.append((label, state, first_line(exc)))
+        if lost:
+            self._reconnect()
+        else:
+            self._rollback(conn)
+        return False
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection) -> None:
+        try:
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+        except psycopg.Error:
+            pass
+
+    def _borrow(self) -> bool:
+        """Shared-pool mode: take a connection for one transaction."""
+        conn = self.group.acquire(self)
+        if conn is None:
+            return False
+        ctx = self.ctx
+        assert ctx is not None
+        if conn is not ctx.conn:
+            ctx.conn = conn
+            self.group.workload.start_worker(ctx)
+        return True
+
+    def _reconnect(self) -> None:
+        """Replace a lost connection, backing off while the server is away."""
+        group = self.group
+        ctx = self.ctx
+        assert ctx is not None
+        self.reconnects += 1
+        group.release(ctx.conn)
+        if group.shared_pool:
+            return
+        delay = BACKOFF_START_S
+        while not group.stopping:
+            try:
+                conn = group.pool.getconn(timeout=delay)
+            except PoolTimeout:
+                group.stop_event.wait(delay)
+                delay = min(delay * 2, BACKOFF_CAP_S)
+                continue
+            ctx.conn = conn
+            try:
+                group.workload.start_worker(ctx)
+                return
+            except psycopg.Error as exc:
+                self.rec.errors.append((ctx.label or "start_worker", error_sqlstate(exc), first_line(exc)))
+                group.release(conn)
+                group.stop_event.wait(delay)
+                delay = min(delay * 2, BACKOFF_CAP_S)
+
+
+class WorkerGroup:
+    """The workers of one process: their pool, threads, and the interval swap."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        conninfo: str,
+        worker_ids: Sequence[int],
+        run: Mapping[str, Any],
+        *,
+        total_workers: int,
+        seed: int,
+        connections: int | None = None,
+    ) -> None:
+        self.workload = workload
+        self.conninfo = conninfo
+        self.total_workers = total_workers
+        self.seed = seed
+        self.think_time = float(run.get("think_time") or 0.0)
+        self.rate = run.get("rate")
+        self.arrival = run.get("arrival", "poisson")
+        self.latency_limit = run.get("latency_limit")
+        self.max_tries = int(run.get("max_tries") or 1)
+        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.stopping = False
+        self.measuring = False
+        self.stop_event = threading.Event()
+        self.fatal_errors: list[str] = []
+        n = len(worker_ids)
+        self.pool_size = min(connections or n, n)
+        self.shared_pool = self.pool_size < n
+        quotas = _split(run.get("transactions"), n)
+        self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas)]
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=self.pool_size,
+            max_size=self.pool_size,
+            open=False,
+            kwargs={"autocommit": True, "application_name": f"{APP_NAME}:load"},
+            name="stormdb-load",
+            timeout=self.connect_timeout,
+            reconnect_timeout=365 * 86400,
+            num_workers=min(4, self.pool_size),
+        )
+
+    def open(self) -> None:
+        """Open every connection up front; a clear error when the server refuses some."""
+        self.pool.open(wait=False)
+        try:
+            self.pool.wait(timeout=self.connect_timeout)
+        except PoolTimeout:
+            stats = self.pool.get_stats()
+            have = stats.get("pool_size", 0) - stats.get("connections_errors", 0)
+            reason = self._probe_error()
+            self.pool.close(timeout=1)
+            raise DatabaseError(
+                f"could open only {max(have, 0)} of {self.pool_size} connections within "
+                f"{self.connect_timeout:g}s to {redact(self.conninfo) or 'the server'}"
+                + (f": {reason}" if reason else "")
+            ) from None
+
+    def _probe_error(self) -> str:
+        try:
+            psycopg.connect(self.conninfo, connect_timeout=max(int(self.connect_timeout), 2)).close()
+        except psycopg.Error as exc:
+            return first_line(exc)
+        return ""
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.thread.start()
+
+    def acquire(self, worker: Worker) -> psycopg.Connection | None:
+        """A connection for ``worker``; None when the run stops before one is free."""
+        delay = BACKOFF_START_S
+        while not self.stopping:
+            try:
+                return self.pool.getconn(timeout=max(delay, 1.0) if not self.shared_pool else 1.0)
+            except PoolTimeout:
+                delay = min(delay * 2, BACKOFF_CAP_S)
+        return None
+
+    def release(self, conn: psycopg.Connection | None) -> None:
+        if conn is None:
+            return
+        try:
+            self.pool.putconn(conn)
+        except Exception:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.stop_event.set()
+
+    def alive(self) -> int:
+        return sum(1 for w in self.workers if w.thread.is_alive())
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the workers to finish in-flight transactions; True when all did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self.workers:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            worker.thread.join(remaining)
+        return self.alive() == 0
+
+    def close(self) -> None:
+        self.pool.close(timeout=2)
+
+    def swap(self, measuring: bool) -> IntervalPart:
+        """Take every worker's recorder and fold it; ``measuring`` false discards into warm-up."""
+        part = IntervalPart()
+        for worker in self.workers:
+            old = worker.rec
+            worker.rec = Recorder()
+            wpart = IntervalPart()
+            if worker.prev_rec is not None:
+                fold_recorder(worker.id, worker.prev_rec, wpart, worker.prev_offsets)
+            worker.prev_offsets = fold_recorder(worker.id, old, wpart)
+            worker.prev_rec = old
+            counters = worker.counters()
+            for name, value in counters.items():
+                delta = value - worker.seen[name]
+                if delta:
+                    part.counters[name] = part.counters.get(name, 0) + delta
+            worker.seen = counters
+            _merge_part(part, wpart)
+            if measuring:
+                for hist in wpart.hists.values():
+                    worker.cum.add(hist)
+                count, errs = wpart.worker_counts.get(worker.id, (0, 0))
+                worker.cum_count += count
+                worker.cum_errors += errs
+        return part
+
+    def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
+        """Per-worker totals over the measured window, for the report."""
+        from stormdb_tui.metrics import latency_summary
+
+        rows = []
+        for worker in self.workers:
+            summary = latency_summary(worker.cum, (50.0, 95.0, 99.0))
+            rows.append(
+                {
+                    "id": worker.id,
+                    "transactions": worker.cum_count,
+                    "errors": worker.cum_errors,
+                    "tps": round(worker.cum_count / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+                    "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
+                    "reconnects": worker.reconnects,
+                }
+            )
+        return rows
+
+
+def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
+    for label, hist in part.hists.items():
+        if label in into.hists:
+            into.hists[label].add(hist)
+        else:
+            into.hists[label] = hist
+    for label, hist in part.svc_hists.items():
+        if label in into.svc_hists:
+            into.svc_hists[label].add(hist)
+        else:
+            into.svc_hists[label] = hist
+    for key, kind in part.errors.items():
+        known = into.errors.get(key)
+        if known is None:
+            into.errors[key] = kind
+        else:
+            known.count += kind.count
+    for wid, (count, errs) in part.worker_counts.items():
+        prev = into.worker_counts.get(wid, (0, 0))
+        into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+
+
+def _split(total: int | None, parts: int) -> list[int | None]:
+    if total is None:
+        return [None] * parts
+    base, extra = divmod(int(total), parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]

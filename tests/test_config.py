@@ -1,0 +1,115 @@
+"""Config parsing and validation: every bad input is a located ConfigError."""
+
+from __future__ import annotations
+
+import pytest
+
+from stormdb_tui.config import apply_override, load_config, parse_config
+from stormdb_tui.errors import ConfigError
+from stormdb_tui.options import Option, parse_duration, parse_size
+
+
+def test_sections_and_defaults():
+    cfg = parse_config("workload:\n  name: simple\n  scale: 3\nrun:\n  workers: 8\n  duration: 2m\n", "x.yaml")
+    assert cfg.workload == "simple"
+    assert cfg.workload_raw == {"scale": 3}
+    assert cfg.run["workers"] == 8
+    assert cfg.run["duration"] == 120.0
+    assert cfg.metrics["interval"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ("run:\n  wrokers: 4\n", 2, "did you mean 'workers'"),
+        ("run:\n  workers: -1\n", 2, "out of range"),
+        ("run:\n  workers: many\n", 2, "an integer"),
+        ("run:\n  duration: 2x\n", 2, "unknown unit"),
+        ("runn:\n  workers: 1\n", 1, "did you mean 'run'"),
+        ("run:\n\tworkers: 1\n", 2, "tabs"),
+        ("run: [1, 2\n", 2, "invalid YAML"),
+        ("- a\n- b\n", 1, "mapping"),
+        ("run: 5\n", 1, "a section must be a mapping"),
+        ("metrics:\n  interval: 0\n", 2, "out of range"),
+    ],
+)
+def test_bad_configs_are_located(text, line, fragment):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "bad.yaml")
+    message = str(info.value)
+    assert message.startswith(f"bad.yaml:{line}:"), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_stormdb_flat_format_with_warning():
+    text = (
+        "database:\n  type: postgres\n  host: localhost\n  port: 5432\n  dbname: db\n  username: bob\n  password: pw\n"
+        'workload: "simple"\nscale: 5\nduration: "2m"\nworkers: 8\nconnections: 16\nsummary_interval: "5s"\n'
+        "workload_config:\n  script: select-only\n"
+    )
+    cfg = parse_config(text, "old.yaml")
+    assert cfg.workload == "simple"
+    assert cfg.workload_raw == {"scale": 5, "script": "select-only"}
+    assert cfg.run["duration"] == 120.0 and cfg.run["connections"] == 16
+    assert cfg.database["user"] == "bob"
+    assert any("summary_interval" in w for w in cfg.warnings)
+    assert cfg.echo()["database"]["password"] == "***"
+
+
+def test_override_resolution():
+    cfg = parse_config("workload:\n  name: simple\n", "x.yaml")
+    decls = (Option("scale", "int", 1, minimum=1),)
+    apply_override(cfg, "scale", "7", decls)
+    apply_override(cfg, "workers", "3", decls)
+    apply_override(cfg, "run.warmup", "5s", decls)
+    assert cfg.workload_raw["scale"] == "7"
+    assert cfg.run["workers"] == 3 and cfg.run["warmup"] == 5.0
+    with pytest.raises(ConfigError, match="did you mean 'scale'"):
+        apply_override(cfg, "scael", 1, decls)
+    with pytest.raises(ConfigError, match="did you mean 'workers'"):
+        apply_override(cfg, "run.wrokers", 1, decls)
+
+
+def test_workload_options_validated_against_declarations():
+    cfg = parse_config("workload:\n  name: x\n  scael: 0\n", "w.yaml")
+    decls = (Option("scale", "int", 1, minimum=1),)
+    with pytest.raises(ConfigError) as info:
+        cfg.workload_options(decls)
+    assert str(info.value).startswith("w.yaml:3: workload.scael")
+    cfg = parse_config("workload:\n  name: x\n  scale: 0\n", "w.yaml")
+    with pytest.raises(ConfigError, match="w.yaml:3: workload.scale: value out of range"):
+        cfg.workload_options(decls)
+
+
+@pytest.mark.parametrize("text, seconds", [("30", 30), ("30s", 30), ("2m", 120), ("1h30m", 5400), ("500ms", 0.5), (90, 90)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["2x", "", "-5", "m", "5 m 3", "nan", "inf", True, [1]])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_sizes():
+    assert parse_size("64kB") == 65536
+    assert parse_size("1.5GB") == int(1.5 * 1024**3)
+    assert parse_size(10) == 10
+    with pytest.raises(ValueError):
+        parse_size("10 parsecs")
+
+
+def test_weights_option():
+    opt = Option("mix", "weights", {"a": 1}, choices=("a", "b"))
+    assert opt.convert("a:3,b:1") == {"a": 3.0, "b": 1.0}
+    with pytest.raises(ConfigError, match="positive sum"):
+        opt.convert({"a": 0, "b": 0})
+    with pytest.raises(ConfigError, match="did you mean 'b'"):
+        opt.convert({"bb": 1})
