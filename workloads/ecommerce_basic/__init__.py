@@ -18,6 +18,7 @@ It imports nothing but the public API (``stormdb_tui.workload``) and psycopg.
 from __future__ import annotations
 
 import random
+from array import array
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -153,10 +154,12 @@ class EcommerceBasic(Workload):
             self._copy(conn, progress, "products", "product_id, sku, name, category, price",
                        n["products"], self._products(prices))
             self._copy(conn, progress, "inventory", "product_id, quantity", n["products"], self._inventory())
-            self._copy(conn, progress, "orders", "order_id, customer_id, status, order_date, total, updated_at",
-                       n["orders"], self._orders(prices))
+            # Items first: their pass sums each order's total, which the orders pass writes.
+            totals = array("d", bytes(8 * (n["orders"] + 1)))
             self._copy(conn, progress, "order_items", "order_id, line_no, product_id, quantity, unit_price",
-                       n["orders"] * 3, self._order_items(prices))
+                       n["orders"] * 3, self._order_items(prices, totals))
+            self._copy(conn, progress, "orders", "order_id, customer_id, status, order_date, total, updated_at",
+                       n["orders"], self._orders(totals))
             progress.phase("indexes", len(INDEXES))
             for statement in INDEXES:
                 conn.execute(statement.format(s=SCHEMA))
@@ -216,13 +219,17 @@ class EcommerceBasic(Workload):
         for i in range(1, self._sizes()["products"] + 1):
             yield (i, rng.randint(2_000, 6_000))
 
-    def _lines(self, order_id: int) -> list[tuple[int, int]]:
-        """(product, quantity) lines of a loaded order, reproducible from its id alone."""
-        rng = random.Random(f"{self.scale}:{order_id}")
-        products = sorted({skewed(rng, self._sizes()["products"]) for _ in range(rng.randint(1, 5))})
-        return [(p, rng.randint(1, 3)) for p in products]
+    def _order_items(self, prices: list[float], totals: array) -> Any:
+        """1-5 lines per order; each order's total is summed into ``totals`` on the way."""
+        rng, products = self._rng("order_items"), self._sizes()["products"]
+        for order_id in range(1, self._sizes()["orders"] + 1):
+            lines = sorted({skewed(rng, products) for _ in range(rng.randint(1, 5))})
+            for line_no, product in enumerate(lines, start=1):
+                quantity = rng.randint(1, 3)
+                totals[order_id] += quantity * prices[product]
+                yield (order_id, line_no, product, quantity, prices[product])
 
-    def _orders(self, prices: list[float]) -> Any:
+    def _orders(self, totals: array) -> Any:
         """Orders in date order (higher id = newer); status follows age, as in a real shop."""
         rng, n, days = self._rng("orders"), self._sizes()["orders"], self.opts["history_days"]
         now = datetime.now(timezone.utc)
@@ -230,13 +237,8 @@ class EcommerceBasic(Workload):
             age = timedelta(days=days) * (1 - i / n) + timedelta(seconds=rng.randint(0, 600))
             status = ("pending" if age.days < 1 else "paid" if age.days < 3 else "shipped" if age.days < 7
                       else "cancelled" if rng.random() < 0.05 else "delivered")
-            total = sum(q * prices[p] for p, q in self._lines(i))
-            yield (i, skewed(rng, self._sizes()["customers"]), status, now - age, round(total, 2), now - age)
-
-    def _order_items(self, prices: list[float]) -> Any:
-        for i in range(1, self._sizes()["orders"] + 1):
-            for line_no, (product, quantity) in enumerate(self._lines(i), start=1):
-                yield (i, line_no, product, quantity, prices[product])
+            customer = skewed(rng, self._sizes()["customers"])
+            yield (i, customer, status, now - age, round(totals[i], 2), now - age)
 
     # --- workers and transactions ---------------------------------------------
 
