@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from stormdb_tui import __version__
-from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, StormError, UsageError
+from stormdb_tui.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    StormError,
+    UsageError,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", help="config to preselect in the workbench")
     parser.add_argument("--dsn", help="target database for the workbench")
     parser.add_argument("--data-dir", help="data directory of the embedded server")
+    parser.add_argument("--plugin-path", action="append", default=[], help="extra folder of drop-in workloads")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_run_args(sub.add_parser("run", help="run a workload"))
     wl = sub.add_parser("workloads", help="list workloads or show one's options")
@@ -162,7 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tui(args: argparse.Namespace, **kwargs: Any) -> int:
+    from stormdb_tui.registry import PATH_ENV
     from stormdb_tui.tui.app import run_app
+
+    extra = getattr(args, "plugin_path", None) or []
+    if extra:
+        current = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+        os.environ[PATH_ENV] = os.pathsep.join([*extra, *current])
 
     return run_app(config=getattr(args, "config", None), dsn=getattr(args, "dsn", None),
                    data_dir=getattr(args, "data_dir", None), **kwargs)
@@ -221,12 +236,15 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries = registry.all()
     width = max((len(e.name) for e in entries), default=4)
+    print(f"{'NAME':<{width}}  {'VERSION':<8} {'SOURCE':<11} DESCRIPTION")
     for entry in entries:
         if entry.ok:
             assert entry.cls is not None
-            print(f"{entry.name:<{width}}  {entry.cls.version:<6} {entry.source:<11} {entry.cls.description}")
+            text = entry.cls.title or entry.cls.description.split(". ")[0]
+            print(f"{entry.name:<{width}}  {entry.cls.version:<8} {entry.source:<11} {text}")
         else:
-            print(f"{entry.name:<{width}}  {'-':<6} {entry.source:<11} FAILED: {entry.error} [{entry.origin}]")
+            print(f"{entry.name:<{width}}  {'-':<8} {entry.source:<11} FAILED: {entry.error} [{entry.origin}]")
+    print("\n`stormdb-tui workloads NAME` shows a workload's description and options.")
     return EXIT_OK
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import random
 
-from stormdb_tui.metrics import Aggregator, IntervalPart, Recorder, fold_recorder, latency_summary, new_histogram, record_all
+from stormdb_tui.metrics import (
+    Aggregator,
+    IntervalPart,
+    Recorder,
+    fold_recorder,
+    latency_summary,
+    new_histogram,
+    record_all,
+)
 
 
 def _part(values: dict[str, list[int]], wid: int = 0) -> IntervalPart:
