@@ -254,13 +254,14 @@ class PgMonitor:
             acc[0] += calls
             acc[1] += ms
             acc[2] += rows
-        monitor_ms = None
+        monitor_ms, monitor_calls = None, 0
         top = []
-        total_ms = sum(v[1] for v in merged.values()) or 1.0
+        total_ms = sum(v[1] for q, v in merged.items() if not texts.get(q, "").startswith(pg_queries.MARK)) or 1.0
         for qid, (calls, ms, rows) in merged.items():
             text = texts.get(qid, "")
-            if text.startswith(pg_queries.MARK):
-                monitor_ms = ms / calls if calls else None
+            if text.startswith(pg_queries.MARK):  # our own: the poll is the one run every interval
+                if calls > monitor_calls:
+                    monitor_ms, monitor_calls = ms / calls, calls
                 continue
             top.append({"queryid": qid, "query": " ".join(text.split())[:500], "calls": int(calls),
                         "total_ms": round(ms, 3), "mean_ms": round(ms / calls, 4) if calls else None,

@@ -36,7 +36,7 @@ from psycopg import sql
 from stormdb_tui.db import first_line
 
 MARK = "/* stormdb-tui monitor */"
-"""Leading comment on the poll query, so pg_stat_statements can tell it apart from the load."""
+"""Leading comment on the monitor's repeated statements, so pg_stat_statements can tell them from the load."""
 
 SETTING_NAMES = (
     "shared_buffers",
@@ -282,7 +282,7 @@ def probe_statements(conn: psycopg.Connection, features: Features) -> str | None
 def statements_snapshot(conn: psycopg.Connection, features: Features) -> dict[tuple, tuple]:
     """Counters of every statement in this database, without texts (cheap): key -> (calls, ms, rows)."""
     toplevel = "toplevel" if features.pgss_toplevel else "true"
-    query = (f"SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows "
+    query = (f"{MARK} SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(false) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid IS NOT NULL")
@@ -295,7 +295,7 @@ def statement_texts(conn: psycopg.Connection, features: Features, queryids: list
     """Texts for the given query ids only (reading texts means reading the whole query file)."""
     if not queryids:
         return {}
-    query = (f"SELECT DISTINCT ON (queryid) queryid, query "
+    query = (f"{MARK} SELECT DISTINCT ON (queryid) queryid, query "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(true) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid = ANY(%s)")
