@@ -13,7 +13,7 @@ from stormdb_tui import db
 from stormdb_tui.errors import WorkloadError
 from stormdb_tui.workload import Progress, WorkerContext
 from workloads.imdb import WORKLOAD as Imdb
-from workloads.imdb.operations import MODES
+from workloads.imdb.operations import MODES, OPERATIONS
 from workloads.imdb.synthetic import zipf_pick
 
 
@@ -176,7 +176,7 @@ def test_analytics_mode_returns_aggregates(conn):
 def test_mixed_mode_runs_without_errors(conn):
     load(conn, scale=1)
     wl, ctx, labels = run_mode(conn, "mixed", 400)
-    assert set(labels) == set(MODES["mixed"])
+    assert set(labels) == set(MODES["mixed"]) == set(wl.operations)
     assert sum(labels.values()) == 400
     wl.stop_worker(ctx)
 
@@ -234,9 +234,10 @@ def test_tsv_files_load_with_dense_popularity_keys(conn, tmp_path: Path):
     assert conn.execute("SELECT runtime_minutes FROM imdb.titles WHERE tconst = 'tt0000003'").fetchone()[0] is None
     assert conn.execute("SELECT name FROM imdb.people WHERE nconst = 'nm0000003'").fetchone()[0] == "nm0000003"
     assert Imdb({"scale": 1}).check(conn)[0].startswith("imdb data was loaded with source=tsv")
+    wl = Imdb({"tsv_path": str(tmp_path), "weights": dict.fromkeys(OPERATIONS, 1)})
     ctx = worker(conn, wl)
-    labels = Counter(wl.transaction(ctx) for _ in range(100))
-    assert set(labels) == set(MODES["mixed"])
+    labels = Counter(wl.transaction(ctx) for _ in range(150))
+    assert set(labels) == set(OPERATIONS)
     (prefix,), rows = ctx.state["last"]["search_title_prefix"]
     assert rows and all(r[1].lower().startswith(prefix) for r in rows)
 

@@ -3,8 +3,8 @@
 Synthetic data with Zipf-like popularity, sized by ``scale``, or the public
 IMDb TSV files when ``tsv_path`` points at a folder of them. Four modes pick a
 transaction mix: ``read`` (a movie site's pages), ``write`` (ratings, reviews,
-title edits), ``mixed`` (both, 80/20) and ``analytics`` (window functions,
-grouping sets, multi-way joins). See docs/workloads/imdb.md.
+title edits), ``mixed`` (pages, 20% writes and 6% reports: every operation)
+and ``analytics`` (window functions, grouping sets, multi-way joins). See docs/workloads/imdb.md.
 """
 
 from __future__ import annotations

@@ -272,8 +272,10 @@ OPERATIONS: dict[str, Operation] = {
 MODES: dict[str, dict[str, float]] = {
     "read": {"search_title_prefix": 35, "filmography": 25, "co_stars": 15, "top_rated_by_genre_year": 25},
     "write": {"add_rating": 60, "add_review": 20, "update_title": 20},
-    "mixed": {"search_title_prefix": 28, "filmography": 20, "co_stars": 12, "top_rated_by_genre_year": 20,
-              "add_rating": 12, "add_review": 4, "update_title": 4},
+    # A site's traffic: pages, a fifth of writes, and a trickle of reporting.
+    "mixed": {"search_title_prefix": 26, "filmography": 19, "co_stars": 11, "top_rated_by_genre_year": 18,
+              "add_rating": 12, "add_review": 4, "update_title": 4, "genre_decade_rollup": 1.5,
+              "genre_year_ranking": 1.5, "person_genre_stats": 1.5, "rating_trend": 1.5},
     "analytics": {"genre_decade_rollup": 25, "genre_year_ranking": 25, "person_genre_stats": 25,
                   "rating_trend": 25},
 }
