@@ -316,8 +316,11 @@ class VectorWorkload(Workload):
     def finish(self, conn: Any) -> dict[str, Any]:
         """Recall@k now (after the run's writes), with the index's build time, size and settings."""
         meta = self._meta(conn) or {}
-        result: dict[str, Any] = {"index": self.opts["index"], "metric": self.opts["metric"],
-                                  "k": self.opts["k"], **self.search_settings()}
+        result: dict[str, Any] = {"index": self.opts["index"], "metric": self.opts["metric"], "k": self.opts["k"]}
+        if self.opts["index"] == "hnsw":
+            result["ef_search"] = self.opts["ef_search"]
+        elif self.opts["index"] == "ivfflat":
+            result.update(lists=self.lists, probes=self.probes)
         if self.opts["recall_samples"]:
             result.update(self.measure_recall(conn, self.opts["recall_samples"]))
         size = conn.execute(
