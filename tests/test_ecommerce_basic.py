@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from stormdb_tui.errors import ConfigError
 from stormdb_tui.workload import Progress, WorkerContext
 from workloads.ecommerce_basic import OLAP, OLTP, SCHEMA
 from workloads.ecommerce_basic import WORKLOAD as Shop
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +166,19 @@ def test_drop_removes_only_its_schema(conn):
         assert not Shop().is_loaded(conn)
     finally:
         conn.execute("DROP TABLE IF EXISTS public.ecommerce_basic_canary")
+
+
+def test_quick_profile_runs_through_the_engine(conn, dsn, tmp_path):
+    """The shipped profile, run headless by the CLI: discovered, every label present, no errors."""
+    import json
+
+    from stormdb_tui.cli import main
+
+    report = tmp_path / "shop.json"
+    code = main(["run", "-c", str(CONFIGS / "ecommerce_basic-quick.yaml"), "--dsn", dsn, "--setup", "--no-ui", "-q",
+                 "--workers", "2", "--transactions", "300", "--warmup", "0", "--seed", "1",
+                 "--report-json", str(report)])
+    data = json.loads(report.read_text())
+    assert code == 0 and data["status"] == "completed"
+    assert data["summary"]["errors"] == 0 and data["summary"]["transactions"] >= 300
+    assert set(data["operations"]) == set(Shop.operations)

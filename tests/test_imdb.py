@@ -16,6 +16,8 @@ from workloads.imdb import WORKLOAD as Imdb
 from workloads.imdb.operations import MODES, OPERATIONS
 from workloads.imdb.synthetic import zipf_pick
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
 
 @pytest.fixture(scope="module")
 def dsn() -> str:
@@ -258,3 +260,19 @@ def test_drop_removes_only_the_imdb_schema(conn):
         assert Imdb().check(conn) == ["imdb data not loaded: run with --setup"]
     finally:
         conn.execute("DROP TABLE IF EXISTS public.imdb_canary")
+
+
+def test_quick_profile_runs_through_the_engine(conn, dsn, tmp_path: Path):
+    """The shipped profile, run headless by the CLI: discovered, every label present, no errors."""
+    import json
+
+    from stormdb_tui.cli import main
+
+    report = tmp_path / "imdb.json"
+    code = main(["run", "-c", str(CONFIGS / "imdb-quick.yaml"), "--dsn", dsn, "--setup", "--no-ui", "-q",
+                 "--workers", "2", "--transactions", "600", "--warmup", "0", "--seed", "1",
+                 "--report-json", str(report)])
+    data = json.loads(report.read_text())
+    assert code == 0 and data["status"] == "completed"
+    assert data["summary"]["errors"] == 0 and data["summary"]["transactions"] >= 600
+    assert set(data["operations"]) == set(Imdb.operations)
