@@ -141,7 +141,7 @@ class PgMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, self.interval * 3))
-        last = self._poll() if self._conn is not None else None
+        last = self._settle() if self._conn is not None else None
         if last is not None and self._prev is not None:
             self._handle(self._prev, last)
         top, monitor_server_ms = self._top_statements()
@@ -202,6 +202,20 @@ class PgMonitor:
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
         return sample
 
+    def _settle(self, limit: float = 0.5) -> dict[str, Any] | None:
+        """The final poll, taken once our load sessions have gone (or ``limit`` seconds passed).
+
+        A backend flushes its last counters as it exits, just after it leaves
+        pg_stat_activity, so a short pause follows their disappearance.
+        """
+        deadline = time.monotonic() + limit
+        row = self._poll()
+        while row is not None and row.get("conn_ours") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            row = self._poll()
+        time.sleep(0.05)
+        return self._poll() or row
+
     def _connect(self) -> psycopg.Connection:
         """The monitor's session; a hung catalog or lock never stalls it for more than a few polls."""
         conn = connect(self.conninfo, role="monitor")
@@ -256,10 +270,10 @@ class PgMonitor:
             acc[2] += rows
         monitor_ms, monitor_calls = None, 0
         top = []
-        total_ms = sum(v[1] for q, v in merged.items() if not texts.get(q, "").startswith(pg_queries.MARK)) or 1.0
+        total_ms = sum(v[1] for q, v in merged.items() if not pg_queries.is_monitor_statement(texts.get(q, ""))) or 1.0
         for qid, (calls, ms, rows) in merged.items():
             text = texts.get(qid, "")
-            if text.startswith(pg_queries.MARK):  # our own: the poll is the one run every interval
+            if pg_queries.is_monitor_statement(text):  # our own: the poll is the one run every interval
                 if calls > monitor_calls:
                     monitor_ms, monitor_calls = ms / calls, calls
                 continue

@@ -304,6 +304,17 @@ def statement_texts(conn: psycopg.Connection, features: Features, queryids: list
         return {qid: text for qid, text in cur.fetchall()}
 
 
+def is_monitor_statement(text: str) -> bool:
+    """True for the monitor's own statements in pg_stat_statements.
+
+    pg_stat_statements keeps the first text seen for a query id, so a statement
+    first run without the leading comment is also recognised by its shape.
+    """
+    return text.startswith(MARK) or (
+        "pg_stat_statements(" in text and "WHERE datname = current_database()" in text
+    )
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

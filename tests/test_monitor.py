@@ -9,10 +9,8 @@ leg skips when the binaries are missing.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -37,46 +35,30 @@ INTERVAL = 0.2
 
 
 @pytest.fixture(scope="module")
-def dev_dsn() -> str:
-    dsn = os.environ.get("STORMDB_TEST_DSN")
-    if not dsn:
-        pytest.skip("STORMDB_TEST_DSN is not set")
-    return dsn
-
-
-def _as_postgres(*args: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
 def pg15_dsn() -> Iterator[str]:
     """A private PostgreSQL 15: pg_stat_statements preloaded, max_connections 10, fast autovacuum."""
     if not os.path.exists(f"{PG15_BIN}/initdb"):
         pytest.skip("PostgreSQL 15 binaries are not installed")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("cannot switch to the postgres user")
-    root = tempfile.mkdtemp(prefix="stormdb-mon15-")
-    os.chmod(root, 0o777)
-    data = os.path.join(root, "data")
-    run = _as_postgres if os.geteuid() == 0 else (lambda *a: subprocess.run(a, check=True, capture_output=True))
-    run(f"{PG15_BIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-    opts = (f"-c listen_addresses='' -k {root} -p 54315 -c shared_preload_libraries=pg_stat_statements "
-            "-c max_connections=10 -c superuser_reserved_connections=3 -c fsync=off "
-            "-c autovacuum_naptime=1 -c shared_buffers=16MB")
-    run(f"{PG15_BIN}/pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(root, "log"), "-w", "start")
-    dsn = f"host={root} port=54315 user=postgres dbname=postgres"
+    from pgcluster import Cluster
+
+    cluster = Cluster(PG15_BIN, settings={
+        "shared_preload_libraries": "'pg_stat_statements'",
+        "max_connections": "10",
+        "superuser_reserved_connections": "3",
+        "autovacuum_naptime": "1",
+        "shared_buffers": "16MB",
+    })
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION pg_stat_statements")
-        yield dsn
+        cluster.sql("CREATE EXTENSION pg_stat_statements")
+        yield cluster.dsn
     finally:
-        run(f"{PG15_BIN}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.destroy()
 
 
-@pytest.fixture(params=["dev", "pg15"])
-def dsn(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("dev_dsn" if request.param == "dev" else "pg15_dsn")
+@pytest.fixture(params=["target", "pg15"])
+def server(request: pytest.FixtureRequest) -> str:
+    """The test target (STORMDB_TEST_DSN or the embedded 16), then the private 15."""
+    return request.getfixturevalue("dsn" if request.param == "target" else "pg15_dsn")
 
 
 def collect(mon: PgMonitor, pred: Callable[[list[dict]], bool], timeout: float = 5.0) -> list[dict]:
@@ -98,16 +80,16 @@ def events_of(samples: list[dict], kind: str) -> list[dict]:
 
 
 @pytest.fixture
-def table(dsn: str) -> Iterator[str]:
+def table(server: str) -> Iterator[str]:
     name = f"mon_{uuid.uuid4().hex[:8]}"
     yield name
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def test_samples_carry_every_documented_key(dsn: str) -> None:
-    mon = PgMonitor(dsn, interval=INTERVAL)
-    with psycopg.connect(dsn, autocommit=True, application_name="stormdb-tui:load") as load:
+def test_samples_carry_every_documented_key(server: str) -> None:
+    mon = PgMonitor(server, interval=INTERVAL)
+    with psycopg.connect(server, autocommit=True, application_name="stormdb-tui:load") as load:
         load.execute("SELECT 1")
         mon.start()
         samples = collect(mon, lambda s: len(s) >= 2)
@@ -127,10 +109,10 @@ def test_samples_carry_every_documented_key(dsn: str) -> None:
     assert "## Server statistics" in render_pg_markdown(pg)
 
 
-def test_checkpoint_shows_up_as_an_event(dsn: str) -> None:
-    mon = PgMonitor(dsn, interval=INTERVAL)
+def test_checkpoint_shows_up_as_an_event(server: str) -> None:
+    mon = PgMonitor(server, interval=INTERVAL)
     mon.start()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     samples = collect(mon, lambda s: any(e.get("phase") == "end" for e in events_of(s, "checkpoint")))
     pg = mon.stop(transactions=0)
@@ -141,10 +123,10 @@ def test_checkpoint_shows_up_as_an_event(dsn: str) -> None:
     assert "checkpoint completed" in render_pg_markdown(pg)
 
 
-def test_held_lock_makes_a_waiting_session(dsn: str, table: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as holder, psycopg.connect(dsn, autocommit=True) as waiter:
+def test_held_lock_makes_a_waiting_session(server: str, table: str) -> None:
+    with psycopg.connect(server, autocommit=True) as holder, psycopg.connect(server, autocommit=True) as waiter:
         holder.execute(f"CREATE TABLE {table} (id int)")
-        mon = PgMonitor(dsn, interval=INTERVAL)
+        mon = PgMonitor(server, interval=INTERVAL)
         mon.start()
         with holder.transaction():
             holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
@@ -160,10 +142,10 @@ def test_held_lock_makes_a_waiting_session(dsn: str, table: str) -> None:
     assert not blocked.is_alive()
 
 
-def test_writes_raise_wal_bytes(dsn: str, table: str) -> None:
-    mon = PgMonitor(dsn, interval=INTERVAL)
+def test_writes_raise_wal_bytes(server: str, table: str) -> None:
+    mon = PgMonitor(server, interval=INTERVAL)
     mon.start()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} AS SELECT g, repeat('w', 200) AS pad FROM generate_series(1, 20000) g")
         size = conn.execute(f"SELECT pg_relation_size('{table}')").fetchone()[0]
     samples = collect(mon, lambda s: sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in s) >= size)
@@ -175,18 +157,18 @@ def test_writes_raise_wal_bytes(dsn: str, table: str) -> None:
     assert pg["per_transaction"]["wal_bytes"] == pytest.approx(pg["deltas"]["wal_bytes"] / 4, rel=1e-3)
 
 
-def test_reading_a_fresh_table_shows_block_reads(dsn: str, table: str) -> None:
+def test_reading_a_fresh_table_shows_block_reads(server: str, table: str) -> None:
     """What this proves: reads that miss shared buffers appear as blks_read and lower the ratio.
 
     CREATE TABLE AS writes through a 16 MB ring, so of a ~25 MB table the early
     pages are no longer in shared buffers. Whether they come from the OS cache
     or the disk is invisible to PostgreSQL, and to us.
     """
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} AS SELECT g, repeat('r', 200) AS pad FROM generate_series(1, 100000) g")
-    mon = PgMonitor(dsn, interval=INTERVAL)
+    mon = PgMonitor(server, interval=INTERVAL)
     mon.start()
-    with psycopg.connect(dsn, autocommit=True) as reader:  # closing flushes its counters
+    with psycopg.connect(server, autocommit=True) as reader:  # closing flushes its counters
         reader.execute(f"SELECT count(*) FROM {table}")
     samples = collect(mon, lambda s: (s[-1]["blks_read_s"] or 0) * s[-1]["interval_s"] >= 200)
     pg = mon.stop(transactions=1)
@@ -196,12 +178,12 @@ def test_reading_a_fresh_table_shows_block_reads(dsn: str, table: str) -> None:
     assert pg["deltas"]["blks_read"] >= 200 and pg["cache_hit_ratio"] < 1.0
 
 
-def test_unprivileged_role_degrades_with_notes(dsn: str) -> None:
+def test_unprivileged_role_degrades_with_notes(server: str) -> None:
     role = f"stormdb_mon_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {role} LOGIN")
         try:
-            mon = PgMonitor(psycopg.conninfo.make_conninfo(dsn, user=role), interval=INTERVAL)
+            mon = PgMonitor(psycopg.conninfo.make_conninfo(server, user=role), interval=INTERVAL)
             mon.start()
             samples = collect(mon, lambda s: len(s) >= 2)
             pg = mon.stop(transactions=1)
@@ -226,7 +208,7 @@ def test_pg15_top_statements_are_the_runs_own(pg15_dsn: str) -> None:
     probe = [s for s in pg["top_statements"] if "mon_pgss_probe WHERE" in s["query"]]
     assert probe and probe[0]["calls"] == 300, pg["top_statements"]
     assert probe[0]["mean_ms"] > 0 and probe[0]["total_ms"] >= probe[0]["mean_ms"] * 299
-    assert not any(s["query"].startswith(pg_queries.MARK) for s in pg["top_statements"])
+    assert not any(pg_queries.is_monitor_statement(s["query"]) for s in pg["top_statements"])
     assert pg["monitor"]["server_ms_mean"] is not None
     assert "mon_pgss_probe" in render_pg_markdown(pg)
 
@@ -287,12 +269,12 @@ def test_pg15_revoked_views_become_notes(pg15_dsn: str) -> None:
     assert "pg_read_all_stats" not in notes
 
 
-def test_pg17_checkpointer_part_runs_against_the_documented_view(dev_dsn: str) -> None:
+def test_pg17_checkpointer_part_runs_against_the_documented_view(dsn: str) -> None:
     """No 17 server here: run the 17+ part on 16 against a temporary view with 17's documented columns.
 
     That checks the SQL and the column names we rely on; pg_stat_io (16+) is the real one.
     """
-    with psycopg.connect(dev_dsn) as conn:  # one transaction: the temp view dies with it
+    with psycopg.connect(dsn) as conn:  # one transaction: the temp view dies with it
         if conn.info.server_version < 160000 or conn.info.server_version >= 170000:
             pytest.skip("needs a 16 server (pg_stat_io, no pg_stat_checkpointer)")
         conn.execute("CREATE TEMP VIEW pg_stat_checkpointer AS SELECT 3::bigint AS num_timed, "
