@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import random
 from decimal import Decimal
 
@@ -155,3 +156,16 @@ def test_weights_restrict_the_mix(shop, ctx):
     only = WORKLOAD({"scale": 1, "weights": {"order_history": 1, "product_page": 1}})
     only.start_worker(ctx)
     assert {only.transaction(ctx) for _ in range(50)} == {"order_history", "product_page"}
+
+
+def test_headless_run_reports_every_label(run_cli, dsn, shop, tmp_path):
+    """Through the engine at scale 1: every label, no errors, the shop's own figures in the report."""
+    report = tmp_path / "ecommerce.json"
+    done = run_cli("run", "--no-ui", "-q", "--dsn", dsn, "-w", "ecommerce", "--setup",
+                   "--workers", "2", "--duration", "2s", "--seed", "5", "--report-json", str(report))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(report.read_text())
+    assert data["summary"]["errors"] == 0
+    assert set(data["operations"]) == set(shop.operations)
+    assert data["summary"]["qps"] > data["summary"]["tps"]  # checkout and pages send several statements
+    assert data["workload"]["summary"]["orders_per_minute"] > 0

@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import collections
+import json
 import random
 
 import psycopg
@@ -170,3 +171,19 @@ def test_check_without_pgvector_is_one_line(dsn):
         problems = WORKLOAD(SMALL).check(session)
     assert problems == [NO_PGVECTOR]
     assert "\n" not in problems[0] and "embedded server" in problems[0]
+
+
+def test_headless_run_reports_every_label_and_recall(run_cli, dsn, tmp_path):
+    """Through the engine: --setup, a short run, and recall in the report's workload section."""
+    report = tmp_path / "vector.json"
+    done = run_cli("run", "--no-ui", "-q", "--dsn", dsn, "-w", "vector", "--setup",
+                   "--set", "rows=3000", "--set", "dimensions=16", "--set", "recall_samples=20",
+                   "--workers", "2", "--duration", "2s", "--seed", "5", "--report-json", str(report))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(report.read_text())
+    assert data["summary"]["errors"] == 0
+    assert set(data["operations"]) == set(WORKLOAD.operations)
+    extra = data["workload"]["summary"]
+    assert extra["index"] == "hnsw" and extra["k"] == 10 and extra["samples"] == 20
+    assert 0.9 <= extra["recall_at_k"] <= 1.0
+    assert extra["index_build_s"] > 0 and extra["index_size_bytes"] > 0 and extra["search_qps"] > 0
