@@ -1,8 +1,9 @@
 """Initial population: create tables, COPY every table in parallel, then build keys.
 
 Work is split into tasks (the item table; per warehouse its stock, and its
-districts with their customers, history, orders, order lines and new
-orders) run by a small pool of threads, each with its own connection. Python
+districts with their customers and history; per district its orders, order
+lines and new orders) run by a small pool of threads, each with its own
+connection. Python
 generates one chunk while the server parses the previous one, so even on
 two cores the client and the server overlap. Keys and indexes are built
 after the data is in, in parallel too, then the tables are vacuumed and
@@ -58,6 +59,7 @@ class Loader:
         self._local = threading.local()
         self._conns: list[Any] = []
         self._lock = threading.Lock()
+        self._abort = threading.Event()
 
     # -- orchestration -------------------------------------------------------------------
 
@@ -66,12 +68,16 @@ class Loader:
         constants = NURandConstants.for_load(random.Random(f"tpcc-c-load-{self.seed}"))
         started = time.monotonic()
         self._create(conn, constants)
-        tasks = [("item", self._load_items)]
+        # Largest first, small enough to keep every connection busy until the end.
+        tasks: list[Callable[[], int]] = [self._load_items]
         for w_id in range(1, self.scale + 1):
-            tasks.append((f"stock w{w_id}", lambda w=w_id: self._load_stock(w)))
-            tasks.append((f"districts w{w_id}", lambda w=w_id: self._load_districts(w, constants.c_last)))
+            tasks.append(lambda w=w_id: self._load_stock(w))
+            tasks.append(lambda w=w_id: self._load_customers(w, constants.c_last))
+        for w_id in range(1, self.scale + 1):
+            for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1):
+                tasks.append(lambda w=w_id, d=d_id: self._load_orders(w, d))
         self.progress.phase("copy", total_rows(self.scale))
-        rows = sum(self._parallel(fn for _, fn in tasks))
+        rows = sum(self._parallel(tasks))
         copied = time.monotonic()
         statements = schema.index_statements()
         self.progress.phase("indexes")
@@ -114,7 +120,7 @@ class Loader:
             try:
                 return [f.result() for f in futures]
             except BaseException:
-                self.progress.cancelled = True
+                self._abort.set()
                 for f in futures:
                     f.cancel()
                 raise
@@ -152,7 +158,7 @@ class Loader:
         cols = ", ".join(schema.columns(table))
         with cur.copy(f"COPY {S}.{table} ({cols}) FROM STDIN") as copy:
             for text, n in chunks:
-                if self.progress.cancelled:
+                if self.progress.cancelled or self._abort.is_set():
                     raise WorkloadError("TPC-C load cancelled")
                 copy.write(text)
                 total += n
@@ -170,42 +176,26 @@ class Loader:
         with self._conn().cursor() as cur:
             return self._copy(cur, "stock", gen.stock(self._rng(f"stock-{w_id}"), w_id))
 
-    def _load_districts(self, w_id: int, c_load: int) -> int:
-        """Warehouse, districts, and per district its customers, history, orders and lines."""
-        rng = self._rng(f"districts-{w_id}")
+    def _load_customers(self, w_id: int, c_load: int) -> int:
+        """The warehouse row, its districts, and their customers and history rows."""
+        rng = self._rng(f"customers-{w_id}")
         now = self.now
-        rows = 0
+        districts = range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
         with self._conn().cursor() as cur:
-            rows += self._copy(cur, "warehouse", gen.warehouse(rng, w_id))
+            rows = self._copy(cur, "warehouse", gen.warehouse(rng, w_id))
             rows += self._copy(cur, "district", gen.districts(rng, w_id))
-            customer_chunks = (
-                chunk
-                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
-                for chunk in gen.customers(rng, w_id, d_id, c_load, now)
-            )
+            customer_chunks = (c for d in districts for c in gen.customers(rng, w_id, d, c_load, now))
             rows += self._copy(cur, "customer", customer_chunks)
-            history_chunks = (
-                chunk
-                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
-                for chunk in gen.history(rng, w_id, d_id, now)
-            )
+            history_chunks = (c for d in districts for c in gen.history(rng, w_id, d, now))
             rows += self._copy(cur, "history", history_chunks)
-            counts: dict[int, list[int]] = {}
+        return rows
 
-            def order_chunks() -> Iterator[gen.Chunk]:
-                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1):
-                    lines, counts[d_id] = gen.orders(rng, w_id, d_id, now)
-                    yield "".join(lines), len(lines)
-
-            rows += self._copy(cur, "orders", order_chunks())
-            line_chunks = (
-                chunk
-                for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
-                for chunk in gen.order_lines(rng, w_id, d_id, counts[d_id], now)
-            )
-            rows += self._copy(cur, "order_line", line_chunks)
-            new_order_chunks = (
-                chunk for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1) for chunk in gen.new_orders(w_id, d_id)
-            )
-            rows += self._copy(cur, "new_order", new_order_chunks)
+    def _load_orders(self, w_id: int, d_id: int) -> int:
+        """One district's orders, their order lines and its new_order rows."""
+        rng = self._rng(f"orders-{w_id}-{d_id}")
+        lines, counts = gen.orders(rng, w_id, d_id, self.now)
+        with self._conn().cursor() as cur:
+            rows = self._copy(cur, "orders", iter([("".join(lines), len(lines))]))
+            rows += self._copy(cur, "order_line", gen.order_lines(rng, w_id, d_id, counts, self.now))
+            rows += self._copy(cur, "new_order", gen.new_orders(w_id, d_id))
         return rows
