@@ -136,22 +136,23 @@ def test_stock_is_conserved_and_out_of_stock_rolls_back(conn):
     load(conn)
     before = conn.execute(f"SELECT sum(quantity) FROM {SCHEMA}.inventory").fetchone()[0]
     first_new = conn.execute(f"SELECT max(order_id) FROM {SCHEMA}.orders").fetchone()[0]
-    # The 30 best sellers run out: orders containing one must roll back entirely.
+    # The 30 best sellers run out: the first order wanting one rolls back entirely
+    # and the product is reordered.
     conn.execute(f"UPDATE {SCHEMA}.inventory SET quantity = 0 WHERE product_id <= 30")
     zeroed = before - conn.execute(f"SELECT sum(quantity) FROM {SCHEMA}.inventory").fetchone()[0]
     wl = Shop({"olap_ratio": 0})
     ctx = worker(conn, wl)
     labels = Counter(wl.transaction(ctx) for _ in range(300))
-    assert ctx.rollbacks > 0 and labels["new_order"] > ctx.rollbacks
+    assert 0 < ctx.rollbacks <= 30 and labels["new_order"] > ctx.rollbacks
+    assert ctx.state["restocked"] >= 2_000 * ctx.rollbacks
+    new_orders = conn.execute(f"SELECT count(*) FROM {SCHEMA}.orders WHERE order_id > %s", (first_new,)).fetchone()[0]
+    assert new_orders == labels["new_order"] - ctx.rollbacks
     sold = conn.execute(
         f"SELECT coalesce(sum(quantity), 0) FROM {SCHEMA}.order_items WHERE order_id > %s", (first_new,)
     ).fetchone()[0]
     after = conn.execute(f"SELECT sum(quantity) FROM {SCHEMA}.inventory").fetchone()[0]
-    assert before - zeroed - after == sold
-    assert conn.execute(
-        f"SELECT count(*) FROM {SCHEMA}.order_items WHERE order_id > %s AND product_id <= 30", (first_new,)
-    ).fetchone()[0] == 0
-    assert conn.execute(f"SELECT min(quantity) FROM {SCHEMA}.inventory").fetchone()[0] == 0
+    assert before - zeroed + ctx.state["restocked"] - after == sold
+    assert conn.execute(f"SELECT min(quantity) FROM {SCHEMA}.inventory").fetchone()[0] >= 0
     Shop().drop(conn)  # the stock was tampered with; later tests reload
 
 

@@ -10,7 +10,8 @@ in one file, everything the engine expects from a plugin:
 * per-worker state in ``start_worker`` and one transaction per
   ``transaction`` call, with every random choice drawn from ``ctx.rng``;
 * an intended rollback (an order for an item out of stock) counted in
-  ``ctx.rollbacks`` rather than as an error.
+  ``ctx.rollbacks`` rather than as an error;
+* key ranges read from the loaded data, so ``scale`` really changes the run.
 
 It imports nothing but the public API (``stormdb_tui.workload``) and psycopg.
 """
@@ -95,7 +96,7 @@ class EcommerceBasic(Workload):
     title = "E-commerce (basic)"
     description = (
         "Customers, products, inventory, orders and order items. OLTP: new_order (locks and "
-        "decrements stock, rolls back when out of stock), update_status, order_lookup. OLAP: "
+        "decrements stock, rolls back and restocks when out of stock), update_status, order_lookup. OLAP: "
         "daily_sales, top_customers. olap_ratio sets the blend."
     )
     version = "1.0.0"
@@ -248,6 +249,7 @@ class EcommerceBasic(Workload):
         ctx.state.update(
             customers=int(meta["customers"]), products=int(meta["products"]), orders=int(meta["orders"]),
             recent=deque(maxlen=200),  # this worker's own new orders, for update_status
+            restocked=0,  # units this worker reordered after running out of stock
             cursor=ctx.conn.cursor(), last={},  # last result per label, read by the tests
         )
 
@@ -272,11 +274,13 @@ class EcommerceBasic(Workload):
 
         Lines are sorted by product id, so two orders lock shared products in
         the same order and cannot deadlock. A line out of stock rolls the
-        whole order back: an intended rollback, not an error.
+        whole order back (an intended rollback, not an error) and the shop
+        reorders that product, so best sellers never run dry for good.
         """
         customer = skewed(ctx.rng, ctx.state["customers"])
         products = sorted({skewed(ctx.rng, ctx.state["products"]) for _ in range(ctx.rng.randint(1, 5))})
         lines = [(p, ctx.rng.randint(1, 3)) for p in products]
+        short = 0  # the product found out of stock, if any
         with ctx.conn.transaction():
             prices = dict(self._run(ctx, cur, "SELECT product_id, price FROM {s}.products"
                                     " WHERE product_id = ANY(%s)", (products,)).fetchall())
@@ -284,8 +288,8 @@ class EcommerceBasic(Workload):
                 self._run(ctx, cur, "UPDATE {s}.inventory SET quantity = quantity - %s, updated_at = now()"
                           " WHERE product_id = %s AND quantity >= %s", (quantity, product, quantity))
                 if cur.rowcount == 0:
-                    ctx.rollbacks += 1
-                    raise Rollback()  # out of stock: undo the lines already taken
+                    short = product
+                    raise Rollback()  # out of stock: leaves the block, undoing the lines already taken
             total = sum(prices[p] * q for p, q in lines)
             order_id = self._run(ctx, cur, "INSERT INTO {s}.orders (customer_id, status, total)"
                                  " VALUES (%s, 'pending', %s) RETURNING order_id", (customer, total)).fetchone()[0]
@@ -295,7 +299,13 @@ class EcommerceBasic(Workload):
                       (order_id, [p for p, _ in lines], [q for _, q in lines]))
             ctx.state["recent"].append(order_id)
             return order_id, customer, lines, total
-        return None  # rolled back
+        # Only reached after the Rollback above.
+        ctx.rollbacks += 1
+        units = ctx.rng.randint(2_000, 6_000)
+        self._run(ctx, cur, "UPDATE {s}.inventory SET quantity = quantity + %s, updated_at = now()"
+                  " WHERE product_id = %s", (units, short))
+        ctx.state["restocked"] += units
+        return None
 
     def update_status(self, ctx: WorkerContext, cur: Any) -> Any:
         """Move an open order one step along pending -> paid -> shipped -> delivered."""
