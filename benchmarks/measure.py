@@ -1,0 +1,163 @@
+"""Run one client (pgbench or stormdb-tui) and measure it the same way.
+
+Every measurement is a child process: its CPU time and peak RSS come from
+``os.wait4`` (the kernel's accounting of that process and the children it
+reaped, so worker processes count too), its transactions and latencies from
+its own output: pgbench's summary and per-transaction log (PostgreSQL 15's
+pgbench has no ``--latency-percentiles``), stormdb-tui's JSON report.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.server import BenchServer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class Result:
+    """One run of one client."""
+
+    client: str
+    tps: float
+    transactions: int
+    cpu_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    max_rss_mb: float
+    wall_s: float
+
+    @property
+    def cpu_ms_per_ktx(self) -> float | None:
+        """Client CPU seconds per 1,000 transactions, in milliseconds (pgbench ≈ 14)."""
+        return self.cpu_s / self.transactions * 1e6 if self.transactions else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cpu_ms_per_ktx": self.cpu_ms_per_ktx}
+
+
+def run_measured(args: list[str], env: dict[str, str], timeout: float, cwd: str | None = None) -> tuple[str, str, float, float, float]:
+    """Run a command; (stdout, stderr, cpu seconds, peak RSS MiB, wall seconds)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
+        try:
+            _, status, usage = _wait4(proc.pid, timeout)
+        except TimeoutError:
+            proc.kill()
+            os.waitpid(proc.pid, 0)
+            proc.returncode = -9
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(args[0])} exited {proc.returncode}: {stderr.strip()[-600:]}")
+    return stdout, stderr, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, wall
+
+
+def _wait4(pid: int, timeout: float) -> tuple[int, int, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        wpid, status, usage = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            return wpid, status, usage
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pid {pid} still running after {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def percentile(sorted_values: list[int], p: float) -> float | None:
+    """Nearest-rank percentile (as HdrHistogram reports it), or None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(int(-(-p * len(sorted_values) // 100)), 1)
+    return float(sorted_values[min(rank, len(sorted_values)) - 1])
+
+
+def run_pgbench(
+    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, jobs: int, sampling: float
+) -> Result:
+    """``pgbench -n -M prepared -b SCRIPT`` with a sampled per-transaction log for percentiles."""
+    with tempfile.TemporaryDirectory(prefix="pgblog-") as logdir:
+        args = [
+            server.tool("pgbench"), "-n", "-M", "prepared", "-b", script,
+            "-c", str(clients), "-j", str(min(jobs, clients)), "-T", str(int(duration)),
+            "-l", "--sampling-rate", str(sampling), "--log-prefix", os.path.join(logdir, "pgb"),
+        ]
+        stdout, _, cpu, rss, wall = run_measured(args, server.env(transport), timeout=duration + 120)
+        latencies: list[int] = []
+        for path in glob.glob(os.path.join(logdir, "pgb*")):
+            with open(path) as fh:
+                for line in fh:
+                    fields = line.split()
+                    if len(fields) >= 3:
+                        latencies.append(int(fields[2]))
+    latencies.sort()
+    tx = int(re.search(r"number of transactions actually processed: (\d+)", stdout).group(1))  # type: ignore[union-attr]
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout).group(1))  # type: ignore[union-attr]
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return Result(
+        "pgbench", tps, tx, cpu,
+        p50 / 1000 if p50 is not None else None, p99 / 1000 if p99 is not None else None, rss, wall,
+    )
+
+
+def ours_command(server: BenchServer, transport: str, script: str, clients: int, duration: float,
+                 report: str, extra: list[str] | None = None) -> list[str]:
+    return [
+        sys.executable, "-m", "stormdb_tui", "run", "--no-ui", "-q",
+        "--dsn", server.conninfo(transport), "--workload", "simple",
+        "--set", f"script={script}", "--set", "scale=10",
+        "--workers", str(clients), "--duration", f"{duration:g}s", "--seed", "1",
+        "--report-json", report, *(extra or []),
+    ]
+
+
+def run_ours(
+    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, extra: list[str] | None = None
+) -> Result:
+    """``stormdb-tui run --no-ui --workload simple`` with the same script, clients and duration."""
+    with tempfile.TemporaryDirectory(prefix="stormdb-rep-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        args = ours_command(server, transport, script, clients, duration, report, extra)
+        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        _, _, cpu, rss, wall = run_measured(args, env, timeout=duration + 180, cwd=REPO)
+        with open(report) as fh:
+            data = json.load(fh)
+    summary = data["summary"]
+    if data["status"] != "completed":
+        raise RuntimeError(f"stormdb-tui run {data['status']}: {data.get('message')}")
+    lat = summary["latency_ms"]
+    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall)
+
+
+def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int]:
+    """``pgbench -i -s SCALE`` into the default schema; (wall seconds, rows)."""
+    args = [server.tool("pgbench"), "-i", "-q", "-s", str(scale)]
+    _, _, _, _, wall = run_measured(args, server.env("unix"), timeout=1800)
+    return wall, scale * 100_011
+
+
+def load_ours(server: BenchServer, scale: int) -> tuple[float, int]:
+    """``stormdb-tui setup --rebuild --workload simple`` into schema ``pgbench``; (wall seconds, rows)."""
+    args = [
+        sys.executable, "-m", "stormdb_tui", "setup", "--rebuild", "--dsn", server.conninfo("unix"),
+        "--workload", "simple", "--set", f"scale={scale}",
+    ]
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    _, _, _, _, wall = run_measured(args, env, timeout=1800, cwd=REPO)
+    return wall, scale * 100_011
