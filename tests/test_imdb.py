@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 from collections import Counter
@@ -224,7 +225,11 @@ TSV = {
 
 def test_tsv_files_load_with_dense_popularity_keys(conn, tmp_path: Path):
     for name, lines in TSV.items():
-        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        text = ("\n".join(lines) + "\n").encode("utf-8")
+        if name == "title.ratings.tsv":  # the downloads are gzipped; both forms load
+            (tmp_path / f"{name}.gz").write_bytes(gzip.compress(text))
+        else:
+            (tmp_path / name).write_bytes(text)
     assert Imdb({"tsv_path": str(tmp_path / "missing")}).check(conn)[0].endswith("is not a directory")
     wl = load(conn, tsv_path=str(tmp_path))
     assert counts(conn) == {"titles": 4, "people": 3, "principals": 4, "title_genres": 6,
