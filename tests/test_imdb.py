@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -21,15 +20,8 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 @pytest.fixture(scope="module")
-def dsn() -> str:
-    value = os.environ.get("STORMDB_TEST_DSN")
-    if not value:
-        pytest.skip("STORMDB_TEST_DSN is not set")
-    return value
-
-
-@pytest.fixture(scope="module")
 def conn(dsn):
+    """One connection for the module (the shared ``dsn`` fixture picks the server); drops the schema at the end."""
     with db.connect(dsn, role="test") as c:
         yield c
         Imdb().drop(c)
