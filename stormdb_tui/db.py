@@ -9,6 +9,7 @@ filtered in ``pg_stat_activity``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +22,11 @@ from psycopg import conninfo as pg_conninfo
 from stormdb_tui.errors import DatabaseError
 
 APP_NAME = "stormdb-tui"
+
+# The pool logs every failed reconnect attempt as a warning; the engine counts
+# and reports those failures itself, so they must not reach the terminal.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+logging.getLogger("psycopg.pool").propagate = False
 
 PG_ENV_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
 

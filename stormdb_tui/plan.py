@@ -38,10 +38,17 @@ def apply_overrides(cfg: RunConfig, registry: Registry, overrides: Sequence[tupl
     ``workload.name`` is applied first so that bare ``--set`` keys can be
     matched against the chosen workload's options.
     """
+    from_file = True
     for key, value in overrides:
         if key in ("workload", "workload.name"):
             cfg.workload = str(value)
-    cls = registry.get(cfg.workload)
+            from_file = False
+    try:
+        cls = registry.get(cfg.workload)
+    except ConfigError as exc:
+        if from_file and cfg.source:
+            raise exc.located(cfg.source, cfg.lines.get("workload.name") or cfg.lines.get("workload")) from None
+        raise
     for key, value in overrides:
         if key in ("workload", "workload.name"):
             continue

@@ -146,6 +146,9 @@ class WorkerContext:
     ``queries`` counts statements sent (for QPS); a workload adds to it when
     a transaction runs more than one statement. ``rollbacks`` counts
     intended rollbacks (TPC-C's 1% New-Order), which are not errors.
+    ``pause_s`` asks the engine to wait that long before the next
+    transaction, outside the measured latency (TPC-C keying and think
+    times); the engine resets it to 0 once it has waited.
     """
 
     worker_id: int
@@ -159,6 +162,7 @@ class WorkerContext:
     attempt: int = 0
     queries: int = 0
     rollbacks: int = 0
+    pause_s: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
 
 

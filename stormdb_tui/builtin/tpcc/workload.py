@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,6 @@ DEFAULT_MIX = {"new_order": 45, "payment": 43, "order_status": 4, "delivery": 4,
 # Clause 5.2.5.7 (keying time, seconds) and 5.2.5.4 (mean think time, seconds) per transaction.
 KEYING_S = {"new_order": 18.0, "payment": 3.0, "order_status": 2.0, "delivery": 2.0, "stock_level": 2.0}
 THINK_MEAN_S = {"new_order": 12.0, "payment": 12.0, "order_status": 10.0, "delivery": 5.0, "stock_level": 5.0}
-PAUSE_KEY = "pause_s"
 """``ctx.state`` key holding seconds to wait, untimed, before the next transaction (spec pacing)."""
 NEXT_KEY = "tpcc_next"
 
@@ -141,7 +139,7 @@ class TpccWorkload(Workload):
             first = self.mix.pick(ctx)
             ctx.label = ""
             ctx.state[NEXT_KEY] = first
-            ctx.state[PAUSE_KEY] = KEYING_S[first]
+            ctx.pause_s = KEYING_S[first]
 
     def stop_worker(self, ctx: WorkerContext) -> None:
         terminal = ctx.state.pop("tpcc", None)
@@ -159,7 +157,6 @@ class TpccWorkload(Workload):
         if spec_timing and not ctx.attempt:
             label = ctx.state.pop(NEXT_KEY, None) or self.mix.pick(ctx)
             ctx.label = label
-            self._pay_unconsumed_pause(ctx)
         else:
             label = self.mix.pick(ctx)
         if label == "new_order":
@@ -190,18 +187,7 @@ class TpccWorkload(Workload):
         following = self.mix.pick(ctx)
         ctx.label, ctx.attempt = current, attempt
         ctx.state[NEXT_KEY] = following
-        ctx.state[PAUSE_KEY] = think + KEYING_S[following]
-
-    def _pay_unconsumed_pause(self, ctx: WorkerContext) -> None:
-        """Wait out a pause the runner did not take (then it is inside the measured latency).
-
-        A runner that honours ``ctx.state['pause_s']`` waits outside the timed
-        section and removes the key, so nothing is left here.
-        """
-        pause = ctx.state.pop(PAUSE_KEY, 0.0)
-        if pause:
-            ctx.state["tpcc_unpaced_s"] = ctx.state.get("tpcc_unpaced_s", 0.0) + pause
-            _sleep_unless_stopping(ctx, pause)
+        ctx.pause_s = think + KEYING_S[following]
 
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """tpmC (committed New-Orders per minute) and NOPM (all completed New-Orders per minute)."""
@@ -223,12 +209,3 @@ class TpccWorkload(Workload):
     def consistency(self, conn: Any) -> list[tuple[str, bool, str]]:
         """The clause 3.3.2 consistency conditions, for ``stormdb-tui check``."""
         return consistency_checks(conn)
-
-
-def _sleep_unless_stopping(ctx: WorkerContext, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not ctx.stopping():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.2))
