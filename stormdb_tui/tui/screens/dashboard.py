@@ -1,0 +1,200 @@
+"""The live dashboard: throughput, latency per operation, errors, the server, workers.
+
+It never touches the engine's threads: a timer reads the runner's current
+:class:`~stormdb_tui.metrics.RunSnapshot` (an immutable object the sampler
+replaces once per interval) and redraws the panes only when it is a new
+object; between samples only the clock line changes. Phase changes arrive
+from the app as method calls made while handling the runner's messages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from stormdb_tui.metrics import RunSnapshot
+from stormdb_tui.tui.widgets.panes import Pane, fmt_rate
+
+PANES = ("throughput", "server", "latency", "errors", "connections", "workers")
+TITLES = {
+    "throughput": "Throughput tx/s",
+    "server": "Server",
+    "latency": "Latency ms (cumulative)",
+    "errors": "Errors",
+    "connections": "Connections",
+    "workers": "Workers",
+}
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class DashboardScreen(Screen):
+    """Watches one run; ``s`` stops it gracefully, ``a`` / ``ctrl+c`` aborts."""
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("a", "abort", "Abort"),
+        Binding("ctrl+c", "abort", "Abort", show=False),
+        Binding("w", "toggle_workers", "Workers"),
+        Binding("1", "focus_pane('throughput')", "Panes 1-6", show=False),
+        Binding("2", "focus_pane('latency')", show=False),
+        Binding("3", "focus_pane('errors')", show=False),
+        Binding("4", "focus_pane('server')", show=False),
+        Binding("5", "focus_pane('connections')", show=False),
+        Binding("6", "focus_pane('workers')", show=False),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, snapshot_source: Callable[[], RunSnapshot | None], workload: str = "",
+                 refresh_s: float = 0.5) -> None:
+        super().__init__(id="dashboard")
+        self.snapshot_source = snapshot_source
+        self.workload = workload
+        self.refresh_s = refresh_s
+        self.phase = "starting"
+        self.detail = ""
+        self.finished_status: str | None = None
+        self._snap: RunSnapshot | None = None
+        self._measure_t0: float | None = None
+        self._warm_t0: float | None = None
+        self.redraws = 0
+        self.initial_focus: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="dash-status")
+        with Horizontal(id="dash-top"):
+            yield Pane("throughput", TITLES["throughput"])
+            yield Pane("server", TITLES["server"])
+        yield Pane("latency", TITLES["latency"])
+        with Horizontal(id="dash-bottom"):
+            yield Pane("errors", TITLES["errors"])
+            yield Pane("connections", TITLES["connections"])
+        yield Pane("workers", TITLES["workers"])
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "stormdb-tui"
+        self.sub_title = f"{self.workload} — live"
+        self.query_one("#pane-workers").display = False
+        self.set_interval(self.refresh_s, self.tick)
+        self.tick()
+        if self.initial_focus:
+            self.call_after_refresh(self.focus_pane, self.initial_focus)
+
+    # -- updates ---------------------------------------------------------------------
+
+    def set_phase(self, phase: str, detail: str = "") -> None:
+        self.phase, self.detail = phase, detail
+        now = time.monotonic()
+        if phase == "warmup":
+            self._warm_t0 = now
+        elif phase == "measuring":
+            self._measure_t0 = now
+        self._show_status()
+
+    def finish(self, status: str) -> None:
+        """The run is over: freeze the panes on the final snapshot."""
+        self.finished_status = status
+        if self.is_mounted:
+            self.tick(force=True)
+
+    def tick(self, force: bool = False) -> None:
+        snap = self.snapshot_source()
+        if snap is not None and (force or snap is not self._snap):
+            self.show_snapshot(snap)
+        else:
+            self._show_status()
+
+    def show_snapshot(self, snap: RunSnapshot) -> None:
+        """Redraw every visible pane from ``snap`` (in place, no mounting)."""
+        self._snap = snap
+        self.redraws += 1
+        for pane in self.query(Pane):
+            if pane.display:
+                pane.show(snap)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        if not self.is_mounted:
+            return
+        snap = self._snap
+        text = Text()
+        text.append(f" {self.workload} ", style="bold reverse")
+        status = self.finished_status or self.phase
+        text.append(f" {status} ", style="bold")
+        elapsed = self._elapsed()
+        duration = snap.duration_s if snap is not None else None
+        if self.phase == "warmup" and self._warm_t0 is not None and snap is not None and not self.finished_status:
+            text.append(f" warm-up {_clock(time.monotonic() - self._warm_t0)} / {_clock(snap.warmup_s)}")
+        else:
+            text.append(f" elapsed {_clock(elapsed)}")
+            if duration:
+                text.append(f" / {_clock(duration)}  remaining {_clock(duration - elapsed)}")
+        if snap is not None:
+            text.append(f"  tx {snap.transactions:,}  {fmt_rate(snap.tps)} tps  {fmt_rate(snap.qps)} qps  ")
+            text.append(f"errors {snap.errors:,}", style="bold red" if snap.errors else "")
+        if self.finished_status:
+            text.append("   r: report  escape: back", style="dim")
+        elif self.detail and self.phase not in ("measuring",):
+            text.append(f"  {self.detail}", style="dim")
+        self.query_one("#dash-status", Static).update(text)
+
+    def _elapsed(self) -> float:
+        snap = self._snap
+        if self.finished_status and snap is not None:
+            return snap.elapsed_s
+        if self._measure_t0 is not None:
+            return time.monotonic() - self._measure_t0
+        return snap.elapsed_s if snap is not None and self.phase == "measuring" else 0.0
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        self.app.stop_run(abort=False)  # type: ignore[attr-defined]
+
+    def action_abort(self) -> None:
+        self.app.stop_run(abort=True)  # type: ignore[attr-defined]
+
+    def action_toggle_workers(self) -> None:
+        workers = self.query_one("#pane-workers", Pane)
+        self.show_workers(not workers.display)
+
+    def show_workers(self, visible: bool) -> None:
+        workers = self.query_one("#pane-workers", Pane)
+        workers.display = visible
+        self.query_one("#dash-bottom").display = not visible
+        if visible and self._snap is not None:
+            self.call_after_refresh(workers.show, self._snap)
+
+    def action_focus_pane(self, name: str) -> None:
+        self.focus_pane(name)
+
+    def focus_pane(self, name: str) -> bool:
+        """Focus and highlight one pane (the tutorials point at them by name)."""
+        if name not in PANES:
+            return False
+        if name == "workers":
+            self.show_workers(True)
+        elif name in ("errors", "connections"):
+            self.show_workers(False)
+        for pane in self.query(Pane):
+            pane.set_class(pane.pane_name == name, "-highlight")
+        self.query_one(f"#pane-{name}", Pane).focus()
+        return True
+
+    def action_back(self) -> None:
+        if self.finished_status is not None:
+            self.dismiss()
+        else:
+            self.app.notify("the run is still going: s stops it, a aborts it", timeout=3)

@@ -1,0 +1,1 @@
+"""Widgets shared by the screens: the generated options form, dashboard panes, dialogs."""
