@@ -15,6 +15,7 @@ capped exponential backoff until the server is back or the run stops.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -113,8 +114,10 @@ class Worker:
         quota = self.quota
         shared_pool = group.shared_pool
         while not group.stopping:
-            if think:
-                wait(think)
+            pause = think + ctx.pause_s
+            if pause:
+                ctx.pause_s = 0.0
+                wait(pause)
                 if group.stopping:
                     break
             if shared_pool and not self._borrow():
@@ -290,7 +293,7 @@ class WorkerGroup:
         self.pool_size = min(connections or n, n)
         self.shared_pool = self.pool_size < n
         quotas = _split(run.get("transactions"), n)
-        self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas)]
+        self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas, strict=True)]
         self.pool = ConnectionPool(
             conninfo,
             min_size=self.pool_size,
@@ -305,19 +308,24 @@ class WorkerGroup:
 
     def open(self) -> None:
         """Open every connection up front; a clear error when the server refuses some."""
+        last_error = _LastPoolError()
+        pool_log = logging.getLogger("psycopg.pool")
+        pool_log.addHandler(last_error)
         self.pool.open(wait=False)
         try:
             self.pool.wait(timeout=self.connect_timeout)
         except PoolTimeout:
             stats = self.pool.get_stats()
             have = stats.get("pool_size", 0) - stats.get("connections_errors", 0)
-            reason = self._probe_error()
+            reason = last_error.message or self._probe_error()
             self.pool.close(timeout=1)
             raise DatabaseError(
                 f"could open only {max(have, 0)} of {self.pool_size} connections within "
                 f"{self.connect_timeout:g}s to {redact(self.conninfo) or 'the server'}"
                 + (f": {reason}" if reason else "")
             ) from None
+        finally:
+            pool_log.removeHandler(last_error)
 
     def _probe_error(self) -> str:
         try:
@@ -362,6 +370,8 @@ class WorkerGroup:
         """Wait for the workers to finish in-flight transactions; True when all did."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for worker in self.workers:
+            if worker.thread.ident is None:  # never started (the pool did not open)
+                continue
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
             worker.thread.join(remaining)
         return self.alive() == 0
@@ -413,6 +423,19 @@ class WorkerGroup:
                 }
             )
         return rows
+
+
+class _LastPoolError(logging.Handler):
+    """Keeps the pool's last connection error, so a refused start can say why."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.message = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        marker = "failed: "
+        self.message = redact(text.rsplit(marker, 1)[-1].strip() if marker in text else text)
 
 
 def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
