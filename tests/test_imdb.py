@@ -110,14 +110,17 @@ def test_read_mode_results_make_sense(conn):
     wl, ctx, labels = run_mode(conn, "read", 200)
     assert set(labels) == set(MODES["read"])
     searches = 0
-    for _ in range(30):
-        assert wl.transaction(ctx)
-        (prefix,), rows = ctx.state["last"].get("search_title_prefix", (("",), []))
-        if ctx.label == "search_title_prefix":
-            searches += 1
-            assert rows, f"no title starts with {prefix!r}"
-            assert all(r[1].lower().startswith(prefix) for r in rows)
-    assert searches
+    for _ in range(40):
+        if wl.transaction(ctx) != "search_title_prefix":
+            continue
+        searches += 1
+        (prefix,), rows = ctx.state["last"]["search_title_prefix"]
+        assert rows and all(r[1].lower().startswith(prefix) for r in rows)
+        matching = conn.execute(
+            "SELECT count(*) FROM imdb.titles WHERE starts_with(lower(primary_title), %s)", (prefix,)
+        ).fetchone()[0]
+        assert len(rows) == min(matching, 20), prefix
+    assert searches > 5
     (person,), rows = ctx.state["last"]["filmography"]
     credits = conn.execute("SELECT count(*) FROM imdb.principals WHERE person_id = %s", (person,)).fetchone()[0]
     assert len(rows) == min(credits, 50)
