@@ -148,7 +148,8 @@ class EcommerceBasic(Workload):
         with conn.transaction():  # all or nothing
             conn.execute(f"CREATE SCHEMA {SCHEMA}")
             for statement in TABLES.split(";"):
-                conn.execute(statement)
+                if statement.strip():
+                    conn.execute(statement)
             n, prices = self._sizes(), self._prices()
             self._copy(conn, progress, "customers", "customer_id, name, email, region, created_at",
                        n["customers"], self._customers())
