@@ -92,6 +92,7 @@ class PgMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_at = 0.0
+        self._last_take: float | None = None
         self._stopped: dict[str, Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -126,6 +127,7 @@ class PgMonitor:
 
     def take(self) -> dict[str, Any] | None:
         """The newest sample not yet taken, with every event since the previous take (or None)."""
+        self._last_take = time.monotonic()
         with self._lock:
             sample, events = self._latest, self._pending_events
             self._latest = None
@@ -171,9 +173,7 @@ class PgMonitor:
     def _run(self) -> None:
         deadline = time.monotonic() + self.interval
         while not self._stop.wait(max(0.0, deadline - time.monotonic())):
-            deadline += self.interval
-            if deadline < time.monotonic():  # fell behind (slow server): skip, never burst
-                deadline = time.monotonic() + self.interval
+            deadline = self._next_deadline(deadline)
             cur = self._poll()
             if cur is None:
                 continue
@@ -187,6 +187,20 @@ class PgMonitor:
             with self._lock:
                 self._latest = sample
                 self._pending_events.extend(sample.pop("events"))
+
+    def _next_deadline(self, deadline: float) -> float:
+        """When to poll next: half an interval after the sampler's last take().
+
+        Polling in the middle of the sampler's interval puts exactly one fresh
+        sample in each of its intervals despite timer jitter; before the first
+        take the monitor keeps its own cadence. It never bursts to catch up.
+        """
+        last_take = self._last_take
+        target = deadline + self.interval if last_take is None else last_take + self.interval / 2
+        floor = max(time.monotonic(), deadline + self.interval / 2)  # never two polls back to back
+        while target <= floor:
+            target += self.interval
+        return target
 
     def _handle(self, prev: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
         """Turn two polls into a sample; record events and peaks."""

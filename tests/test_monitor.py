@@ -109,6 +109,21 @@ def test_samples_carry_every_documented_key(server: str) -> None:
     assert "## Server statistics" in render_pg_markdown(pg)
 
 
+def test_every_sampler_interval_gets_a_fresh_sample(dsn: str) -> None:
+    """The monitor polls half an interval after each take(), so no interval comes back empty."""
+    mon = PgMonitor(dsn, interval=INTERVAL)
+    mon.start()
+    time.sleep(INTERVAL * 0.8)  # an arbitrary phase against the monitor's own timer
+    got, tick = [], time.monotonic()
+    for _ in range(12):
+        tick += INTERVAL
+        time.sleep(max(0.0, tick - time.monotonic()))
+        got.append(mon.take())
+    mon.stop(transactions=0)
+    assert all(s is not None for s in got[1:]), [s is not None for s in got]
+    assert all(0.5 * INTERVAL < s["interval_s"] < 1.5 * INTERVAL for s in got[2:]), [s["interval_s"] for s in got[1:]]
+
+
 def test_checkpoint_shows_up_as_an_event(server: str) -> None:
     mon = PgMonitor(server, interval=INTERVAL)
     mon.start()
