@@ -8,6 +8,7 @@ reader never sees half a report.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import tempfile
@@ -190,6 +191,7 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
         "operations": operations,
         "intervals": [sample.as_dict() for sample in agg.intervals],
         "workers": runner.group.worker_stats(elapsed) if runner.group is not None else [],
+        "latency_histogram": latency_histogram(agg.cum_all, agg.cum),
         "pg": dict(pg) if pg is not None else None,
         "events": list(snap.events),
         "errors": [
@@ -207,6 +209,42 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
     return Report(data)
+
+
+def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Transaction counts in 1-2-5 latency buckets, overall and per label (for histogram plots).
+
+    Percentiles say where the tail is; the buckets show its shape (two humps
+    mean two populations, e.g. cache hits and misses). ``edges_ms`` are the
+    buckets' upper bounds; ``counts`` has one list per label and ``"*"``.
+    """
+    if overall is None or overall.get_total_count() == 0:
+        return None
+    edges_us: list[int] = []
+    decade = 1
+    top = overall.get_max_value()
+    while not edges_us or edges_us[-1] < top:
+        edges_us.extend(decade * m for m in (1, 2, 5))
+        decade *= 10
+    low = overall.get_min_value()
+    first = max(0, next(i for i, e in enumerate(edges_us) if e >= low) - 1)
+    edges_us = edges_us[first:]
+
+    def counts(hist: Any) -> list[int]:
+        # Walk the raw counts array: hdrh's iterators cost seconds on a wide histogram.
+        out = [0] * len(edges_us)
+        last = len(edges_us) - 1
+        value_at = hist.get_value_from_index
+        for index, count in enumerate(hist.counts):
+            if count:
+                out[min(bisect.bisect_left(edges_us, value_at(index)), last)] += count
+        return out
+
+    result = {"*": counts(overall)}
+    for label, hist in labels.items():
+        if hist.get_total_count():
+            result[label] = counts(hist)
+    return {"edges_ms": [e / 1000.0 for e in edges_us], "counts": result}
 
 
 def _class_of(sqlstate: str) -> str:

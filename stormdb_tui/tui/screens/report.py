@@ -1,0 +1,382 @@
+"""The report screen: one finished (or interrupted, failed, or loaded-from-disk) run.
+
+It renders the same :class:`~stormdb_tui.report.Report` mapping the JSON and
+Markdown files hold, so a report opened later with ``stormdb-tui report
+FILE`` reads exactly as it did at the end of the run. Every section copes
+with what old or partial reports lack (no server statistics, no time
+series, no histogram) by saying so instead of failing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
+
+from stormdb_tui.report import Report
+from stormdb_tui.report_md import fmt
+from stormdb_tui.tui.widgets.charts import ChartView, column_chart
+
+LAT_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
+STATUS_STYLE = {"completed": "bold green", "interrupted": "bold yellow", "failed": "bold red"}
+TABS = ("summary", "latency", "timeline", "server", "errors")
+
+
+class ExportPrompt(ModalScreen[str | None]):
+    """Asks where to write the report; Enter writes, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    ExportPrompt { align: center middle; }
+    ExportPrompt > Vertical {
+        width: 70; max-width: 100%; height: auto; padding: 1 2;
+        border: round $accent; background: $surface;
+    }
+    ExportPrompt Input { margin: 1 0 0 0; }
+    """
+
+    def __init__(self, kind: str, default: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Export the report as {self.kind} to:")
+            yield Input(value=self.default, id="export-path")
+            yield Label("Enter to write, Escape to cancel", classes="dim")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReportScreen(Screen):
+    """Summary, latency, timeline, server and errors tabs; ``j``/``m`` export."""
+
+    BINDINGS = [
+        Binding("j", "export('json')", "Export JSON"),
+        Binding("m", "export('markdown')", "Export Markdown"),
+        Binding("l", "next_label", "Histogram label", show=False),
+        Binding("1", "tab('summary')", "Summary", show=False),
+        Binding("2", "tab('latency')", "Latency", show=False),
+        Binding("3", "tab('timeline')", "Timeline", show=False),
+        Binding("4", "tab('server')", "Server", show=False),
+        Binding("5", "tab('errors')", "Errors", show=False),
+        Binding("q", "back", "Back"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+    DEFAULT_CSS = """
+    ReportScreen #report-head { height: auto; padding: 0 1; }
+    ReportScreen #report-tabs, ReportScreen #report-tabs ContentSwitcher { height: 1fr; }
+    ReportScreen TabPane { padding: 0 1; height: 1fr; }
+    ReportScreen TabPane > VerticalScroll { height: 1fr; }
+    ReportScreen .report-table { height: auto; max-height: 20; margin: 1 0 0 0; }
+    ReportScreen .dim { color: $text-muted; }
+    ReportScreen #latency-chart, ReportScreen #tps-chart, ReportScreen #p99-chart { height: 12; }
+    """
+
+    def __init__(self, report: Report, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.report = report
+        self.data: Mapping[str, Any] = report.data or {}
+        self.exported: dict[str, str] = {}
+        self._hist_labels = self._histogram_labels()
+        self._hist_index = 0
+
+    # -- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._headline(), id="report-head")
+        with TabbedContent(initial="summary", id="report-tabs"):
+            with TabPane("Summary", id="summary"), VerticalScroll():
+                yield Static(self._summary_table(), id="summary-table")
+                yield DataTable(id="ops-table", classes="report-table", zebra_stripes=True, cursor_type="row")
+                yield Static(self._notes_text(), id="notes")
+            with TabPane("Latency", id="latency"), VerticalScroll():
+                yield ChartView(self._latency_chart, id="latency-chart")
+                yield Static(self._ladder_table(), id="ladder")
+            with TabPane("Timeline", id="timeline"), VerticalScroll():
+                yield ChartView(self._tps_chart, id="tps-chart")
+                yield ChartView(self._p99_chart, id="p99-chart")
+                yield Static(self._events_text(), id="events")
+            with TabPane("Server", id="server"), VerticalScroll():
+                yield Markdown(self._server_markdown(), id="server-md")
+            with TabPane("Errors", id="errors"), VerticalScroll():
+                yield DataTable(id="errors-table", classes="report-table", zebra_stripes=True, cursor_type="row")
+                yield Static("", id="errors-none")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        wl = self.data.get("workload") or {}
+        self.sub_title = f"report: {wl.get('name', '?')} ({self.report.status})"
+        self._fill_operations()
+        self._fill_errors()
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def _headline(self) -> Text:
+        data = self.data
+        wl = data.get("workload") or {}
+        run = data.get("run") or {}
+        status = str(data.get("status") or "unknown")
+        text = Text()
+        text.append(f"{wl.get('name', '?')} {wl.get('version') or ''}".strip(), style="bold")
+        text.append("  ")
+        text.append(status, style=STATUS_STYLE.get(status, "bold"))
+        if data.get("message"):
+            text.append(f" ({data['message']})")
+        started = str(data.get("started_at") or "")[:19].replace("T", " ")
+        model = run.get("model") or "closed"
+        text.append(f"\n{started}  {run.get('workers', '?')} workers, {model} model", style="dim")
+        if model == "open":
+            text.append(f" at {fmt(run.get('rate'))} tx/s", style="dim")
+        return text
+
+    def _summary_table(self) -> Table:
+        data = self.data
+        s = data.get("summary") or {}
+        run = data.get("run") or {}
+        server = data.get("server") or {}
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column()
+        lat = s.get("latency_ms") or {}
+        rows: list[tuple[str, str]] = [
+            ("TPS", fmt(s.get("tps"))),
+            ("QPS", fmt(s.get("qps"))),
+            ("transactions", fmt(s.get("transactions"))),
+            ("measured window", f"{fmt(s.get('elapsed_s'))} s (warm-up {fmt(run.get('warmup_s'))} s excluded)"),
+            ("latency ms", "  ".join(f"{k.replace('_', '.')} {fmt(lat.get(k), 3)}" for k in ("p50", "p95", "p99", "max"))),
+            ("errors / retries / rollbacks",
+             f"{fmt(s.get('errors'))} / {fmt(s.get('retries'))} / {fmt(s.get('rollbacks'))}"),
+        ]
+        if run.get("model") == "open":
+            svc = s.get("service_ms") or {}
+            rows.append(("service time ms", "  ".join(f"{k} {fmt(svc.get(k), 3)}" for k in ("p50", "p95", "p99", "max"))))
+            rows.append(("skipped / late", f"{fmt(s.get('skipped'))} / {fmt(s.get('late'))}"))
+        rows.append(("workers / connections", f"{fmt(run.get('workers'))} / {fmt(run.get('connections'))}"))
+        rows.append(("server", str(server.get("version") or "?").split(" on ")[0]))
+        for key, value in ((data.get("workload") or {}).get("summary") or {}).items():
+            if not isinstance(value, (dict, list)):
+                rows.append((key, fmt(value, 4 if isinstance(value, float) and abs(value) < 1 else 2)))
+        for key, value in rows:
+            table.add_row(key, value)
+        return table
+
+    def _fill_operations(self) -> None:
+        table = self.query_one("#ops-table", DataTable)
+        table.add_columns("operation", "count", "errors", "TPS", *(k.replace("_", ".") for k in LAT_KEYS))
+        s = self.data.get("summary") or {}
+        ops = list((self.data.get("operations") or {}).items())
+        ops.append(("all", {**s, "count": s.get("transactions")}))
+        for label, op in ops:
+            lat = op.get("latency_ms") or {}
+            table.add_row(label, fmt(op.get("count")), fmt(op.get("errors")), fmt(op.get("tps")),
+                          *(fmt(lat.get(k), 3) for k in LAT_KEYS), key=label)
+
+    def _notes_text(self) -> Text:
+        notes = list(self.data.get("notes") or [])
+        if self.data.get("pg_note"):
+            notes.append(self.data["pg_note"])
+        text = Text()
+        for note in notes:
+            text.append(f"note: {note}\n", style="dim")
+        return text
+
+    # -- latency -----------------------------------------------------------------------------
+
+    def _histogram_labels(self) -> list[str]:
+        hist = self.data.get("latency_histogram") or {}
+        return list((hist.get("counts") or {}).keys())
+
+    def _latency_chart(self, width: int, height: int) -> Text:
+        hist = self.data.get("latency_histogram") or {}
+        counts = hist.get("counts") or {}
+        edges = hist.get("edges_ms") or []
+        if not counts or not edges:
+            return self._ladder_chart(width, height)
+        label = self._hist_labels[self._hist_index % len(self._hist_labels)]
+        values = list(counts.get(label) or [])
+        first = next((i for i, v in enumerate(values) if v), 0)
+        last = max((i for i, v in enumerate(values) if v), default=len(values) - 1)
+        first = max(first - 1, 0)
+        shown = values[first:last + 1]
+        labels = ["≤" + nice_ms(e) for e in edges[first:last + 1]]
+        name = "all operations" if label == "*" else label
+        more = "  (l: next operation)" if len(self._hist_labels) > 1 else ""
+        return column_chart(shown, width, height, x_labels=labels, bars=True,
+                            title=f"Latency histogram, {name}: transactions per bucket (ms){more}")
+
+    def _ladder_chart(self, width: int, height: int) -> Text:
+        """Without buckets (older reports) the overall percentile ladder stands in for the histogram."""
+        lat = (self.data.get("summary") or {}).get("latency_ms") or {}
+        keys = [k for k in ("p50", "p90", "p95", "p99", "p99_9", "max") if lat.get(k) is not None]
+        return column_chart([lat[k] for k in keys], width, height, bars=True,
+                            x_labels=[k.replace("_", ".") for k in keys],
+                            title="Latency by percentile, all operations (ms)")
+
+    def _ladder_table(self) -> Table:
+        table = Table(title="Percentiles by operation (ms)", title_justify="left", box=None, padding=(0, 1))
+        table.add_column("operation")
+        for key in LAT_KEYS[:-1]:
+            table.add_column(key.replace("_", "."), justify="right")
+        s = self.data.get("summary") or {}
+        items = list((self.data.get("operations") or {}).items()) + [("all", s)]
+        for label, op in items:
+            lat = op.get("latency_ms") or {}
+            table.add_row(label, *(fmt(lat.get(k), 3) for k in LAT_KEYS[:-1]))
+        svc = s.get("service_ms")
+        if svc:
+            table.add_row("service time", *(fmt(svc.get(k), 3) for k in LAT_KEYS[:-1]), style="dim")
+        return table
+
+    def action_next_label(self) -> None:
+        if len(self._hist_labels) > 1:
+            self._hist_index = (self._hist_index + 1) % len(self._hist_labels)
+            self.query_one("#latency-chart", ChartView).refresh()
+
+    # -- timeline ----------------------------------------------------------------------------
+
+    def _intervals(self) -> list[Mapping[str, Any]]:
+        return [i for i in (self.data.get("intervals") or []) if isinstance(i, Mapping)]
+
+    def _event_marks(self, intervals: list[Mapping[str, Any]]) -> dict[int, str]:
+        marks: dict[int, str] = {}
+        times = [float(i.get("t_s") or 0.0) for i in intervals]
+        for event in self.data.get("events") or []:
+            t = event.get("t_s")
+            if t is None or not times:
+                continue
+            index = min(range(len(times)), key=lambda n: abs(times[n] - float(t)))
+            marks[index] = str(event.get("type") or "?")[:1]
+        return marks
+
+    def _tps_chart(self, width: int, height: int) -> Text:
+        intervals = self._intervals()
+        if not intervals:
+            return Text("No time series in this report: the run ended before its first interval.", style="dim")
+        values = [i.get("tps") for i in intervals]
+        return column_chart(values, width, height, x_labels=_time_labels(intervals),
+                            marks=self._event_marks(intervals), fold=_mean,
+                            title="Throughput (transactions/s per interval)")
+
+    def _p99_chart(self, width: int, height: int) -> Text:
+        intervals = self._intervals()
+        if not intervals:
+            return Text("")
+        values = [(i.get("latency_ms") or {}).get("p99") for i in intervals]
+        return column_chart(values, width, height, x_labels=_time_labels(intervals),
+                            title="p99 latency per interval (ms)")
+
+    def _events_text(self) -> Text:
+        events = list(self.data.get("events") or [])
+        text = Text()
+        if not events:
+            text.append("No server events recorded.", style="dim")
+            return text
+        text.append("Server events (marked under the throughput chart by their first letter):\n", style="bold")
+        for event in events[:30]:
+            text.append(f"  {fmt(event.get('t_s'), 1)} s  {event.get('type')}: {event.get('detail', '')}\n")
+        return text
+
+    # -- server and errors -----------------------------------------------------------------------
+
+    def _server_markdown(self) -> str:
+        server = self.data.get("server") or {}
+        head = [f"**{server.get('version') or 'server version unknown'}**", ""]
+        settings = server.get("settings") or {}
+        pg = self.data.get("pg")
+        if pg:
+            try:
+                from stormdb_tui.monitor import render_pg_markdown
+
+                return "\n".join(head) + "\n" + render_pg_markdown(dict(pg))
+            except Exception as exc:  # a malformed section of an old file must not take the screen down
+                return "\n".join(head) + f"\nThe server section could not be shown: {exc}\n"
+        if settings:
+            head += ["| setting | value |", "|---|---|"]
+            head += [f"| {k} | {v} |" for k, v in sorted(settings.items())]
+            head.append("")
+        head.append(self.data.get("pg_note") or "Server statistics were not collected for this run.")
+        return "\n".join(head)
+
+    def _fill_errors(self) -> None:
+        table = self.query_one("#errors-table", DataTable)
+        errors = [e for e in (self.data.get("errors") or []) if isinstance(e, Mapping)]
+        table.add_columns("operation", "SQLSTATE", "class", "count", "first message")
+        for err in errors:
+            table.add_row(str(err.get("operation", "")), str(err.get("sqlstate", "")), str(err.get("class", "")),
+                          fmt(err.get("count")), str(err.get("first_message", ""))[:200])
+        table.display = bool(errors)
+        self.query_one("#errors-none", Static).update("" if errors else "No errors.")
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def default_path(self, kind: str) -> str:
+        """``reports/<workload>-<start time>.json`` (or ``.md``)."""
+        name = str((self.data.get("workload") or {}).get("name") or "report")
+        started = str(self.data.get("started_at") or "")
+        try:
+            stamp = datetime.fromisoformat(started).strftime("%Y%m%d-%H%M%S")
+        except ValueError:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"
+
+    def action_export(self, kind: str) -> None:
+        label = "JSON" if kind == "json" else "Markdown"
+        self.app.push_screen(ExportPrompt(label, self.exported.get(kind) or self.default_path(kind)),
+                             lambda path: self.export_to(kind, path))
+
+    def export_to(self, kind: str, path: str | None) -> str | None:
+        """Write the report; a notification says where it went, or why it could not be written."""
+        if not path:
+            return None
+        writer = self.report.write_json if kind == "json" else self.report.write_markdown
+        label = "JSON" if kind == "json" else "Markdown"
+        try:
+            where = writer(path)
+        except OSError as exc:
+            self.notify(f"could not write {path}: {exc.strerror or exc}", title=f"{label} export failed",
+                        severity="error", timeout=10)
+            return None
+        except Exception as exc:  # never lose the screen (and the unsaved report) over an export
+            self.notify(f"could not write {path}: {exc}", title=f"{label} export failed", severity="error", timeout=10)
+            return None
+        self.exported[kind] = where
+        self.notify(f"{label} report written to {where}", title="exported", timeout=8)
+        return where
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#report-tabs", TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def nice_ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g}s"
+    return f"{value:g}"
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _time_labels(intervals: list[Mapping[str, Any]]) -> list[str]:
+    first = float(intervals[0].get("t_s") or 0.0) - float(intervals[0].get("duration_s") or 0.0)
+    last = float(intervals[-1].get("t_s") or 0.0)
+    return [f"{max(first, 0):.0f}s", f"{last:.0f}s"]
