@@ -58,10 +58,17 @@ class PickScreen(Screen):
         Binding("ctrl+t", "test_connection", "Test connection"),
     ]
 
-    def __init__(self, registry: Registry, *, config: str | None = None, dsn: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        config: str | None = None,
+        dsn: str | None = None,
+        configs: list[str] | None = None,
+    ) -> None:
         super().__init__(id="pick")
         self.registry = registry
-        self.configs = config_candidates([config] if config else [])
+        self.configs = list(configs) if configs is not None else config_candidates([config] if config else [])
         self.config_path: str | None = None
         self.config_obj: RunConfig | None = None
         self.initial_config = config

@@ -102,7 +102,8 @@ def render_throughput(snap: RunSnapshot, width: int, height: int) -> Text:
     marks, recent = event_marks(snap, width)
     text.append("\n" + marks, style="bold magenta")
     if recent:
-        text.append("\n" + "; ".join(recent), style="magenta")
+        line = "; ".join(recent)
+        text.append("\n" + (line if len(line) <= width else line[: width - 1] + "…"), style="magenta")
     elif snap.intervals:
         text.append("\nC checkpoint  V autovacuum  L conn limit  ! errors", style="dim")
     return text
@@ -164,17 +165,20 @@ def render_server(pg: Mapping[str, Any] | None) -> Text:
     def row(name: str, value: str, style: str | None = None) -> None:
         if text:
             text.append("\n")
-        text.append(f"{name:<12}", style="dim")
+        text.append(f"{name:<11}", style="dim")
         text.append(value, style=style or "")
 
     hit = pg.get("cache_hit_ratio")
     row("cache hit", _pct(hit), "bold red" if hit is not None and hit < 0.9 else "bold")
-    row("WAL", f"{fmt_bytes(pg.get('wal_bytes_s'))}/s  fpi {fmt_rate(pg.get('wal_fpi_s'))}/s")
+    wal = f"{fmt_bytes(pg.get('wal_bytes_s'))}/s"
+    if pg.get("wal_fpi_s"):
+        wal += f" fpi {fmt_rate(pg.get('wal_fpi_s'))}/s"
+    row("WAL", wal)
     row("commits", f"{fmt_rate(pg.get('commits_s'))}/s  rb {fmt_rate(pg.get('rollbacks_s'))}/s")
-    ckpt = f"timed {pg.get('checkpoints_timed', '–')}  req {pg.get('checkpoints_req', '–')}"
+    ckpt = f"timed {pg.get('checkpoints_timed', '–')} req {pg.get('checkpoints_req', '–')}"
     if pg.get("checkpoint_in_progress"):
-        ckpt += "  running"
-    row("checkpoints", ckpt, "yellow" if pg.get("checkpoint_in_progress") else None)
+        ckpt += " running"
+    row("checkpoint", ckpt, "yellow" if pg.get("checkpoint_in_progress") else None)
     locks = pg.get("lock_waits") or {}
     waiting = locks.get("waiting")
     longest = locks.get("longest_wait_s")
@@ -184,7 +188,7 @@ def render_server(pg: Mapping[str, Any] | None) -> Text:
     row("lock waits", lock_text, "yellow" if waiting else None)
     vac = pg.get("autovacuum") or []
     if vac:
-        row("autovacuum", ", ".join(str(v.get("table")) for v in vac[:2]), "yellow")
+        row("autovacuum", ", ".join(str(v.get("table")).rsplit(".", 1)[-1] for v in vac[:2]), "yellow")
     return text
 
 
@@ -213,7 +217,7 @@ def render_connections(pg: Mapping[str, Any] | None) -> Text:
     return text
 
 
-def render_workers(snap: RunSnapshot, width: int) -> Text:
+def render_workers(snap: RunSnapshot, width: int, height: int | None = None) -> Text:
     counts = snap.worker_counts
     elapsed = snap.elapsed_s
     text = Text()
@@ -223,20 +227,29 @@ def render_workers(snap: RunSnapshot, width: int) -> Text:
     tps = {wid: (tx / elapsed if elapsed > 0 else 0.0) for wid, (tx, _e) in counts.items()}
     values = sorted(tps.values())
     text.append(
-        f"{len(counts)} workers  tps min {fmt_rate(values[0])}  median {fmt_rate(statistics.median(values))}  "
+        f"{len(counts)} workers, tx/s each: min {fmt_rate(values[0])}  median {fmt_rate(statistics.median(values))}  "
         f"max {fmt_rate(values[-1])}",
         style="bold",
     )
-    cell = 24
+    cell = 18
     columns = max(1, width // cell)
     ids = sorted(counts)
-    for start in range(0, len(ids), columns):
+    lines = [ids[i:i + columns] for i in range(0, len(ids), columns)]
+    if height is not None and len(lines) > height - 1:
+        shown = max(height - 2, 0)
+        hidden = sum(len(line) for line in lines[shown:])
+        lines = lines[:shown] + [[]]
+    else:
+        hidden = 0
+    for line in lines:
         text.append("\n")
-        for wid in ids[start:start + columns]:
+        if not line:
+            text.append(f"… {hidden} more workers: a taller terminal shows them all", style="dim")
+        for wid in line:
             tx, errs = counts[wid]
             text.append(f"#{wid:<3}", style="dim")
-            text.append(f"{fmt_rate(tps[wid]):>9} tps")
-            text.append(f"{errs:>4}e ".ljust(cell - 17), style="red" if errs else "dim")
+            text.append(f"{fmt_rate(tps[wid]):>8}")
+            text.append(f" {errs}e".ljust(cell - 12), style="red" if errs else "dim")
     return text
 
 
@@ -249,8 +262,14 @@ class Pane(Static):
         super().__init__("", id=f"pane-{name}", classes="pane")
         self.pane_name = name
         self.border_title = title
+        self._snap: RunSnapshot | None = None
+
+    def on_resize(self) -> None:
+        if self._snap is not None:
+            self.show(self._snap)
 
     def show(self, snap: RunSnapshot) -> None:
+        self._snap = snap
         width = max(self.content_size.width, 20)
         height = max(self.content_size.height, 3)
         name = self.pane_name
@@ -265,4 +284,4 @@ class Pane(Static):
         elif name == "connections":
             self.update(render_connections(snap.pg))
         elif name == "workers":
-            self.update(render_workers(snap, width))
+            self.update(render_workers(snap, width, height))
