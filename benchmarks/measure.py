@@ -161,3 +161,46 @@ def load_ours(server: BenchServer, scale: int) -> tuple[float, int]:
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     _, _, _, _, wall = run_measured(args, env, timeout=1800, cwd=REPO)
     return wall, scale * 100_011
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (worker processes count)."""
+    total_kb = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                total_kb += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total_kb / 1024.0
+
+
+def run_soak(server: BenchServer, duration: float, *, extra: list[str] | None = None) -> dict[str, Any]:
+    """A long select-only run, sampling the process tree's RSS every second (memory must stay flat)."""
+    with tempfile.TemporaryDirectory(prefix="stormdb-soak-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        args = ours_command(server, "unix", "select-only", 8, duration, report, extra)
+        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        samples: list[tuple[float, float]] = []
+        while proc.poll() is None:
+            samples.append((time.monotonic() - t0, tree_rss_mb(proc.pid)))
+            time.sleep(1.0)
+        with open(report) as fh:
+            data = json.load(fh)
+    live = [(t, mb) for t, mb in samples if mb > 0]
+    start = next((mb for t, mb in live if t >= 5), live[0][1] if live else None)
+    return {
+        "duration_s": duration,
+        "tps": data["summary"]["tps"],
+        "start_mb": start,
+        "peak_1min_mb": max((mb for t, mb in live if t <= 60), default=None),
+        "peak_mb": max((mb for _, mb in live), default=None),
+        "series": [(round(t), round(mb, 1)) for t, mb in live[::10]],
+    }

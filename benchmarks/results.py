@@ -1,0 +1,139 @@
+"""The machine description and the Markdown tables of a harness session."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from typing import Any
+
+from benchmarks.server import BenchServer
+
+GOALS = {
+    ("select-only", 8): 0.8,
+    ("tpcb-like", 8): 0.95,
+}
+
+
+def machine(server: BenchServer) -> dict[str, Any]:
+    """What the numbers were measured on: they mean nothing without it."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        with open("/proc/meminfo") as fh:
+            kb = int(next(line.split()[1] for line in fh if line.startswith("MemTotal")))
+            mem_gb = round(kb / 1024 / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    try:
+        pgbench = subprocess.run([server.tool("pgbench"), "--version"], capture_output=True, text=True).stdout.strip()
+    except Exception:
+        pgbench = "?"
+    import psycopg
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu or platform.processor(),
+        "memory_gb": mem_gb,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "psycopg": f"{psycopg.__version__} ({psycopg.pq.__impl__})",
+        "server": f"PostgreSQL {server.version}" + (" (embedded pgserver)" if server.embedded else ""),
+        "pgbench": pgbench,
+        "loadavg_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}x"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    st = results.get("settings", {})
+    out = [
+        "# stormdb-tui vs pgbench",
+        "",
+        f"Measured {results.get('started')} with `python -m benchmarks.harness {' '.join(results.get('argv') or [])}`.",
+        "",
+        "## Machine",
+        "",
+        f"- {m.get('nproc')} CPUs: {m.get('cpu')}; {m.get('memory_gb')} GB RAM; {m.get('os')}",
+        f"- server: {m.get('server')} (throwaway, started by the harness; client and server share the CPUs)",
+        f"- clients: {m.get('pgbench')} (`-M prepared -j {st.get('jobs', st.get('pgbench_jobs'))}`), "
+        f"stormdb-tui on Python {m.get('python')}, psycopg {m.get('psycopg')}"
+        + (f", extra `{st.get('ours_extra')}`" if st.get("ours_extra") else ""),
+        f"- load average at start: {_f(m.get('loadavg_at_start'), 2)}; scale {st.get('scale')}; "
+        f"{st.get('repeats')} alternating pgbench/ours pairs of {st.get('duration_s'):g} s per case, medians shown",
+        "",
+        "## Throughput, client CPU and latency",
+        "",
+        "CPU is client CPU (user + system, from `wait4`) in milliseconds per 1,000 transactions, "
+        "process start-up included. pgbench latencies come from its sampled per-transaction log, "
+        "ours from the JSON report (HdrHistogram).",
+        "",
+        "| script | clients | transport | pgbench tps | ours tps | ratio | goal | pgbench CPU | ours CPU | ratio "
+        "| pgbench p50 | ours p50 | pgbench p99 | ours p99 |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.get("cases", []):
+        tps, cpu, p50, p99 = row["tps"], row["cpu_ms_per_ktx"], row["p50_ms"], row["p99_ms"]
+        goal = GOALS.get((row["script"], row["clients"]))
+        goal_text = f"≥ {goal:.2f}x" if goal else ""
+        out.append(
+            f"| {row['script']} | {row['clients']} | {row['transport']} | {_f(tps['pgbench'])} | {_f(tps['ours'])} "
+            f"| {_x(tps['ratio'])} | {goal_text} | {_f(cpu['pgbench'])} | {_f(cpu['ours'])} "
+            f"| {_x(cpu['ratio'])} | {_f(p50['pgbench'], 3)} | {_f(p50['ours'], 3)} | {_f(p99['pgbench'], 3)} "
+            f"| {_f(p99['ours'], 3)} |"
+        )
+    load = results.get("load")
+    if load:
+        out += [
+            "",
+            "## Load speed",
+            "",
+            f"Scale {st.get('scale')} ({load['rows']:,} rows), wall time of the whole initialisation "
+            "(tables, COPY, primary keys, vacuum): `pgbench -i` vs `stormdb-tui setup --rebuild --workload simple`.",
+            "",
+            "| pgbench -i rows/s | ours rows/s | ratio | goal |",
+            "|---:|---:|---:|---:|",
+            f"| {_f(load['pgbench_rows_s'], 0)} | {_f(load['ours_rows_s'], 0)} | {_x(load['ratio'])} | ≥ 0.80x |",
+        ]
+    pgs = results.get("pg_stats")
+    if pgs:
+        out += [
+            "",
+            "## Cost of --pg-stats",
+            "",
+            "select-only, 8 clients, unix socket; ours without and with the server monitor, alternating.",
+            "",
+            "| tps without | tps with | ratio | goal | CPU without | CPU with |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {_f(pgs['tps_without'])} | {_f(pgs['tps_with'])} | {_x(pgs['ratio'])} | ≥ 0.97x "
+            f"| {_f(pgs['cpu_without'])} | {_f(pgs['cpu_with'])} |",
+        ]
+    soak = results.get("soak")
+    if soak:
+        out += [
+            "",
+            "## Memory",
+            "",
+            f"select-only, 8 clients, {soak['duration_s']:g} s; resident memory of the stormdb-tui process tree.",
+            "",
+            "| RSS after start | peak in the first minute | peak over the run | tps |",
+            "|---:|---:|---:|---:|",
+            f"| {_f(soak['start_mb'])} MB | {_f(soak['peak_1min_mb'])} MB | {_f(soak['peak_mb'])} MB | {_f(soak['tps'])} |",
+        ]
+    notes = results.get("notes")
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
