@@ -10,6 +10,7 @@ table, not the dashboards), and reach the screen only by ``post_message``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ class TutorialListScreen(Screen):
         if not self.tutorials:
             head = f"No tutorials found in {self.folder}."
         yield Static(head, id="tutorial-head", markup=False)
-        options = [ListOption(f"{t.title}\n  {t.summary[:140]}", id=f"tut-{i}") for i, t in enumerate(self.tutorials)]
+        options = [ListOption(f"{t.title}\n  {shorten(t.summary, 110)}\n", id=f"tut-{i}")
+                   for i, t in enumerate(self.tutorials)]
         options += [ListOption(f"(broken) {p}", disabled=True) for p in self.problems]
         yield OptionList(*options, id="tutorial-list")
         yield Footer()
@@ -368,13 +370,21 @@ class TutorialScreen(Screen):
             self.refresh_results()
 
 
+def shorten(text: str, width: int) -> str:
+    """Cut at a word boundary with an ellipsis, for one-line summaries."""
+    if len(text) <= width:
+        return text
+    return text[:width].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 def describe(action: tutorials.Action | None) -> str:
     """What pressing ``d`` will do, in words."""
     if action is None:
         return "(no action in this step: n for the next one)"
     parts = []
     if action.config:
-        parts.append(f"load {action.config}")
+        where = os.path.relpath(action.config) if not os.path.relpath(action.config).startswith("..") else action.config
+        parts.append(f"load {where}")
     if action.set:
         parts.append("set " + ", ".join(f"{k}={v}" for k, v in action.set.items()))
     if action.check:
