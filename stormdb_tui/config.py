@@ -152,7 +152,14 @@ class RunConfig:
             raise exc.located(self.source, None) from None
 
     def percentiles(self) -> list[float]:
-        return [float(p) for p in self.metrics["percentiles"]]
+        """The standard percentiles plus any extra ones the config asks for.
+
+        The standard set is always kept: progress lines, the summary table and
+        every report consumer read p50/p90/p95/p99/p99.9, so a config listing
+        only ``[50, 99.99]`` must add p99.99, not blank out p95.
+        """
+        extra = check_percentiles(self.metrics["percentiles"])
+        return sorted(set(STANDARD_PERCENTILES) | set(extra))
 
     def echo(self) -> dict[str, Any]:
         """The config as the report shows it, passwords redacted."""
@@ -175,8 +182,8 @@ class RunConfig:
         }
 
 
-def _line_map(text: str) -> dict[str, int]:
-    """Key path -> 1-based line number, from the YAML node tree."""
+def _line_map(text: str, source: str | None = None) -> dict[str, int]:
+    """Key path -> 1-based line number, from the YAML node tree; rejects duplicate keys."""
     lines: dict[str, int] = {}
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -185,8 +192,20 @@ def _line_map(text: str) -> dict[str, int]:
 
     def walk(node: yaml.Node, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
             for key_node, value_node in node.value:
                 path = f"{prefix}{key_node.value}"
+                if key_node.value in seen:
+                    # YAML keeps the last value silently; a second `duration:` is
+                    # almost always an edit that forgot the first one.
+                    raise ConfigError(
+                        "duplicate key",
+                        path=path,
+                        file=source,
+                        line=key_node.start_mark.line + 1,
+                        hint=f"first given on line {lines.get(path)}; keep one",
+                    )
+                seen.add(key_node.value)
                 lines.setdefault(path, key_node.start_mark.line + 1)
                 walk(value_node, path + ".")
 
@@ -236,7 +255,7 @@ def parse_config(text: str, source: str = "<config>") -> RunConfig:
             expected="sections such as workload:, run:",
             found=type(data).__name__,
         )
-    lines = _line_map(text)
+    lines = _line_map(text, source)
     warnings: list[str] = []
     if isinstance(data.get("workload"), str) or "workload_config" in data:
         data, warnings = _from_stormdb(data, source)
@@ -281,6 +300,7 @@ def build_config(
         except ConfigError as exc:
             raise exc.located(source, lines.get(key)) from None
     check_run(cfg.run, source, lines)
+    check_percentiles(cfg.metrics["percentiles"], source, lines)
     return cfg
 
 
@@ -313,6 +333,32 @@ def _take_workload(cfg: RunConfig, value: Any, source: str | None, lines: Mappin
         options.update(nested)
     cfg.workload = name
     cfg.workload_raw = options
+
+
+STANDARD_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def check_percentiles(
+    values: Any, source: str | None = None, lines: Mapping[str, int] | None = None
+) -> list[float]:
+    """``metrics.percentiles`` as numbers strictly between 0 and 100, or a located ConfigError."""
+    out = []
+    for value in values or ():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0 < number <= 100:
+            raise ConfigError(
+                "invalid value",
+                path="metrics.percentiles",
+                file=source,
+                line=(lines or {}).get("metrics.percentiles"),
+                expected="percentiles between 0 and 100, such as 50, 99 or 99.9",
+                found=value,
+            )
+        out.append(number)
+    return out
 
 
 def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
@@ -441,6 +487,8 @@ def apply_override(cfg: RunConfig, key: str, value: Any, workload_decls: tuple[O
     getattr(cfg, section)[name] = decls[name].convert(value, f"{section}.{name}")
     if section == "run":
         check_run(cfg.run)
+    if section == "metrics":
+        check_percentiles(cfg.metrics["percentiles"])
 
 
 def duration_seconds(value: Any) -> float:

@@ -94,7 +94,10 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> str:
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
     summary = summary or {}
-    return {key: summary.get(key) for key in LATENCY_KEYS}
+    out = {key: summary.get(key) for key in LATENCY_KEYS}
+    # Extra percentiles from metrics.percentiles (p99_99) follow the standard ones.
+    out.update((k, v) for k, v in summary.items() if k.startswith("p") and k not in out)
+    return out
 
 
 def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, workload_extra: Mapping[str, Any]) -> Report:

@@ -113,3 +113,26 @@ def test_weights_option():
         opt.convert({"a": 0, "b": 0})
     with pytest.raises(ConfigError, match="did you mean 'b'"):
         opt.convert({"bb": 1})
+
+
+def test_percentiles_keep_the_standard_set_and_add_extras():
+    # A config listing only some percentiles must not blank out p95/p99 in summaries.
+    cfg = parse_config("metrics:\n  percentiles: [50, 99.99]\n", "x.yaml")
+    assert cfg.percentiles() == [50.0, 90.0, 95.0, 99.0, 99.9, 99.99]
+    with pytest.raises(ConfigError, match="x.yaml:2: metrics.percentiles"):
+        parse_config("metrics:\n  percentiles: [0]\n", "x.yaml")
+    with pytest.raises(ConfigError, match="found 'x'"):
+        apply_override(cfg, "metrics.percentiles", "50,x")
+    # ...and the report carries the extra one beside the standard keys.
+    from stormdb_tui.report import _latency
+
+    lat = _latency({"p50": 1.0, "p95": 2.0, "p99_99": 9.0, "max": 10.0})
+    assert lat["p95"] == 2.0 and lat["p99_99"] == 9.0 and lat["p90"] is None
+
+
+def test_duplicate_key_is_located_not_silently_overwritten():
+    with pytest.raises(ConfigError, match=r"x.yaml:3: run.workers: duplicate key; first given on line 2"):
+        parse_config("run:\n  workers: 2\n  workers: 8\n", "x.yaml")
+    # The same key name in different sections is fine.
+    cfg = parse_config("monitoring:\n  interval: 1s\nmetrics:\n  interval: 2s\n", "x.yaml")
+    assert (cfg.monitoring["interval"], cfg.metrics["interval"]) == (1.0, 2.0)
