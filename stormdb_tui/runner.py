@@ -158,15 +158,30 @@ class Runner:
         run = self.cfg.run
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
-        self.group = group = WorkerGroup(
-            self.workload,
-            self.plan.target.conninfo,
-            list(range(self.workers)),
-            run,
-            total_workers=self.workers,
-            seed=self.seed,
-            connections=run.get("connections"),
-        )
+        processes = int(run.get("processes") or 1)
+        if processes > 1:
+            from stormdb_tui.procs import ProcessGroup
+
+            group = ProcessGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                self.workers,
+                run,
+                processes=processes,
+                seed=self.seed,
+                connections=run.get("connections"),
+            )
+        else:
+            group = WorkerGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                list(range(self.workers)),
+                run,
+                total_workers=self.workers,
+                seed=self.seed,
+                connections=run.get("connections"),
+            )
+        self.group = group
         measure_start = t_last = time.monotonic()
         failure: str | None = None
         try:
@@ -217,6 +232,10 @@ class Runner:
         elapsed = max(end - measure_start, 0.0) if group.measuring else 0.0
         if group.fatal_errors and failure is None and self.aggregator.transactions == 0:
             failure = group.fatal_errors[0]
+        crashed = getattr(group, "crashed", None)  # a worker process that died fails the run, loudly
+        if crashed and failure is None:
+            failure = crashed[0]
+            self.plan.notes.extend(crashed[1:])
         self.message = ""
         if failure is not None:
             self.status = "failed"

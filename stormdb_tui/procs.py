@@ -1,0 +1,326 @@
+"""Worker processes: the same worker threads, spread over N client processes.
+
+One Python process runs Python code on one core at a time (the GIL). When
+the client is what limits a run, ``run.processes: N`` starts N children
+(the ``spawn`` start method: no inherited threads, sockets or locks), each
+building its own workload instance from the plan's class and options and
+its own :class:`~stormdb_tui.workers.WorkerGroup` over a contiguous slice of
+the worker ids. The parent's sampler asks every child for its interval
+(``IntervalPart.encode()``: HdrHistograms in their compressed wire form plus
+counters) and merges the answers into one part, so the aggregator, the time
+series, the TUI and the report see exactly what a single process produces.
+
+Control travels over one pipe per child: ``start``, ``measuring``, ``swap``,
+``stop``, ``close``. Children ignore SIGINT (the terminal sends it to the
+whole process group): the parent decides when to stop and tells them. A child
+that dies is reported (``crashed``) and makes the run fail with a message;
+a child whose parent vanishes sees its pipe close and stops.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from stormdb_tui.errors import DatabaseError
+from stormdb_tui.metrics import IntervalPart
+from stormdb_tui.workers import WorkerGroup, _merge_part, _split
+from stormdb_tui.workload import Workload
+
+REPLY_TIMEOUT_S = 30.0
+
+
+def workload_spec(workload: Workload) -> dict[str, Any]:
+    """How a child rebuilds ``workload``: its class by module (or file) and its options."""
+    cls = type(workload)
+    module = sys.modules.get(cls.__module__)
+    origin = getattr(module, "__file__", None)
+    if origin and Path(origin).name == "__init__.py":
+        origin = str(Path(origin).parent)
+    return {
+        "module": cls.__module__,
+        "qualname": cls.__qualname__,
+        "origin": origin,
+        "options": dict(workload.opts),
+        "run": dict(workload.run_settings),
+    }
+
+
+def build_workload(spec: Mapping[str, Any]) -> Workload:
+    """Import the class (path-loaded plugins by their file) and construct it with the same options."""
+    try:
+        module = importlib.import_module(spec["module"])
+    except ImportError:
+        if not spec.get("origin"):
+            raise
+        from stormdb_tui.registry import load_path_module
+
+        module = load_path_module(Path(spec["origin"]))
+    obj: Any = module
+    for part in spec["qualname"].split("."):
+        obj = getattr(obj, part)
+    return obj(spec["options"], spec["run"])
+
+
+def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
+    """A child process: build the workload and a WorkerGroup, then obey the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        workload = build_workload(spec["workload"])
+        group = WorkerGroup(
+            workload,
+            spec["conninfo"],
+            spec["worker_ids"],
+            spec["run"],
+            total_workers=spec["total_workers"],
+            seed=spec["seed"],
+            connections=spec["connections"],
+        )
+        group.open()
+    except Exception as exc:
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    pipe.send(("ready", group.pool_size))
+    reported = 0
+    while True:
+        try:
+            op, arg = pipe.recv()
+        except (EOFError, OSError):  # the parent is gone: stop quietly
+            group.stop()
+            group.join(5)
+            group.close()
+            return
+        if op == "start":
+            group.start()
+            threading.Thread(target=_count_alive, args=(group, alive), daemon=True).start()
+        elif op == "measuring":
+            group.measuring = arg
+        elif op == "swap":
+            part = group.swap(measuring=arg)
+            pipe.send(("part", part.encode(), group.fatal_errors[reported:]))
+            reported = len(group.fatal_errors)
+        elif op == "stop":
+            group.stop()
+            group.join(arg)
+            pipe.send(("stopped", group.alive()))
+        elif op == "close":
+            stats = group.worker_stats(1.0)
+            group.close()
+            pipe.send(("closed", stats, group.fatal_errors[reported:]))
+            return
+
+
+def _count_alive(group: WorkerGroup, alive: Any) -> None:
+    """Keep the shared count of running workers current, so the parent sees the end at once."""
+    alive.value = len(group.workers)
+    for worker in group.workers:
+        worker.thread.join()
+        with alive.get_lock():
+            alive.value -= 1
+
+
+class _Child:
+    def __init__(self, index: int, worker_ids: list[int], process: Any, pipe: Connection, alive: Any) -> None:
+        self.index = index
+        self.worker_ids = worker_ids
+        self.process = process
+        self.pipe = pipe
+        self.alive = alive
+        self.dead = False
+
+    @property
+    def name(self) -> str:
+        ids = self.worker_ids
+        return f"worker process {self.index} (pid {self.process.pid}, workers {ids[0]}-{ids[-1]})"
+
+
+class ProcessGroup:
+    """The :class:`WorkerGroup` interface the runner uses, over N child processes."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        conninfo: str,
+        workers: int,
+        run: Mapping[str, Any],
+        *,
+        processes: int,
+        seed: int,
+        connections: int | None = None,
+    ) -> None:
+        self.fatal_errors: list[str] = []
+        self.crashed: list[str] = []
+        self.pool_size = workers
+        self.stopping = False
+        self._measuring = False
+        self._stats: list[dict[str, Any]] = []
+        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        processes = max(1, min(processes, workers))
+        sizes = [n for n in _split(workers, processes) if n]
+        per_worker = _split(run.get("transactions"), workers)  # the same shares as in one process
+        mp = multiprocessing.get_context("spawn")
+        self.children: list[_Child] = []
+        start = 0
+        for index, size in enumerate(sizes):
+            ids = list(range(start, start + size))
+            start += size
+            child_run = dict(run)
+            if run.get("transactions") is not None:
+                child_run["transactions"] = sum(per_worker[i] or 0 for i in ids)
+            spec = {
+                "workload": workload_spec(workload),
+                "conninfo": conninfo,
+                "worker_ids": ids,
+                "run": child_run,
+                "total_workers": workers,
+                "seed": seed,
+                "connections": None if connections is None else max(size, 1),
+            }
+            parent_end, child_end = mp.Pipe()
+            alive = mp.Value("i", 0)
+            proc = mp.Process(target=_child_main, args=(child_end, spec, alive), name=f"stormdb-procs-{index}", daemon=True)
+            self.children.append(_Child(index, ids, proc, parent_end, alive))
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start the children and wait until each has opened its connections."""
+        for child in self.children:
+            child.process.start()
+        errors = []
+        for child in self.children:
+            reply = self._recv(child, self.connect_timeout + REPLY_TIMEOUT_S, "ready")
+            if reply is None:
+                errors.append(f"{child.name} did not start")
+            elif reply[0] == "error":
+                errors.append(reply[1])
+        if errors:
+            self.close()
+            raise DatabaseError(errors[0])
+
+    def start(self) -> None:
+        self._send_all(("start", None))
+
+    @property
+    def measuring(self) -> bool:
+        return self._measuring
+
+    @measuring.setter
+    def measuring(self, value: bool) -> None:
+        self._measuring = value
+        self._send_all(("measuring", value))
+
+    def swap(self, measuring: bool) -> IntervalPart:
+        """Ask every child for its interval and merge the answers into one part."""
+        live = [c for c in self.children if self._send(c, ("swap", measuring))]
+        merged = IntervalPart()
+        for child in live:
+            reply = self._recv(child, REPLY_TIMEOUT_S, "part")
+            if reply is None or reply[0] != "part":
+                continue
+            part = IntervalPart.decode(reply[1])
+            self.fatal_errors.extend(reply[2])
+            _merge_part(merged, part)
+            for name, value in part.counters.items():
+                merged.counters[name] = merged.counters.get(name, 0) + value
+        return merged
+
+    def alive(self) -> int:
+        """Running workers over all children (a dead child counts none, and is reported)."""
+        total = 0
+        for child in self.children:
+            if child.dead:
+                continue
+            if not child.process.is_alive():
+                self._lost(child)
+                continue
+            total += child.alive.value
+        return total
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._send_all(("stop", 25.0))
+
+    def join(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout if timeout is not None else REPLY_TIMEOUT_S)
+        for child in self.children:
+            if not child.dead:
+                self._recv(child, max(deadline - time.monotonic(), 0.1), "stopped")
+        return self.alive() == 0
+
+    def close(self) -> None:
+        """Collect per-worker figures, let every child close its pool, and reap it."""
+        stats: list[dict[str, Any]] = []
+        for child in self.children:
+            if child.process.pid is None:
+                continue
+            if self._send(child, ("close", None)):
+                reply = self._recv(child, REPLY_TIMEOUT_S, "closed")
+                if reply is not None and reply[0] == "closed":
+                    stats.extend(reply[1])
+                    self.fatal_errors.extend(reply[2])
+            child.process.join(5)
+            if child.process.is_alive():
+                child.process.terminate()
+                child.process.join(2)
+        self._stats = sorted(stats, key=lambda row: row["id"])
+
+    def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
+        """Per-worker totals (collected at close); tps over the run's measured window."""
+        rows = []
+        for row in self._stats:
+            row = dict(row)
+            row["tps"] = round(row["transactions"] / elapsed_s, 2) if elapsed_s > 0 else 0.0
+            rows.append(row)
+        return rows
+
+    # -- the pipes -------------------------------------------------------------
+
+    def _send_all(self, message: tuple[str, Any]) -> None:
+        for child in self.children:
+            self._send(child, message)
+
+    def _send(self, child: _Child, message: tuple[str, Any]) -> bool:
+        if child.dead:
+            return False
+        try:
+            child.pipe.send(message)
+            return True
+        except (OSError, ValueError):
+            self._lost(child)
+            return False
+
+    def _recv(self, child: _Child, timeout: float, expect: str | None = None) -> tuple[Any, ...] | None:
+        """The child's next reply of kind ``expect`` (a late reply to an earlier request is skipped)."""
+        if child.dead:
+            return None
+        deadline = time.monotonic() + timeout
+        try:
+            while child.pipe.poll(max(deadline - time.monotonic(), 0)):
+                reply = child.pipe.recv()
+                if expect is None or reply[0] in (expect, "error"):
+                    return reply
+        except (EOFError, OSError):
+            pass
+        if not child.process.is_alive() or child.pipe.closed:
+            self._lost(child)
+        return None
+
+    def _lost(self, child: _Child) -> None:
+        if child.dead:
+            return
+        child.dead = True
+        child.process.join(1)
+        code = child.process.exitcode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        message = f"{child.name} {how}; its workers' measurements end there"
+        self.crashed.append(message)
+        self.fatal_errors.append(message)
