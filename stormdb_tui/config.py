@@ -9,7 +9,7 @@ A config has these sections (all optional)::
     metrics:    {interval, percentiles}
     monitoring: {enabled, interval, statements}
     report:     {json, markdown}
-    plugins:    {paths}
+    plugins:    {paths}            (relative paths are relative to the config file)
 
 Every error names the file, the line, the key path, what was expected and
 what was found. Workload options are validated against the workload's own
@@ -236,7 +236,12 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         raise ConfigError("is a directory, not a config file", file=source) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=source) from None
-    return parse_config(text, source)
+    cfg = parse_config(text, source)
+    base = os.path.dirname(os.path.abspath(source))
+    cfg.plugins["paths"] = [
+        p if os.path.isabs(os.path.expanduser(p)) else os.path.join(base, p) for p in cfg.plugins.get("paths") or []
+    ]
+    return cfg
 
 
 def parse_config(text: str, source: str = "<config>") -> RunConfig:

@@ -265,15 +265,8 @@ class TutorialState:
 
 
 def load_tutorial_config(path: str) -> RunConfig:
-    """Load a config; relative plugin folders are looked up from here, the config's folder and the repo."""
-    cfg = load_config(path)
-    paths = []
-    for folder in cfg.plugins.get("paths") or []:
-        candidates = [Path(folder), Path(path).parent / folder, ROOT / folder]
-        found = next((c for c in candidates if c.is_dir()), Path(folder))
-        paths.append(os.fspath(found))
-    cfg.plugins["paths"] = paths
-    return cfg
+    """Load a step's config (plugin folders in it are relative to the config file)."""
+    return load_config(path)
 
 
 def make_step_plan(state: TutorialState, dsn: str | None, extra: Sequence[tuple[str, Any]] = (),

@@ -136,3 +136,11 @@ def test_duplicate_key_is_located_not_silently_overwritten():
     # The same key name in different sections is fine.
     cfg = parse_config("monitoring:\n  interval: 1s\nmetrics:\n  interval: 2s\n", "x.yaml")
     assert (cfg.monitoring["interval"], cfg.metrics["interval"]) == (1.0, 2.0)
+
+
+def test_plugin_paths_are_relative_to_the_config_file(tmp_path):
+    folder = tmp_path / "cfgs"
+    folder.mkdir()
+    (folder / "c.yaml").write_text("plugins:\n  paths: [../plugins, /abs/elsewhere]\n")
+    cfg = load_config(folder / "c.yaml")
+    assert cfg.plugins["paths"] == [str(folder / "../plugins"), "/abs/elsewhere"]
