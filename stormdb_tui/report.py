@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stormdb_tui import TOOL_NAME, __version__
-from stormdb_tui.errors import StormError
+from stormdb_tui.errors import ConfigError, StormError
 
 if TYPE_CHECKING:
     from stormdb_tui.runner import Runner
@@ -56,14 +56,18 @@ class Report:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
         except FileNotFoundError:
-            raise StormError(f"{os.fspath(path)}: no such report file") from None
+            raise ConfigError("no such report file", file=os.fspath(path)) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise StormError(f"{os.fspath(path)}: cannot read: {exc}") from None
+            raise ConfigError(f"cannot read: {exc}", file=os.fspath(path)) from None
         except json.JSONDecodeError as exc:
-            raise StormError(f"{os.fspath(path)}:{exc.lineno}: not a JSON report: {exc.msg}") from None
+            raise ConfigError(f"not a JSON report: {exc.msg}", file=os.fspath(path), line=exc.lineno) from None
+        # A wrong file is a usage error (exit 2), like a bad config, not a failed run.
         if not isinstance(data, dict) or "schema_version" not in data:
-            raise StormError(f"{os.fspath(path)}: not a stormdb-tui report (no schema_version)")
-        if data["schema_version"] > SCHEMA_VERSION:
+            raise ConfigError("not a stormdb-tui report (no schema_version)", file=os.fspath(path))
+        version = data["schema_version"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ConfigError("not a stormdb-tui report", file=os.fspath(path), expected="an integer schema_version", found=version)
+        if version > SCHEMA_VERSION:
             raise StormError(
                 f"{os.fspath(path)}: report schema_version {data['schema_version']} is newer than this "
                 f"tool understands ({SCHEMA_VERSION}); upgrade stormdb-tui"

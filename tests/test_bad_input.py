@@ -66,6 +66,27 @@ def test_usage_errors_exit_2():
     assert code == 2 and "KEY=VALUE" in err
 
 
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (None, "no such report file"),
+        ("hello\n", "x.json:1: not a JSON report"),
+        ('{"a": 1}', "not a stormdb-tui report"),
+        ("[1, 2]", "not a stormdb-tui report"),
+        ('{"schema_version": "x"}', "expected an integer schema_version"),
+    ],
+)
+def test_report_command_rejects_what_is_not_a_report(tmp_path, content, fragment):
+    path = tmp_path / "x.json"
+    if content is not None:
+        path.write_text(content)
+    code, err = _run("report", str(path), "--md")
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in err
+
+
 yaml_like = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
