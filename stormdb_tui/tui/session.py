@@ -151,7 +151,8 @@ class RunSession:
             status = "cancelled" if self.stop_reason is not None else "failed"
             post(RunFinished(status, error=str(exc)))
         except Exception as exc:
-            post(RunFinished("failed", error=f"{type(exc).__name__}: {db.first_line(exc)}"))
+            status = "cancelled" if self.stop_reason is not None and self.plan is not None else "failed"
+            post(RunFinished(status, error=f"{type(exc).__name__}: {db.first_line(exc)}"))
         finally:
             self.finished = True
 
