@@ -99,6 +99,7 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
             group.close()
             return
         if op == "start":
+            group.measuring = arg  # no warm-up: measured from the first transaction, as in one process
             group.start()
             threading.Thread(target=_count_alive, args=(group, alive), daemon=True).start()
         elif op == "measuring":
@@ -163,6 +164,7 @@ class ProcessGroup:
         self._measuring = False
         self._stats: list[dict[str, Any]] = []
         self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.warmup = float(run.get("warmup") or 0.0)
         processes = max(1, min(processes, workers))
         sizes = [n for n in _split(workers, processes) if n]
         per_worker = _split(run.get("transactions"), workers)  # the same shares as in one process
@@ -207,7 +209,7 @@ class ProcessGroup:
             raise DatabaseError(errors[0])
 
     def start(self) -> None:
-        self._send_all(("start", None))
+        self._send_all(("start", self.warmup == 0))
 
     @property
     def measuring(self) -> bool:
@@ -234,14 +236,14 @@ class ProcessGroup:
         return merged
 
     def alive(self) -> int:
-        """Running workers over all children (a dead child counts none, and is reported)."""
+        """Running workers over all children; 0 once a child has died, which ends the run."""
         total = 0
         for child in self.children:
             if child.dead:
-                continue
+                return 0
             if not child.process.is_alive():
                 self._lost(child)
-                continue
+                return 0
             total += child.alive.value
         return total
 
