@@ -55,6 +55,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     model = run.get("model", "closed")
     rows = [
         ("workload", f"{wl.get('name')} {wl.get('version', '')}"),
+        ("options", _options_text(wl.get("options"))),
         ("server", (server.get("version") or "?").split(" on ")[0]),
         ("model", model + (f", target {fmt(run.get('rate'))} tx/s" if model == "open" else "")),
         ("workers / connections", f"{run.get('workers')} / {run.get('connections')}"),
@@ -101,14 +102,19 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         out.append("## Time series")
         out.append("")
         series_rows = []
+        # Server events (checkpoints, autovacuum, connection limit) sit on the row
+        # of the interval they happened in, so a dip in TPS reads next to its cause.
+        with_events = any((item.get("pg") or {}).get("events") for item in intervals)
         for item in intervals:
             il = item.get("latency_ms") or {}
             pg = item.get("pg") or {}
-            series_rows.append(
-                [item.get("t_s"), item.get("tps"), il.get("p50"), il.get("p95"), il.get("p99"), il.get("max"), item.get("errors"),
-                 _pct(pg.get("cache_hit_ratio")), _mb(pg.get("wal_bytes_s"))]
-            )
-        out.append(table(["t s", "TPS", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "cache hit", "WAL MB/s"], series_rows))
+            row = [item.get("t_s"), item.get("tps"), il.get("p50"), il.get("p95"), il.get("p99"), il.get("max"), item.get("errors"),
+                   _pct(pg.get("cache_hit_ratio")), _mb(pg.get("wal_bytes_s"))]
+            if with_events:
+                row.append("; ".join(_event_text(e) for e in pg.get("events") or ()))
+            series_rows.append(row)
+        headers = ["t s", "TPS", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "cache hit", "WAL MB/s"]
+        out.append(table(headers + (["server events"] if with_events else []), series_rows))
     workers = data.get("workers") or []
     if workers:
         out.append("")
@@ -125,10 +131,11 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     out.append("")
     settings = server.get("settings") or {}
     out.append(f"{server.get('version', '?')}")
-    if settings:
+    pg_md = _pg_markdown(data.get("pg"))
+    # The monitor's section has its own, longer settings table: print one, not both.
+    if settings and not (pg_md and (data.get("pg") or {}).get("settings")):
         out.append("")
         out.append(table(["setting", "value"], sorted(settings.items())))
-    pg_md = _pg_markdown(data.get("pg"))
     if pg_md:
         out.append("")
         out.append(pg_md)
@@ -159,6 +166,28 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     out.append("```")
     out.append("")
     return "\n".join(out)
+
+
+def _options_text(options: Any) -> str:
+    """``scale=1, script=tpcb-like``: what was run, which the operation names alone do not say."""
+    if not isinstance(options, Mapping) or not options:
+        return "–"
+    parts = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            value = ",".join(f"{k}:{fmt(v) if not isinstance(v, float) or not v.is_integer() else int(v)}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        parts.append(f"{key}={fmt(value)}")
+    return ", ".join(parts) or "–"
+
+
+def _event_text(event: Any) -> str:
+    if not isinstance(event, Mapping):
+        return str(event)
+    return str(event.get("detail") or event.get("type") or "event").replace("|", "\\|")
 
 
 def _pct(value: Any) -> str | None:
