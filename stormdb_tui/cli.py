@@ -38,14 +38,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+# Subcommand flags that the top level also takes default to SUPPRESS: argparse copies
+# every subparser default over the parent's namespace, so `stormdb-tui --dsn X check`
+# would otherwise silently drop --dsn and check the embedded server instead.
+_KEEP = argparse.SUPPRESS
+
+
 def _add_target_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", help="YAML config file")
-    p.add_argument("--dsn", help="libpq conninfo or URI of the target (default: config, PG* variables, or the embedded server)")
-    p.add_argument("--data-dir", help="data directory of the embedded server")
+    p.add_argument("-c", "--config", default=_KEEP, help="YAML config file")
+    p.add_argument("--dsn", default=_KEEP,
+                   help="libpq conninfo or URI of the target (default: config, PG* variables, or the embedded server)")
+    p.add_argument("--data-dir", default=_KEEP, help="data directory of the embedded server")
     p.add_argument("-w", "--workload", help="workload name (see `stormdb-tui workloads`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting: a workload option (scale=10), or section.key (run.warmup=5s)")
-    p.add_argument("--plugin-path", action="append", default=[], help="extra folder of drop-in workloads")
+    p.add_argument("--plugin-path", action="append", default=_KEEP, help="extra folder of drop-in workloads")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -78,12 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", help="config to preselect in the workbench")
     parser.add_argument("--dsn", help="target database for the workbench")
     parser.add_argument("--data-dir", help="data directory of the embedded server")
-    parser.add_argument("--plugin-path", action="append", default=[], help="extra folder of drop-in workloads")
+    parser.add_argument("--plugin-path", action="append", default=[], dest="global_plugin_path",
+                        help="extra folder of drop-in workloads")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_run_args(sub.add_parser("run", help="run a workload"))
     wl = sub.add_parser("workloads", help="list workloads or show one's options")
     wl.add_argument("name", nargs="?")
-    wl.add_argument("--plugin-path", action="append", default=[])
+    wl.add_argument("--plugin-path", action="append", default=_KEEP, help="extra folder of drop-in workloads")
     for name, text in (("check", "check a workload's data and consistency"), ("setup", "create and load a workload's data")):
         sp = sub.add_parser(name, help=text)
         _add_target_args(sp)
@@ -150,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        # Plugin folders given before and after the subcommand both count.
+        args.plugin_path = list(args.global_plugin_path) + list(getattr(args, "plugin_path", None) or [])
         if args.command is None:
             return _tui(args)
         handler = {

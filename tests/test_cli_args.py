@@ -1,0 +1,44 @@
+"""CLI parsing: flags given before the subcommand are not silently dropped."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+
+from stormdb_tui.cli import build_parser, main
+
+HELLO = '''
+from stormdb_tui.workload import Workload
+
+class Hi(Workload):
+    name = "hi_there"
+    title = "Hi"
+    operations = ("hi",)
+
+    def transaction(self, ctx):
+        ctx.label = "hi"
+        return "hi"
+
+WORKLOAD = Hi
+'''
+
+
+def test_target_flags_before_the_subcommand_survive():
+    # argparse copies subparser defaults over the parent's values; a --dsn given
+    # before `check` used to vanish and the embedded server was checked instead.
+    args = build_parser().parse_args(["--dsn", "host=/x", "--data-dir", "/d", "-c", "a.yaml", "check", "-w", "tpcc"])
+    assert (args.dsn, args.data_dir, args.config, args.workload) == ("host=/x", "/d", "a.yaml", "tpcc")
+    args = build_parser().parse_args(["--dsn", "host=/x", "run", "--no-ui", "--dsn", "host=/y"])
+    assert args.dsn == "host=/y"
+    args = build_parser().parse_args(["run", "--no-ui"])
+    assert args.dsn is None and args.config is None and args.data_dir is None
+
+
+def test_plugin_paths_before_and_after_the_subcommand_both_count(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "hi.py").write_text(HELLO)
+    for argv in (["--plugin-path", str(tmp_path / "a"), "workloads"], ["workloads", "--plugin-path", str(tmp_path / "a")]):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(argv) == 0
+        assert "hi_there" in out.getvalue(), argv
