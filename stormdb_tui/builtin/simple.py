@@ -185,16 +185,18 @@ class SimpleWorkload(Workload):
             script = self.mix.pick(ctx)
         else:
             ctx.label = script
-        rng = ctx.rng
-        aid = str(rng.randint(1, self.accounts)).encode()
+        # Uniform keys as pgbench draws them. ``random()`` scaled is a third
+        # of ``randint``'s cost (0.1 vs 0.24 µs), paid up to four times a transaction.
+        rnd = ctx.rng.random
+        aid = b"%d" % (int(rnd() * self.accounts) + 1)
         conn = ctx.conn
         if script == "select-only":
             fastpath.execute(conn, b"sd_sel_acc", (aid,))
             ctx.queries += 1
             return script
-        delta = str(rng.randint(-5000, 5000)).encode()
-        tid = str(rng.randint(1, self.tellers)).encode()
-        bid = str(rng.randint(1, self.branches)).encode()
+        delta = b"%d" % (int(rnd() * 10001) - 5000)
+        tid = b"%d" % (int(rnd() * self.tellers) + 1)
+        bid = b"%d" % (int(rnd() * self.branches) + 1)
         steps: list[tuple[bytes, tuple[bytes | None, ...]]] = [
             (b"sd_begin", ()),
             (b"sd_upd_acc", (delta, aid)),
