@@ -106,11 +106,12 @@ class Registry:
             if failed.name == name:
                 raise ConfigError(f"workload {name!r} failed to load: {failed.error}", path="workload.name")
         near = suggest(name, self.names())
-        raise ConfigError(
-            f"unknown workload {name!r}",
-            path="workload.name",
-            hint=(f"did you mean {near!r}? " if near else "") + "choices: " + ", ".join(self.names()),
-        )
+        hint = (f"did you mean {near!r}? " if near else "") + "choices: " + ", ".join(self.names())
+        if self.failed:
+            # A plugin that failed (or a plugin folder that does not exist) is the
+            # usual reason a workload the user just wrote is "unknown": say so here.
+            hint += "; not loaded: " + ", ".join(f"{f.origin} ({f.error})" for f in self.failed[:3])
+        raise ConfigError(f"unknown workload {name!r}", path="workload.name", hint=hint)
 
 
 def validate_workload_class(cls: object) -> str | None:

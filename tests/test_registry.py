@@ -52,6 +52,16 @@ def test_broken_plugin_is_listed_and_others_load(tmp_path):
     assert "hello" in registry.names() and "simple" in registry.names()
 
 
+def test_unknown_workload_names_the_plugins_that_did_not_load(tmp_path):
+    # The workload a user just wrote is "unknown" because its file or folder failed:
+    # the error must point there, not only list the built-ins.
+    (tmp_path / "mine.py").write_text("def oops(:\n")
+    with pytest.raises(ConfigError, match=r"not loaded: .*mine.py \(SyntaxError"):
+        discover([str(tmp_path)]).get("mine")
+    with pytest.raises(ConfigError, match=r"not loaded: .*nowhere \(plugin folder does not exist\)"):
+        discover([str(tmp_path / "nowhere")]).get("hello")
+
+
 def test_name_clash_keeps_builtin_and_warns(tmp_path, capsys):
     (tmp_path / "clash.py").write_text(
         "from stormdb_tui.workload import Workload\n"
