@@ -122,14 +122,14 @@ async def test_redraw_is_fast_at_64_workers() -> None:
         dash = app.shown
         dash.show_workers(True)
         await pilot.pause()
-        # CPU time, not wall time: the test machine is shared, the cost is what we own
-        t0 = time.process_time()
+        # CPU time of the UI thread, not wall time: the test machine is shared, the cost is what we own
+        t0 = time.thread_time()
         for _ in range(10):
             dash.show_snapshot(snap)
-        per_redraw = (time.process_time() - t0) / 10
+        per_redraw = (time.thread_time() - t0) / 10
         assert per_redraw < 0.05, per_redraw
         for key in ("w", "2", "w"):
-            t0 = time.process_time()
+            t0 = time.thread_time()
             await pilot.press(key)
             await pilot.pause()
-            assert time.process_time() - t0 < 0.1, key
+            assert time.thread_time() - t0 < 0.1, key

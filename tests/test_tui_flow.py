@@ -180,3 +180,29 @@ async def test_full_flow_pick_setup_run_report_export(registry, dsn, tmp_path) -
         assert app.screen is app.pick
         assert app.exit_code == 0
     _drop_schema(dsn, schema)
+
+
+@run_async
+async def test_abort_key_ends_the_app_with_status_130_and_keeps_the_report(registry, dsn, tmp_path) -> None:
+    schema = "tui_abort"
+    config = tmp_path / "abort.yaml"
+    report_path = tmp_path / "abort.json"
+    config.write_text(
+        f"workload: {{name: simple, scale: 1, script: select-only, schema: {schema}}}\n"
+        f"run: {{workers: 1, duration: 60s}}\nmonitoring: {{enabled: false}}\nreport: {{json: {report_path}}}\n"
+    )
+    app = StormApp(registry=registry, config=str(config), dsn=dsn)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert app.pick.settings().config_path == str(config)
+        assert app.start_run()
+        assert await _wait(pilot, lambda: app.dashboard is not None and app.dashboard.phase == "measuring", 120)
+        await pilot.pause(1.2)
+        app.screen.focus_pane("latency")
+        await pilot.press("a")
+        assert await _wait(pilot, lambda: not app.run_active, 30)
+        await pilot.pause(0.2)
+    assert app.return_value == 130
+    saved = json.loads(report_path.read_text())
+    assert saved["status"] == "interrupted" and saved["stop_reason"] == "aborted by user"
+    _drop_schema(dsn, schema)
