@@ -57,7 +57,7 @@ def test_unknown_workload_names_the_plugins_that_did_not_load(tmp_path):
     # the error must point there, not only list the built-ins.
     (tmp_path / "mine.py").write_text("def oops(:\n")
     with pytest.raises(ConfigError, match=r"not loaded: .*mine.py \(SyntaxError"):
-        discover([str(tmp_path)]).get("mine")
+        discover([str(tmp_path)]).get("my_workload")
     with pytest.raises(ConfigError, match=r"not loaded: .*nowhere \(plugin folder does not exist\)"):
         discover([str(tmp_path / "nowhere")]).get("hello")
 
