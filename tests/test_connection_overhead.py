@@ -148,6 +148,11 @@ def test_summary_contract():
     assert out["pooler_ratio"] == pytest.approx(2.5)
     assert out["p50_ratio"] == pytest.approx(15.0)
     assert wl.summary({"elapsed_s": 0.0, "operations": {}}) == {}
+    # Without a pooler the summary says why the declared `pooler` operation has no rows.
+    plain = ConnectionOverhead({})
+    no_pooler = {"elapsed_s": 1.0, "operations": {"persistent": totals["operations"]["persistent"]}}
+    assert plain.summary(no_pooler)["pooler"] == "not run: set pooler_dsn to compare a pooler"
+    assert "pooler" not in wl.summary(totals)
 
 
 @pytest.mark.parametrize(

@@ -215,6 +215,11 @@ class ConnectionOverhead(Workload):
         p50_base, p50_new = stat("persistent", "p50"), stat("new_connection", "p50")
         if p50_base and p50_new is not None:
             result["p50_ratio"] = round(p50_new / p50_base, 2)
+        if any((op or {}).get("count") for op in ops.values()) and not (ops.get("pooler") or {}).get("count"):
+            # `pooler` is a declared operation; say why a run has none instead of leaving a silent gap.
+            result["pooler"] = (
+                "not run: set pooler_dsn to compare a pooler" if not self.opts.get("pooler_dsn") else "no transactions"
+            )
         return result
 
 
