@@ -75,7 +75,10 @@ def make_plan(
     options = cfg.workload_options(tuple(cls.options))
     try:
         workload = cls(options, _run_settings(cfg.run))
-    except ConfigError:
+    except ConfigError as exc:
+        # Cross-option rules live in the workload's __init__; point at the file like every other config error.
+        if cfg.source and not exc.file:
+            raise exc.located(cfg.source, cfg.lines.get(exc.path or "") or cfg.lines.get("workload")) from None
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid options for workload {cls.name}: {exc}", file=cfg.source) from None
