@@ -60,7 +60,7 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         text = value.strip().lower()
         if not text:
-            raise ValueError("an empty duration")
+            raise ValueError("a duration such as 30s or 2m, not an empty value")
         try:
             seconds = float(text)
         except ValueError:
@@ -72,7 +72,7 @@ def parse_duration(value: object) -> float:
                 unit = match.group(2)
                 if unit not in _DURATION_UNITS:
                     raise ValueError(
-                        f"unknown unit {unit!r} (use one of us, ms, s, m, h, d)"
+                        f"a duration in us, ms, s, m, h or d (unknown unit {unit!r})"
                     ) from None
                 seconds += float(match.group(1)) * _DURATION_UNITS[unit]
                 pos = match.end()
@@ -99,7 +99,7 @@ def parse_size(value: object) -> int:
             raise ValueError("a size such as 512, 64kB or 1GB")
         number, unit = float(match.group(1)), match.group(2)
         if unit not in _SIZE_UNITS:
-            raise ValueError(f"unknown size unit {unit!r} (use B, kB, MB, GB)")
+            raise ValueError(f"a size in B, kB, MB or GB (unknown size unit {unit!r})")
     else:
         raise ValueError(f"a size, not a {type(value).__name__}")
     if math.isnan(number) or math.isinf(number) or number < 0:

@@ -144,3 +144,14 @@ def test_plugin_paths_are_relative_to_the_config_file(tmp_path):
     (folder / "c.yaml").write_text("plugins:\n  paths: [../plugins, /abs/elsewhere]\n")
     cfg = load_config(folder / "c.yaml")
     assert cfg.plugins["paths"] == [str(folder / "../plugins"), "/abs/elsewhere"]
+
+
+def test_unit_and_empty_messages_read_as_what_was_expected():
+    # The message is printed as "(expected <text>, found <value>)", so <text> must be the expectation.
+    for text, want in (("2x", "expected a duration in us, ms, s, m, h or d (unknown unit 'x')"),
+                       ("''", "expected a duration such as 30s or 2m, not an empty value")):
+        with pytest.raises(ConfigError) as info:
+            parse_config(f"run:\n  duration: {text}\n", "x.yaml")
+        assert want in str(info.value)
+    with pytest.raises(ConfigError, match=r"expected a size in B, kB, MB or GB \(unknown size unit 'xb'\)"):
+        Option("s", "size", 1, "").convert("10XB")
