@@ -193,20 +193,24 @@ def _tui(args: argparse.Namespace, **kwargs: Any) -> int:
                    data_dir=getattr(args, "data_dir", None), **kwargs)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def plan_from_run_args(args: argparse.Namespace, *, monitor_default: bool, quiet: bool = False) -> Any:
+    """The plan for ``stormdb-tui run ...``: config file, flags, report paths, target.
+
+    The headless runner and the workbench build it the same way; only the
+    default for server statistics differs (off headless, on in the TUI).
+    """
     from stormdb_tui.plan import make_plan
 
     cfg = _load_cfg(args)
-    if not args.no_ui:
-        return _tui(args, run_args=args)
-    for warning in cfg.warnings:
-        print(f"stormdb-tui: warning: {warning}", file=sys.stderr)
-    cfg.warnings = []
     if args.report_json:
         cfg.report["json"] = args.report_json
     if args.report_md:
         cfg.report["markdown"] = args.report_md
-    plan = make_plan(
+    warnings, cfg.warnings = cfg.warnings, []
+    if not quiet:
+        for warning in warnings:
+            print(f"stormdb-tui: warning: {warning}", file=sys.stderr)
+    return make_plan(
         cfg,
         overrides=_overrides(args),
         dsn=args.dsn,
@@ -214,11 +218,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         setup=args.setup,
         rebuild=args.rebuild,
         monitor=args.pg_stats,
-        monitor_default=False,
+        monitor_default=monitor_default,
+        quiet=quiet,
     )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.no_ui:
+        return _tui(args, run_args=args)
     from stormdb_tui.headless import run_headless
 
-    return run_headless(plan, quiet=args.quiet)
+    return run_headless(plan_from_run_args(args, monitor_default=False), quiet=args.quiet)
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:

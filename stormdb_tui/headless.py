@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from stormdb_tui.errors import EXIT_FAILED, StormError
@@ -79,19 +79,18 @@ def summary_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def write_reports(report: Report, cfg_report: dict[str, Any]) -> list[str]:
-    """Write the configured report files; returns one-line problems (never raises)."""
-    problems = []
+def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, str]]:
+    """Write the configured report files; (written, one-line message) per file, never raises."""
+    results = []
     for key, writer in (("json", report.write_json), ("markdown", report.write_markdown)):
-        path = cfg_report.get(key)
+        path = paths.get(key)
         if not path:
             continue
         try:
-            where = writer(path)
-            print(f"stormdb-tui: {key} report written to {where}", file=sys.stderr)
+            results.append((True, f"{key} report written to {writer(path)}"))
         except OSError as exc:
-            problems.append(f"could not write the {key} report to {path}: {exc.strerror or exc}")
-    return problems
+            results.append((False, f"could not write the {key} report to {path}: {exc.strerror or exc}"))
+    return results
 
 
 def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
@@ -121,9 +120,11 @@ def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
         return exit_code_for("interrupted", state["signal"])
     report = runner.run()
     print(summary_text(report))
-    problems = write_reports(report, plan.config.report)
-    for problem in problems:
-        print(f"stormdb-tui: error: {problem}", file=sys.stderr)
+    problems = []
+    for ok, line in write_reports(report, plan.config.report):
+        print(f"stormdb-tui: {line}" if ok else f"stormdb-tui: error: {line}", file=sys.stderr)
+        if not ok:
+            problems.append(line)
     code = exit_code_for(report.status, state["signal"])
     if report.status == "failed":
         print(f"stormdb-tui: error: run failed: {report.data.get('message')}", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 from stormdb_tui import db
 from stormdb_tui.config import RunConfig, load_config
 from stormdb_tui.errors import StormError
+from stormdb_tui.headless import write_reports
 from stormdb_tui.registry import Registry
 from stormdb_tui.runner import Runner, RunPlan
 from stormdb_tui.tui.messages import RunFinished, RunPhaseChanged, SetupProgressed
@@ -76,30 +77,10 @@ def build_plan(
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
-    """The plan for ``stormdb-tui run ...`` without ``--no-ui``, as the headless CLI builds it.
+    """The plan for ``stormdb-tui run ...`` without ``--no-ui``; server statistics default to on here."""
+    from stormdb_tui.cli import plan_from_run_args
 
-    Server statistics default to on here (the dashboard shows them).
-    """
-    from stormdb_tui.cli import _load_cfg, _overrides
-    from stormdb_tui.plan import make_plan
-
-    cfg = _load_cfg(args)
-    cfg.warnings = []
-    if getattr(args, "report_json", None):
-        cfg.report["json"] = args.report_json
-    if getattr(args, "report_md", None):
-        cfg.report["markdown"] = args.report_md
-    return make_plan(
-        cfg,
-        overrides=_overrides(args),
-        dsn=args.dsn,
-        data_dir=args.data_dir,
-        setup=args.setup,
-        rebuild=args.rebuild,
-        monitor=args.pg_stats,
-        monitor_default=True,
-        quiet=True,
-    )
+    return plan_from_run_args(args, monitor_default=True, quiet=True)
 
 
 class RunSession:
@@ -158,20 +139,7 @@ class RunSession:
 
     def _write_reports(self, report: Any) -> None:
         if self.plan is not None:
-            self.written = _write_report_files(report, self.plan.config.report)
-
-
-def _write_report_files(report: Any, paths: Mapping[str, Any]) -> list[str]:
-    lines = []
-    for key, writer in (("json", report.write_json), ("markdown", report.write_markdown)):
-        path = paths.get(key)
-        if not path:
-            continue
-        try:
-            lines.append(f"{key} report written to {writer(path)}")
-        except OSError as exc:
-            lines.append(f"could not write the {key} report to {path}: {exc.strerror or exc}")
-    return lines
+            self.written = [line for _, line in write_reports(report, self.plan.config.report)]
 
 
 def check_connection(dsn: str | None, config_path: str | None, data_dir: str | None) -> tuple[bool, str]:
