@@ -281,7 +281,12 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     if runner.setup_result is not None:
         res = runner.setup_result
-        print(f"loaded {plan.workload.name}: {res.rows:,} rows in {res.elapsed_s:.1f}s ({res.rows_per_s:,.0f} rows/s)")
+        if res.rows:
+            print(f"loaded {plan.workload.name}: {res.rows:,} rows in {res.elapsed_s:.1f}s ({res.rows_per_s:,.0f} rows/s)")
+        else:
+            # Idempotent setups skip data that already matches; "loaded 0 rows" read like a failed load.
+            print(f"{plan.workload.name}: nothing loaded (the data already matches the options, or the "
+                  "workload has none); --rebuild drops and reloads it")
     return EXIT_OK
 
 

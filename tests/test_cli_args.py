@@ -42,3 +42,10 @@ def test_plugin_paths_before_and_after_the_subcommand_both_count(tmp_path):
         with redirect_stdout(out):
             assert main(argv) == 0
         assert "hi_there" in out.getvalue(), argv
+
+
+def test_setup_with_nothing_to_load_does_not_claim_a_load(run_cli, dsn):
+    # connection_overhead owns no data; "loaded ...: 0 rows" read like a load that failed.
+    proc = run_cli("setup", "--workload", "connection_overhead", "--dsn", dsn, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing loaded" in proc.stdout and "0 rows" not in proc.stdout
