@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=10)
     p.add_argument("--no-load", action="store_true", help="skip the load-speed comparison")
     p.add_argument("--load-repeats", type=int, default=2)
+    p.add_argument("--tpcc-load", type=int, default=1, metavar="WAREHOUSES",
+                   help="also time a TPC-C load of this many warehouses (0: skip)")
     p.add_argument("--no-pg-stats-cost", action="store_true", help="skip the --pg-stats cost comparison")
     p.add_argument("--soak", type=float, default=0.0, help="seconds of a memory soak run (600 for the 10-minute figure)")
     p.add_argument("--pg-bin", default=DEFAULT_PG_BIN, help="PostgreSQL binaries (initdb, pg_ctl, pgbench)")
@@ -130,8 +132,16 @@ def run_load(server: BenchServer, args: argparse.Namespace) -> dict[str, Any]:
     a = median([rows / wall for wall, rows in pgb])
     b = median([rows / wall for wall, rows in ours])
     log(f"  rows/s pgbench -i {a or 0:,.0f}  ours {b or 0:,.0f}")
-    return {"rows": args.scale * 100_011, "pgbench_rows_s": a, "ours_rows_s": b, "ratio": ratio(b, a),
-            "raw": {"pgbench": pgb, "ours": ours}}
+    out = {"rows": args.scale * 100_011, "pgbench_rows_s": a, "ours_rows_s": b, "ratio": ratio(b, a),
+           "raw": {"pgbench": pgb, "ours": ours}}
+    if args.tpcc_load:
+        try:
+            wall, rows = measure.load_tpcc(server, args.tpcc_load)
+            out["tpcc"] = {"warehouses": args.tpcc_load, "rows": rows, "wall_s": wall, "rows_s": rows / wall}
+            log(f"  tpcc {args.tpcc_load} warehouse(s): {rows:,} rows in {wall:.1f}s = {rows / wall:,.0f} rows/s")
+        except Exception as exc:
+            log(f"  tpcc load: {type(exc).__name__}: {exc}")
+    return out
 
 
 def run_pg_stats_cost(server: BenchServer, args: argparse.Namespace) -> dict[str, Any]:

@@ -204,3 +204,17 @@ def run_soak(server: BenchServer, duration: float, *, extra: list[str] | None = 
         "peak_mb": max((mb for _, mb in live), default=None),
         "series": [(round(t), round(mb, 1)) for t, mb in live[::10]],
     }
+
+
+def load_tpcc(server: BenchServer, warehouses: int) -> tuple[float, int]:
+    """``stormdb-tui setup --rebuild --workload tpcc``; (wall seconds, rows it reports loading)."""
+    args = [
+        sys.executable, "-m", "stormdb_tui", "setup", "--rebuild", "--dsn", server.conninfo("unix"),
+        "--workload", "tpcc", "--set", f"scale={warehouses}",
+    ]
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    stdout, _, _, _, wall = run_measured(args, env, timeout=3600, cwd=REPO)
+    found = re.search(r"loaded tpcc: ([\d,]+) rows", stdout)
+    if found is None:
+        raise RuntimeError(f"no row count in the tpcc setup output: {stdout.strip()[-300:]}")
+    return wall, int(found.group(1).replace(",", ""))

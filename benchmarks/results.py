@@ -49,6 +49,10 @@ def machine(server: BenchServer) -> dict[str, Any]:
     }
 
 
+def ratio_of(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
 def _f(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
@@ -108,6 +112,15 @@ def render_markdown(results: dict[str, Any]) -> str:
             "|---:|---:|---:|---:|",
             f"| {_f(load['pgbench_rows_s'], 0)} | {_f(load['ours_rows_s'], 0)} | {_x(load['ratio'])} | ≥ 0.80x |",
         ]
+        tpcc = load.get("tpcc")
+        if tpcc:
+            out += [
+                "",
+                f"TPC-C, {tpcc['warehouses']} warehouse(s), `stormdb-tui setup --rebuild --workload tpcc` "
+                f"(parallel COPY, keys after the load): {tpcc['rows']:,} rows in {tpcc['wall_s']:.1f} s = "
+                f"{tpcc['rows_s']:,.0f} rows/s ({_x(ratio_of(tpcc['rows_s'], load['pgbench_rows_s']))} of pgbench -i's "
+                "rows/s; TPC-C rows are wider and carry more indexes).",
+            ]
     pgs = results.get("pg_stats")
     if pgs:
         out += [
