@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--embedded", action="store_true", help="use the embedded pgserver PostgreSQL 16 (unix socket only)")
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
     p.add_argument("--json", help="also write every raw measurement here")
+    p.add_argument("--append", action="store_true", help="add this session to the results file instead of replacing it")
     return p.parse_args(argv)
 
 
@@ -185,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                            "sampling_rate": args.sampling_rate, "ours_extra": args.ours, "scale": args.scale}
     text = render_markdown(results)
     print(text)
-    with open(args.results, "w") as fh:
-        fh.write(text)
+    with open(args.results, "a" if args.append else "w") as fh:
+        fh.write(("\n---\n\n" if args.append and fh.tell() else "") + text)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1, default=str)
