@@ -108,14 +108,12 @@ def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
     runner = Runner(plan, on_interval=on_interval, on_phase=on_phase)
     state = _install_signals(runner)
     try:
-        notes = runner.prepare(None if quiet else progress_printer())
+        runner.prepare(None if quiet else progress_printer())
     except StormError:
         if state["signal"]:
             print("stormdb-tui: interrupted during setup", file=sys.stderr)
             return exit_code_for("interrupted", state["signal"])
         raise
-    for note in notes:
-        print(f"stormdb-tui: {note}", file=sys.stderr)
     if state["signal"]:
         return exit_code_for("interrupted", state["signal"])
     report = runner.run()

@@ -128,7 +128,9 @@ class Runner:
             if not load:
                 problems = wl.check(conn)
                 if problems and not wl.is_loaded(conn):
-                    notes.append(f"{wl.name}: data not loaded ({problems[0]}); loading it first")
+                    why = f"{wl.name}: data not loaded ({problems[0]}); loading it first"
+                    notes.append(why)
+                    self._set_phase("setup", why)
                     load = True
                 elif problems:
                     raise WorkloadError(f"{wl.name}: " + "; ".join(problems))
@@ -187,16 +189,21 @@ class Runner:
         try:
             self._set_phase("starting", f"opening {group.pool_size} connections")
             group.open()
+            if not self.warmup:
+                # Measured from the first transaction: nothing may slip in before the window opens.
+                group.measuring = True
+                if monitor is not None:
+                    monitor.take()
+            measure_start = t_last = time.monotonic()
             group.start()
-            t0 = time.monotonic()
             if self.warmup:
                 self._set_phase("warmup", f"warming up for {self.warmup:g}s")
-                self._warm(t0)
+                self._warm(measure_start)
                 group.swap(measuring=False)
-            if monitor is not None:
-                monitor.take()
-            measure_start = t_last = time.monotonic()
-            group.measuring = True
+                if monitor is not None:
+                    monitor.take()
+                measure_start = t_last = time.monotonic()
+                group.measuring = True
             self._set_phase("measuring", "")
             deadline = measure_start + self.duration if self.duration is not None else None
             next_tick = measure_start + self.interval

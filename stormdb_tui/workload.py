@@ -99,7 +99,9 @@ class Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = self.done_rows / elapsed
         remaining = max(self.total_rows - self.done_rows, 0)
-        eta = remaining / rate if rate > 0 and self.total_rows else None
+        # An ETA from the first few rows (after table creation) is noise: wait for 1 %.
+        settled = self.total_rows and self.done_rows >= self.total_rows / 100
+        eta = remaining / rate if rate > 0 and settled else None
         return SetupProgress(self.phase_name, self.done_rows, self.total_rows, rate, elapsed, eta)
 
     def _emit(self, force: bool = False) -> None:
