@@ -20,6 +20,7 @@ from stormdb_tui.workload import Workload
 def resolve_target(cfg: RunConfig, dsn: str | None = None, data_dir: str | None = None, *, quiet: bool = False) -> db.Target:
     """``--dsn``, then the config's database section, then ``PG*`` variables, then the embedded server."""
     if dsn:
+        _check_conninfo(dsn)
         return db.Target(dsn, "dsn", db.redact(dsn))
     section = {k: v for k, v in cfg.database.items() if v is not None and k != "data_dir"}
     if section:
@@ -30,6 +31,20 @@ def resolve_target(cfg: RunConfig, dsn: str | None = None, data_dir: str | None 
     from stormdb_tui.embedded import start_embedded
 
     return start_embedded(data_dir or cfg.database.get("data_dir"), quiet=quiet)
+
+
+def _check_conninfo(dsn: str) -> None:
+    """Syntax errors in ``--dsn`` are usage errors (exit 2), found before any connection attempt."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError as exc:
+        raise ConfigError(f"invalid connection string: {db.first_line(exc)}", path="--dsn") from None
+    port = str(params.get("port") or "")
+    if port and not all(p.strip().isdigit() for p in port.split(",")):
+        raise ConfigError("invalid port", path="--dsn", expected="a port number", found=port)
 
 
 def apply_overrides(cfg: RunConfig, registry: Registry, overrides: Sequence[tuple[str, Any]]) -> type[Workload]:

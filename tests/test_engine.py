@@ -171,6 +171,8 @@ def test_headless_cli_writes_reports(run_cli, dsn, tmp_path):
         (["--workload", "simple", "--set", "scael=2"], "did you mean 'scale'"),
         (["--workload", "simple", "--duration", "2x"], "run.duration"),
         (["--workload", "simple", "--bogus"], "unrecognized arguments"),
+        (["--workload", "simple", "--dsn", "host=x port=abc"], "--dsn: invalid port"),
+        (["--workload", "simple", "--dsn", "host='unterminated"], "--dsn: invalid connection string"),
     ],
 )
 def test_bad_cli_input_exits_2(run_cli, args, fragment):

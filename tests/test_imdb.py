@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stormdb_tui import db
-from stormdb_tui.errors import WorkloadError
+from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Progress, WorkerContext
 from workloads.imdb import WORKLOAD as Imdb
 from workloads.imdb.operations import MODES, OPERATIONS
@@ -225,7 +225,8 @@ def test_tsv_files_load_with_dense_popularity_keys(conn, tmp_path: Path):
             (tmp_path / f"{name}.gz").write_bytes(gzip.compress(text))
         else:
             (tmp_path / name).write_bytes(text)
-    assert Imdb({"tsv_path": str(tmp_path / "missing")}).check(conn)[0].endswith("is not a directory")
+    with pytest.raises(ConfigError, match="workload.tsv_path: not a directory"):
+        Imdb({"tsv_path": str(tmp_path / "missing")})
     wl = load(conn, tsv_path=str(tmp_path))
     assert counts(conn) == {"titles": 4, "people": 3, "principals": 4, "title_genres": 6,
                             "ratings": 2, "episodes": 1, "reviews": 0}

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stormdb_tui.errors import WorkloadError
+from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Option, Progress, WeightedMix, WorkerContext, Workload
 
 from . import schema, tsv
@@ -54,6 +54,10 @@ class ImdbWorkload(Workload):
     def __init__(self, options: dict[str, Any] | None = None, run: dict[str, Any] | None = None) -> None:
         super().__init__(options, run)
         self.mix = WeightedMix(self.opts["weights"] or MODES[self.opts["mode"]])
+        path = self.opts["tsv_path"]
+        if path and not Path(path).expanduser().is_dir():
+            # Checked here, with the other options, so a typo exits 2 before any server starts.
+            raise ConfigError("not a directory of IMDb TSV files", path="workload.tsv_path", found=path)
 
     # --- lifecycle: check, setup -------------------------------------------
 
