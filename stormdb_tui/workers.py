@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -131,7 +132,7 @@ class Worker:
                 rec = self.rec
                 values = rec.lat.get(label)
                 if values is None:
-                    values = rec.lat[label] = []
+                    values = rec.lat[label] = array("q")
                 values.append((t1 - t0) // 1000)
             if quota is not None and group.measuring:
                 quota -= 1
@@ -173,8 +174,8 @@ class Worker:
                 rec = self.rec
                 values = rec.lat.get(label)
                 if values is None:
-                    values = rec.lat[label] = []
-                    rec.svc[label] = []
+                    values = rec.lat[label] = array("q")
+                    rec.svc[label] = array("q")
                 latency = (t1 - int(scheduled)) // 1000
                 values.append(latency)
                 rec.svc[label].append((t1 - t0) // 1000)
