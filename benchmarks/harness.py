@@ -39,7 +39,7 @@ FULL_CLIENTS = (1, 4, 8, 16)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__.split("\n\n")[0])
     p.add_argument("--full", action="store_true", help="the full matrix: 1, 4, 8, 16 clients over unix and TCP")
-    p.add_argument("--cases", help="comma list of SCRIPT:CLIENTS (default: both scripts at 1 and 8 clients)")
+    p.add_argument("--cases", help="comma list of SCRIPT:CLIENTS, or none (default: both scripts at 1 and 8 clients)")
     p.add_argument("--transports", default=None, help="unix,tcp (default: unix; --full: both)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="A/B pairs per case (default 3)")
@@ -65,6 +65,8 @@ def cases_of(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     transports = (args.transports or ("unix,tcp" if args.full else "unix")).split(",")
     if args.embedded:
         transports = ["unix"]
+    if args.cases == "none":  # a load-only (or soak-only) session
+        return []
     if args.cases:
         pairs = []
         for item in args.cases.split(","):
@@ -130,10 +132,13 @@ def run_load(server: BenchServer, args: argparse.Namespace) -> dict[str, Any]:
     pgb, ours = alternate(
         args.load_repeats, lambda: measure.load_pgbench(server, args.scale), lambda: measure.load_ours(server, args.scale), "load"
     )
-    a = median([rows / wall for wall, rows in pgb])
-    b = median([rows / wall for wall, rows in ours])
-    log(f"  rows/s pgbench -i {a or 0:,.0f}  ours {b or 0:,.0f}")
+    a = median([rows / wall for wall, rows, _ in pgb])
+    b = median([rows / wall for wall, rows, _ in ours])
+    a_own = median([rows / own if own else None for _, rows, own in pgb])
+    b_own = median([rows / own if own else None for _, rows, own in ours])
+    log(f"  rows/s pgbench -i {a or 0:,.0f}  ours {b or 0:,.0f} (as each tool reports it: {a_own or 0:,.0f} / {b_own or 0:,.0f})")
     out = {"rows": args.scale * 100_011, "pgbench_rows_s": a, "ours_rows_s": b, "ratio": ratio(b, a),
+           "pgbench_own_rows_s": a_own, "ours_own_rows_s": b_own, "own_ratio": ratio(b_own, a_own),
            "raw": {"pgbench": pgb, "ours": ours}}
     if args.tpcc_load:
         try:

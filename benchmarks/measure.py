@@ -145,22 +145,24 @@ def run_ours(
     return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall)
 
 
-def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int]:
-    """``pgbench -i -s SCALE`` into the default schema; (wall seconds, rows)."""
+def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int, float | None]:
+    """``pgbench -i -s SCALE`` into the default schema; (wall seconds, rows, seconds pgbench reports)."""
     args = [server.tool("pgbench"), "-i", "-q", "-s", str(scale)]
-    _, _, _, _, wall = run_measured(args, server.env("unix"), timeout=1800)
-    return wall, scale * 100_011
+    _, stderr, _, _, wall = run_measured(args, server.env("unix"), timeout=1800)
+    own = re.search(r"done in ([\d.]+) s", stderr)
+    return wall, scale * 100_011, float(own.group(1)) if own else None
 
 
-def load_ours(server: BenchServer, scale: int) -> tuple[float, int]:
-    """``stormdb-tui setup --rebuild --workload simple`` into schema ``pgbench``; (wall seconds, rows)."""
+def load_ours(server: BenchServer, scale: int) -> tuple[float, int, float | None]:
+    """``stormdb-tui setup --rebuild --workload simple`` into schema ``pgbench``; (wall, rows, reported seconds)."""
     args = [
         sys.executable, "-m", "stormdb_tui", "setup", "--rebuild", "--dsn", server.conninfo("unix"),
         "--workload", "simple", "--set", f"scale={scale}",
     ]
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    _, _, _, _, wall = run_measured(args, env, timeout=1800, cwd=REPO)
-    return wall, scale * 100_011
+    stdout, _, _, _, wall = run_measured(args, env, timeout=1800, cwd=REPO)
+    own = re.search(r"rows in ([\d.]+)s", stdout)
+    return wall, scale * 100_011, float(own.group(1)) if own else None
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -78,6 +78,14 @@ def render_markdown(results: dict[str, Any]) -> str:
         + (f", extra `{st.get('ours_extra')}`" if st.get("ours_extra") else ""),
         f"- load average at start: {_f(m.get('loadavg_at_start'), 2)}; scale {st.get('scale')}; "
         f"{st.get('repeats')} alternating pgbench/ours pairs of {st.get('duration_s'):g} s per case, medians shown",
+    ]
+    if results.get("cases"):
+        out += _throughput(results["cases"])
+    return _rest(out, results, st)
+
+
+def _throughput(cases: list[dict[str, Any]]) -> list[str]:
+    out = [
         "",
         "## Throughput, client CPU and latency",
         "",
@@ -89,7 +97,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "| pgbench p50 | ours p50 | pgbench p99 | ours p99 |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in results.get("cases", []):
+    for row in cases:
         tps, cpu, p50, p99 = row["tps"], row["cpu_ms_per_ktx"], row["p50_ms"], row["p99_ms"]
         goal = GOALS.get((row["script"], row["clients"]))
         goal_text = f"≥ {goal:.2f}x" if goal else ""
@@ -99,6 +107,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {_x(cpu['ratio'])} | {_f(p50['pgbench'], 3)} | {_f(p50['ours'], 3)} | {_f(p99['pgbench'], 3)} "
             f"| {_f(p99['ours'], 3)} |"
         )
+    return out
+
+
+def _rest(out: list[str], results: dict[str, Any], st: dict[str, Any]) -> str:
     load = results.get("load")
     if load:
         out += [
@@ -108,9 +120,21 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"Scale {st.get('scale')} ({load['rows']:,} rows), wall time of the whole initialisation "
             "(tables, COPY, primary keys, vacuum): `pgbench -i` vs `stormdb-tui setup --rebuild --workload simple`.",
             "",
-            "| pgbench -i rows/s | ours rows/s | ratio | goal |",
-            "|---:|---:|---:|---:|",
-            f"| {_f(load['pgbench_rows_s'], 0)} | {_f(load['ours_rows_s'], 0)} | {_x(load['ratio'])} | ≥ 0.80x |",
+            "| measured as | pgbench -i rows/s | ours rows/s | ratio | goal |",
+            "|---|---:|---:|---:|---:|",
+            f"| whole command, wall clock | {_f(load['pgbench_rows_s'], 0)} | {_f(load['ours_rows_s'], 0)} "
+            f"| {_x(load['ratio'])} | ≥ 0.80x |",
+        ]
+        if load.get("own_ratio") is not None:
+            out.append(
+                f"| load only, as each tool reports it | {_f(load['pgbench_own_rows_s'], 0)} "
+                f"| {_f(load['ours_own_rows_s'], 0)} | {_x(load['own_ratio'])} | |"
+            )
+        out += [
+            "",
+            "The whole-command figure includes process start-up (for stormdb-tui: Python, imports and "
+            "workload discovery, about a second of wall time on a busy 2-core machine); pgbench's own "
+            "figure leaves out its connection, ours leaves out start-up and the checks before and after.",
         ]
         tpcc = load.get("tpcc")
         if tpcc:
