@@ -20,6 +20,7 @@ def test_quick_and_full_case_matrices():
     assert len(full) == 2 * 4 * 2
     assert {t for _, _, t in full} == {"unix", "tcp"}
     assert {c for _, c, _ in full} == {1, 4, 8, 16}
+    assert harness.cases_of(harness.parse_args(["--cases", "none"])) == []
     picked = harness.cases_of(harness.parse_args(["--cases", "tpcb-like:16", "--transports", "tcp"]))
     assert picked == [("tpcb-like", 16, "tcp")]
     with pytest.raises(SystemExit):
@@ -81,3 +82,5 @@ def test_markdown_has_every_section_and_the_ratios():
     for heading in ("## Machine", "## Load speed", "## Cost of --pg-stats", "## Memory", "TPC-C, 1 warehouse"):
         assert heading in text
     assert "test cpu" in text and "–" in text  # a missing figure shows as a dash, not None
+    load_only = render_markdown({**results, "cases": []})
+    assert "## Throughput" not in load_only and "## Load speed" in load_only
