@@ -53,7 +53,8 @@ def _tps(report: str) -> float:
 def run_headless(dsn: str, args: argparse.Namespace, tmp: str, i: int) -> float:
     report = os.path.join(tmp, f"noui-{i}.json")
     env = dict(os.environ, PYTHONPATH=REPO)
-    subprocess.run(_command(dsn, args, report, True), cwd=REPO, env=env, check=True, timeout=args.duration + 120)
+    subprocess.run(_command(dsn, args, report, True), cwd=REPO, env=env, check=True, timeout=args.duration + 120,
+                   stdout=subprocess.DEVNULL)
     return _tps(report)
 
 

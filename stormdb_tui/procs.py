@@ -19,13 +19,15 @@ a child whose parent vanishes sees its pipe close and stops.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,12 @@ def build_workload(spec: Mapping[str, Any]) -> Workload:
 def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
     """A child process: build the workload and a WorkerGroup, then obey the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.get("quiet"):
+        # Under the workbench the terminal belongs to the UI: a stray warning from a
+        # child must not draw over it (failures still reach the parent by the pipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
     try:
         workload = build_workload(spec["workload"])
         group = WorkerGroup(
@@ -143,6 +151,29 @@ class _Child:
         return f"worker process {self.index} (pid {self.process.pid}, workers {ids[0]}-{ids[-1]})"
 
 
+@contextlib.contextmanager
+def _real_stdio() -> Iterator[None]:
+    """Put the process's real stdout/stderr back while children start.
+
+    multiprocessing hands ``sys.stderr.fileno()`` to the process it starts;
+    a UI that captures the standard streams replaces them with objects
+    without a usable descriptor, and the start would fail.
+    """
+    saved = sys.stdout, sys.stderr
+    try:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            try:
+                usable = stream is not None and stream.fileno() >= 0
+            except (AttributeError, OSError, ValueError):
+                usable = False
+            if not usable:
+                setattr(sys, name, getattr(sys, f"__{name}__"))
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 class ProcessGroup:
     """The :class:`WorkerGroup` interface the runner uses, over N child processes."""
 
@@ -156,6 +187,7 @@ class ProcessGroup:
         processes: int,
         seed: int,
         connections: int | None = None,
+        quiet: bool = False,
     ) -> None:
         self.fatal_errors: list[str] = []
         self.crashed: list[str] = []
@@ -169,6 +201,10 @@ class ProcessGroup:
         sizes = [n for n in _split(workers, processes) if n]
         per_worker = _split(run.get("transactions"), workers)  # the same shares as in one process
         mp = multiprocessing.get_context("spawn")
+        with _real_stdio():  # shared values start multiprocessing's resource tracker
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         self.children: list[_Child] = []
         start = 0
         for index, size in enumerate(sizes):
@@ -185,6 +221,7 @@ class ProcessGroup:
                 "total_workers": workers,
                 "seed": seed,
                 "connections": None if connections is None else max(size, 1),
+                "quiet": quiet,
             }
             parent_end, child_end = mp.Pipe()
             alive = mp.Value("i", 0)
@@ -195,8 +232,9 @@ class ProcessGroup:
 
     def open(self) -> None:
         """Start the children and wait until each has opened its connections."""
-        for child in self.children:
-            child.process.start()
+        with _real_stdio():
+            for child in self.children:
+                child.process.start()
         errors = []
         for child in self.children:
             reply = self._recv(child, self.connect_timeout + REPLY_TIMEOUT_S, "ready")

@@ -42,6 +42,9 @@ class RunPlan:
     setup: bool = False
     rebuild: bool = False
     monitor: bool = False
+    isolate_workers: bool = False
+    """Run the workers in a child process even with ``processes: 1``, so a UI in
+    this process never competes with them for the GIL (the workbench sets it)."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -161,7 +164,7 @@ class Runner:
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
         processes = int(run.get("processes") or 1)
-        if processes > 1:
+        if processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.procs import ProcessGroup
 
             group = ProcessGroup(
@@ -172,6 +175,7 @@ class Runner:
                 processes=processes,
                 seed=self.seed,
                 connections=run.get("connections"),
+                quiet=self.plan.isolate_workers,
             )
         else:
             group = WorkerGroup(

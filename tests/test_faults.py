@@ -264,3 +264,26 @@ def test_password_from_environment(cluster, tmp_path):
     assert "from-env-pw" not in result.stdout + result.stderr
     missing = _cli("run", "--no-ui", "-c", str(config), env={k: v for k, v in env.items() if k != "STORMDB_FAULT_PW"})
     assert missing.returncode == 1 and "STORMDB_FAULT_PW" in missing.stderr
+
+
+@pytest.mark.slow
+def test_256_workers_against_max_connections_300():
+    """Endurance at width: 256 workers on a server allowing 300 connections run without client errors."""
+    server = Cluster(settings={"max_connections": "300", "shared_buffers": "128MB"})
+    try:
+        plan = make_plan(build_config({"workload": {"name": "simple", "scale": 1}}), dsn=server.dsn)
+        plan.setup = True
+        Runner(plan).prepare()
+        cfg = build_config(
+            {
+                "workload": {"name": "simple", "scale": 1, "script": "select-only"},
+                "run": {"workers": 256, "duration": 60, "warmup": 5, "connect_timeout": 60},
+            }
+        )
+        report = Runner(make_plan(cfg, dsn=server.dsn)).run().data
+    finally:
+        server.destroy()
+    assert report["status"] == "completed", report["message"]
+    assert report["summary"]["errors"] == 0
+    assert all(w["transactions"] > 0 for w in report["workers"])
+    assert len(report["workers"]) == 256

@@ -157,6 +157,11 @@ async def test_full_flow_pick_setup_run_report_export(registry, dsn, tmp_path) -
         assert report.data["summary"]["transactions"] > 0
         assert set(report.data["operations"]) == {"select-only"}
         assert report.data["pg"] is not None  # server statistics are on by default in the TUI
+        # the workers ran in a child process, so the UI never competed with them for the GIL
+        from stormdb_tui.procs import ProcessGroup
+
+        assert isinstance(app.session.runner.group, ProcessGroup)
+        assert app.session.runner.group.crashed == []
         await pilot.pause(0.3)
         from stormdb_tui.tui.screens.report import ReportScreen
 

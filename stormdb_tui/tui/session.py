@@ -116,6 +116,7 @@ class RunSession:
         try:
             post(RunPhaseChanged("connecting", "resolving the target"))
             self.plan = self._build()
+            self.plan.isolate_workers = True
             runner = Runner(self.plan, on_phase=lambda phase, detail: post(RunPhaseChanged(phase, detail)))
             self.runner = runner
             if self.stop_reason is not None:
