@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from pgcluster import Cluster
+
 from stormdb_tui.config import build_config
 from stormdb_tui.db import Target
 from stormdb_tui.plan import make_plan
