@@ -388,6 +388,23 @@ class Aggregator:
         return tuple(stats), overall
 
 
+def _fold_lists(lists: dict[str, Any], hists: dict[str, HdrHistogram], prefix: str, offsets: dict[str, int]) -> int:
+    """Fold each label's values past its offset into that label's histogram; returns how many."""
+    count = 0
+    for label, values in list(lists.items()):
+        key = prefix + label
+        start = offsets.get(key, 0)
+        end = len(values)
+        if end > start:
+            hist = hists.get(label)
+            if hist is None:
+                hist = hists[label] = new_histogram()
+            record_all(hist, values[start:end] if start else values[:end])
+            count += end - start
+        offsets[key] = end
+    return count
+
+
 def fold_recorder(
     wid: int,
     rec: Recorder,
@@ -401,28 +418,8 @@ def fold_recorder(
     same recorder again later with those offsets adds only late arrivals.
     """
     offsets = dict(offsets or {})
-    count = 0
-    for label, values in list(rec.lat.items()):
-        key = "lat:" + label
-        start = offsets.get(key, 0)
-        end = len(values)
-        if end > start:
-            hist = part.hists.get(label)
-            if hist is None:
-                hist = part.hists[label] = new_histogram()
-            record_all(hist, values[start:end] if start else values[:end])
-            count += end - start
-        offsets[key] = end
-    for label, values in list(rec.svc.items()):
-        key = "svc:" + label
-        start = offsets.get(key, 0)
-        end = len(values)
-        if end > start:
-            hist = part.svc_hists.get(label)
-            if hist is None:
-                hist = part.svc_hists[label] = new_histogram()
-            record_all(hist, values[start:end])
-        offsets[key] = end
+    count = _fold_lists(rec.lat, part.hists, "lat:", offsets)
+    _fold_lists(rec.svc, part.svc_hists, "svc:", offsets)
     start = offsets.get("err", 0)
     errors = rec.errors[start:]
     for label, state, message in errors:
