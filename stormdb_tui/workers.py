@@ -16,7 +16,6 @@ capped exponential backoff until the server is back or the run stops.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -263,38 +262,6 @@ class Worker:
                 delay = min(delay * 2, BACKOFF_CAP_S)
 
 
-_ARENAS_LIMITED = False
-
-
-def limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas before the worker threads start.
-
-    glibc gives each new thread its own arena (up to 8 per core), and every
-    arena grows to its own working set: with 8 workers the client's RSS
-    climbed by about 5 MB a minute for minutes (62.6 MB after 4 minutes,
-    72 MB after 10). Capped at a few arenas it is flat after 30 s (60 MB,
-    61 MB 3.5 minutes later) and select-only TPS was no lower (66.5k vs
-    63.8k). Python objects themselves do not grow. Elsewhere than glibc
-    this does nothing.
-    """
-    global _ARENAS_LIMITED
-    if _ARENAS_LIMITED:
-        return
-    _ARENAS_LIMITED = True
-    try:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        if not name:
-            return
-        libc = ctypes.CDLL(name)
-        m_arena_max = -8  # from glibc's malloc.h
-        libc.mallopt(m_arena_max, max(2, min(4, os.cpu_count() or 2)))
-    except (OSError, AttributeError):
-        pass
-
-
 class WorkerGroup:
     """The workers of one process: their pool, threads, and the interval swap."""
 
@@ -309,7 +276,6 @@ class WorkerGroup:
         seed: int,
         connections: int | None = None,
     ) -> None:
-        limit_malloc_arenas()
         self.workload = workload
         self.conninfo = conninfo
         self.total_workers = total_workers
