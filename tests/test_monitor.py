@@ -163,7 +163,7 @@ def test_writes_raise_wal_bytes(server: str, table: str) -> None:
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {table} AS SELECT g, repeat('w', 200) AS pad FROM generate_series(1, 20000) g")
         size = conn.execute(f"SELECT pg_relation_size('{table}')").fetchone()[0]
-    samples = collect(mon, lambda s: sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in s) >= size)
+    samples = collect(mon, lambda s: sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in s) >= size, timeout=20)
     pg = mon.stop(transactions=4)
     # The table's pages went through WAL, so the intervals together logged at least its size.
     assert sum((x["wal_bytes_s"] or 0) * x["interval_s"] for x in samples) >= size

@@ -43,7 +43,7 @@ def test_run_in_tmux_watch_stop_and_report(dsn, cli_env, tmp_path) -> None:
     report = tmp_path / "run.json"
     config.write_text(
         f"workload: {{name: simple, scale: 1, script: select-only, schema: {schema}}}\n"
-        f"run: {{workers: 2, duration: 60s}}\n"
+        f"run: {{workers: 2, duration: 120s}}\n"
         f"report: {{json: {report}}}\n"
     )
     session = f"stormdb-{uuid.uuid4().hex[:8]}"
@@ -55,7 +55,7 @@ def test_run_in_tmux_watch_stop_and_report(dsn, cli_env, tmp_path) -> None:
     )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
     try:
-        live = _wait_for(session, lambda t: "measuring" in t and "select-only" in t, 90)
+        live = _wait_for(session, lambda t: "measuring" in t and "select-only" in t, 150)
         for title in ("Throughput", "Latency", "Server", "Errors", "Connections"):
             assert title in live
         assert "cache hit" in live  # server statistics are on in the UI by default
@@ -63,7 +63,7 @@ def test_run_in_tmux_watch_stop_and_report(dsn, cli_env, tmp_path) -> None:
         shown = _wait_for(session, lambda t: "Workers" in t and "#1" in t, 10)
         assert "2 workers" in shown
         _tmux("send-keys", "-t", session, "s")
-        done = _wait_for(session, lambda t: "Export JSON" in t, 60)  # the report screen
+        done = _wait_for(session, lambda t: "Export JSON" in t, 120)  # the report screen
         assert "select-only" in done
         assert report.exists()  # the config's report path was written at the end of the run
         data = json.loads(report.read_text())
