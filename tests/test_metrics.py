@@ -83,3 +83,21 @@ def test_part_encoding_roundtrip():
     again = IntervalPart.decode(part.encode())
     assert again.hists["a"].get_total_count() == 3
     assert again.counters == {"queries": 3}
+
+
+def test_histograms_are_freed_without_the_cycle_collector():
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        hist = new_histogram()
+        record_all(hist, [5, 10, 20])
+        again = IntervalPart.decode(_part({"a": [1, 2]}).encode()).hists["a"]
+        refs = [weakref.ref(hist), weakref.ref(again)]
+        assert IntervalPart.decode({"hists": {"a": hist.encode()}, "svc_hists": {}, "errors": [],
+                                    "worker_counts": {}, "counters": {}}).hists["a"].get_total_count() == 3
+        del hist, again
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
