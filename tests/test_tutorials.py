@@ -208,7 +208,7 @@ def test_sweep_runs_headless_and_fills_the_table(dsn: str, tmp_path: Path) -> No
             screen = app.screen
             await pilot.press("n", "d")
             await pilot.pause()
-            assert screen.sweeping
+            # Short runs on an idle machine can finish before this line: the results below prove the sweep ran.
             for _ in range(600):
                 await pilot.pause(0.1)
                 if not screen.sweeping:
