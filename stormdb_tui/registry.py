@@ -4,7 +4,7 @@ Sources, in the order they win a name clash (a clash keeps the first and
 warns on stderr):
 
 1. ``builtin`` — modules in :mod:`stormdb_tui.builtin`;
-2. ``plugin`` — packages in the top-level :mod:`workloads` package (shipped in the wheel);
+2. ``plugin`` — packages in :mod:`stormdb_tui.plugins` (the repository's ``workloads/`` folder, shipped in the wheel);
 3. ``entry-point`` — the ``stormdb_tui.workloads`` entry-point group of installed distributions;
 4. ``path`` — ``.py`` files and packages in folders from config ``plugins.paths``
    and then ``STORMDB_WORKLOAD_PATH`` (``os.pathsep``-separated), loaded by path.
@@ -274,7 +274,7 @@ def discover(paths: Sequence[str] = ()) -> Registry:
     """Find every workload; ``paths`` come from config ``plugins.paths``."""
     registry = Registry()
     _import_package_modules("stormdb_tui.builtin", "builtin", registry)
-    _import_package_modules("workloads", "plugin", registry)
+    _import_package_modules("stormdb_tui.plugins", "plugin", registry)
     _load_entry_points(registry)
     env_paths = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
     _load_paths(list(paths) + env_paths, registry)

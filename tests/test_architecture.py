@@ -6,15 +6,15 @@ import subprocess
 import sys
 
 ENGINE_MODULES = [
-    "stormdb_tui.cli",
+    "stormdb_tui.frontends.cli",
     "stormdb_tui.config",
-    "stormdb_tui.runner",
-    "stormdb_tui.workers",
-    "stormdb_tui.metrics",
-    "stormdb_tui.report",
-    "stormdb_tui.report_md",
-    "stormdb_tui.headless",
-    "stormdb_tui.plan",
+    "stormdb_tui.engine.runner",
+    "stormdb_tui.engine.workers",
+    "stormdb_tui.engine.metrics",
+    "stormdb_tui.report.model",
+    "stormdb_tui.report.markdown",
+    "stormdb_tui.frontends.headless",
+    "stormdb_tui.engine.plan",
     "stormdb_tui.registry",
     "stormdb_tui.embedded",
 ]
@@ -28,7 +28,7 @@ def test_engine_imports_no_textual():
         "from stormdb_tui.registry import discover\n"
         "discover()\n"
         "try:\n"
-        "    import stormdb_tui.monitor\n"
+        "    import stormdb_tui.monitor.poller\n"
         "except ImportError:\n"
         "    pass\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 
-from stormdb_tui.cli import build_parser, main
+from stormdb_tui.frontends.cli import build_parser, main
 
 HELLO = '''
 from stormdb_tui.workload import Workload

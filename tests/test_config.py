@@ -124,7 +124,7 @@ def test_percentiles_keep_the_standard_set_and_add_extras():
     with pytest.raises(ConfigError, match="found 'x'"):
         apply_override(cfg, "metrics.percentiles", "50,x")
     # ...and the report carries the extra one beside the standard keys.
-    from stormdb_tui.report import _latency
+    from stormdb_tui.report.model import _latency
 
     lat = _latency({"p50": 1.0, "p95": 2.0, "p99_99": 9.0, "max": 10.0})
     assert lat["p95"] == 2.0 and lat["p99_99"] == 9.0 and lat["p90"] is None

@@ -11,8 +11,8 @@ import pytest
 from stormdb_tui import db
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.workload import Progress, WorkerContext
-from workloads.ecommerce_basic import OLAP, OLTP, SCHEMA
-from workloads.ecommerce_basic import WORKLOAD as Shop
+from stormdb_tui.plugins.ecommerce_basic import OLAP, OLTP, SCHEMA
+from stormdb_tui.plugins.ecommerce_basic import WORKLOAD as Shop
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -165,7 +165,7 @@ def test_quick_profile_runs_through_the_engine(conn, dsn, tmp_path):
     """The shipped profile, run headless by the CLI: discovered, every label present, no errors."""
     import json
 
-    from stormdb_tui.cli import main
+    from stormdb_tui.frontends.cli import main
 
     report = tmp_path / "shop.json"
     code = main(["run", "-c", str(CONFIGS / "ecommerce_basic-quick.yaml"), "--dsn", dsn, "--setup", "--no-ui", "-q",

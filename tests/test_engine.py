@@ -9,9 +9,9 @@ import pytest
 
 from stormdb_tui.config import build_config
 from stormdb_tui.db import Target
-from stormdb_tui.plan import make_plan
+from stormdb_tui.engine.plan import make_plan
 from stormdb_tui.registry import discover
-from stormdb_tui.runner import Runner
+from stormdb_tui.engine.runner import Runner
 
 SCHEMA = "stormdb_test_simple"
 
@@ -128,7 +128,7 @@ def test_errors_are_classified(dsn):
             return "ok"
 
     cfg = build_config({"run": {"workers": 2, "transactions": 300}})
-    from stormdb_tui.runner import RunPlan
+    from stormdb_tui.engine.runner import RunPlan
 
     runner = Runner(RunPlan(cfg, Failing(), Target(dsn, "dsn")))
     report = runner.run().data

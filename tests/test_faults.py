@@ -20,8 +20,8 @@ from pgcluster import Cluster
 
 from stormdb_tui.config import build_config
 from stormdb_tui.db import Target
-from stormdb_tui.plan import make_plan
-from stormdb_tui.runner import Runner, RunPlan
+from stormdb_tui.engine.plan import make_plan
+from stormdb_tui.engine.runner import Runner, RunPlan
 from stormdb_tui.workload import Workload
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ import pytest
 from stormdb_tui import db
 from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Progress, WorkerContext
-from workloads.imdb import WORKLOAD as Imdb
-from workloads.imdb.operations import MODES, OPERATIONS
-from workloads.imdb.synthetic import zipf_pick
+from stormdb_tui.plugins.imdb import WORKLOAD as Imdb
+from stormdb_tui.plugins.imdb.operations import MODES, OPERATIONS
+from stormdb_tui.plugins.imdb.synthetic import zipf_pick
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -267,7 +267,7 @@ def test_quick_profile_runs_through_the_engine(conn, dsn, tmp_path: Path):
     """The shipped profile, run headless by the CLI: discovered, every label present, no errors."""
     import json
 
-    from stormdb_tui.cli import main
+    from stormdb_tui.frontends.cli import main
 
     report = tmp_path / "imdb.json"
     code = main(["run", "-c", str(CONFIGS / "imdb-quick.yaml"), "--dsn", dsn, "--setup", "--no-ui", "-q",

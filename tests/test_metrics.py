@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from stormdb_tui.metrics import (
+from stormdb_tui.engine.metrics import (
     Aggregator,
     IntervalPart,
     Recorder,
@@ -67,7 +67,7 @@ def test_late_values_are_folded_once():
 def test_interval_series_and_errors():
     agg = Aggregator()
     part = _part({"a": [1000] * 10, "b": [5000] * 5})
-    part.errors[("a", "40P01")] = __import__("stormdb_tui.metrics", fromlist=["ErrorKind"]).ErrorKind("a", "40P01", 2, "deadlock")
+    part.errors[("a", "40P01")] = __import__("stormdb_tui.engine.metrics", fromlist=["ErrorKind"]).ErrorKind("a", "40P01", 2, "deadlock")
     part.counters["queries"] = 30
     sample = agg.add([part], 2.0, 2.0)
     assert sample.transactions == 15 and sample.tps == 7.5 and sample.qps == 15.0

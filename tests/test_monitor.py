@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from stormdb_tui import pg_queries
-from stormdb_tui.monitor import PgMonitor, render_pg_markdown
-from stormdb_tui.monitor_sample import EventDetector, compute_sample
+from stormdb_tui.monitor import queries as pg_queries
+from stormdb_tui.monitor.poller import PgMonitor, render_pg_markdown
+from stormdb_tui.monitor.sample import EventDetector, compute_sample
 
 PG15_BIN = "/usr/lib/postgresql/15/bin"
 SAMPLE_KEYS = {
@@ -324,6 +324,6 @@ def test_render_without_monitoring() -> None:
 
 
 def test_monitor_does_not_import_textual_or_rich() -> None:
-    code = "import sys, stormdb_tui.monitor; print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
+    code = "import sys, stormdb_tui.monitor.poller; print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

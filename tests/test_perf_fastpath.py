@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from stormdb_tui import fastpath
+from stormdb_tui.toolkit import fastpath
 
 TABLE = "stormdb_perf_fastpath"
 

@@ -7,7 +7,7 @@ import random
 from hdrh.histogram import HdrHistogram
 
 from stormdb_tui.builtin.simple import _account_rows
-from stormdb_tui.metrics import HIGHEST_US, _pkey, latency_summary, new_histogram, record_all
+from stormdb_tui.engine.metrics import HIGHEST_US, _pkey, latency_summary, new_histogram, record_all
 
 
 def _reference(hist: HdrHistogram) -> dict:

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from stormdb_tui.config import build_config
-from stormdb_tui.plan import make_plan
+from stormdb_tui.engine.plan import make_plan
 from stormdb_tui.registry import discover
-from stormdb_tui.runner import Runner
+from stormdb_tui.engine.runner import Runner
 
 SCHEMA = "stormdb_test_procs"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stormdb_tui.report_md import render_markdown
+from stormdb_tui.report.markdown import render_markdown
 
 SETTINGS = {"shared_buffers": "128MB", "fsync": "on"}
 

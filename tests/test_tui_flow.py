@@ -158,7 +158,7 @@ async def test_full_flow_pick_setup_run_report_export(registry, dsn, tmp_path) -
         assert set(report.data["operations"]) == {"select-only"}
         assert report.data["pg"] is not None  # server statistics are on by default in the TUI
         # the workers ran in a child process, so the UI never competed with them for the GIL
-        from stormdb_tui.procs import ProcessGroup
+        from stormdb_tui.engine.processes import ProcessGroup
 
         assert isinstance(app.session.runner.group, ProcessGroup)
         assert app.session.runner.group.crashed == []

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from textual.app import App
 
-from stormdb_tui import tutorials
+from stormdb_tui.engine import tutorials
 from stormdb_tui.errors import ConfigError
-from stormdb_tui.report import Report
+from stormdb_tui.report.model import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMOS = ROOT / "demos"

@@ -23,10 +23,10 @@ from textual.app import App
 from textual.binding import Binding
 
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
-from stormdb_tui.metrics import RunSnapshot
+from stormdb_tui.engine.metrics import RunSnapshot
 from stormdb_tui.registry import Registry, discover
-from stormdb_tui.report import Report
-from stormdb_tui.runner import RunPlan
+from stormdb_tui.report.model import Report
+from stormdb_tui.engine.runner import RunPlan
 from stormdb_tui.tui.messages import ConnectionTested, RunFinished, RunPhaseChanged, SetupProgressed
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.help import HelpScreen
@@ -327,8 +327,8 @@ def run_app(
 
 def _validate_run_args(args: argparse.Namespace) -> Registry:
     """Reject a bad config or flag before the screen opens (exit status 2, like headless)."""
-    from stormdb_tui.cli import _load_cfg, _overrides
-    from stormdb_tui.plan import apply_overrides
+    from stormdb_tui.frontends.cli import _load_cfg, _overrides
+    from stormdb_tui.engine.plan import apply_overrides
 
     cfg = _load_cfg(args)
     registry = discover(cfg.plugins.get("paths") or [])

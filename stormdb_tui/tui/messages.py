@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from stormdb_tui.report import Report
+    from stormdb_tui.report.model import Report
     from stormdb_tui.workload import SetupProgress
 
 

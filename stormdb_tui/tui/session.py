@@ -18,9 +18,9 @@ from typing import Any
 from stormdb_tui import db
 from stormdb_tui.config import RunConfig, load_config
 from stormdb_tui.errors import StormError
-from stormdb_tui.headless import write_reports
+from stormdb_tui.frontends.headless import write_reports
 from stormdb_tui.registry import Registry
-from stormdb_tui.runner import Runner, RunPlan
+from stormdb_tui.engine.runner import Runner, RunPlan
 from stormdb_tui.tui.messages import RunFinished, RunPhaseChanged, SetupProgressed
 
 RUN_FIELDS = ("workers", "duration", "warmup", "rate", "think_time")
@@ -58,7 +58,7 @@ def build_plan(
     data_dir: str | None = None,
 ) -> RunPlan:
     """The plan for the pick screen's settings plus ``extra`` overrides (``{"run.duration": "10s"}``)."""
-    from stormdb_tui.plan import make_plan
+    from stormdb_tui.engine.plan import make_plan
 
     cfg = load_config(settings.config_path) if settings.config_path else RunConfig()
     cfg.warnings = []
@@ -78,7 +78,7 @@ def build_plan(
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
     """The plan for ``stormdb-tui run ...`` without ``--no-ui``; server statistics default to on here."""
-    from stormdb_tui.cli import plan_from_run_args
+    from stormdb_tui.frontends.cli import plan_from_run_args
 
     return plan_from_run_args(args, monitor_default=True, quiet=True)
 
@@ -145,7 +145,7 @@ class RunSession:
 
 def check_connection(dsn: str | None, config_path: str | None, data_dir: str | None) -> tuple[bool, str]:
     """Connect to the target the settings resolve to; ``(ok, one line)`` for the pick screen."""
-    from stormdb_tui.plan import resolve_target
+    from stormdb_tui.engine.plan import resolve_target
 
     try:
         cfg = load_config(config_path) if config_path else RunConfig()

@@ -16,7 +16,7 @@ from rich.console import Console
 from textual.app import App
 from textual.screen import Screen
 
-from stormdb_tui.metrics import ErrorKind, IntervalSample, LabelStats, RunSnapshot
+from stormdb_tui.engine.metrics import ErrorKind, IntervalSample, LabelStats, RunSnapshot
 
 
 def screen_text(app: App) -> str:

@@ -1,7 +1,7 @@
 """The live dashboard: throughput, latency per operation, errors, the server, workers.
 
 It never touches the engine's threads: a timer reads the runner's current
-:class:`~stormdb_tui.metrics.RunSnapshot` (an immutable object the sampler
+:class:`~stormdb_tui.engine.metrics.RunSnapshot` (an immutable object the sampler
 replaces once per interval) and redraws the panes only when it is a new
 object; between samples only the clock line changes. Phase changes arrive
 from the app as method calls made while handling the runner's messages.
@@ -19,7 +19,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from stormdb_tui.metrics import RunSnapshot
+from stormdb_tui.engine.metrics import RunSnapshot
 from stormdb_tui.tui.widgets.panes import Pane, fmt_rate
 
 PANES = ("throughput", "server", "latency", "errors", "connections", "workers")

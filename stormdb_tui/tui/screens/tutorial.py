@@ -23,10 +23,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Markdown, OptionList, Static
 from textual.widgets.option_list import Option as ListOption
 
-from stormdb_tui import tutorials
+from stormdb_tui.engine import tutorials
 from stormdb_tui.errors import StormError
-from stormdb_tui.report import Report
-from stormdb_tui.report_md import fmt
+from stormdb_tui.report.model import Report
+from stormdb_tui.report.markdown import fmt
 
 
 class TutorialListScreen(Screen):

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from stormdb_tui.db import sqlstate_class
-from stormdb_tui.metrics import RunSnapshot
+from stormdb_tui.engine.metrics import RunSnapshot
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 EVENT_MARKS = {"checkpoint": "C", "autovacuum": "V", "connection_limit": "L"}

@@ -2,7 +2,7 @@
 
 A :class:`Worker` runs one transaction after another on its own connection,
 times each one with ``time.perf_counter_ns`` and appends the latency (µs)
-to its own :class:`~stormdb_tui.metrics.Recorder`. It reads two plain
+to its own :class:`~stormdb_tui.engine.metrics.Recorder`. It reads two plain
 attributes of its group (``stopping`` and ``measuring``) and touches
 nothing else that is shared: no locks, no events, no messages per
 transaction.
@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
 from stormdb_tui.errors import DatabaseError
-from stormdb_tui.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
+from stormdb_tui.engine.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
 from stormdb_tui.workload import WorkerContext, Workload
 
 BACKOFF_START_S = 0.05
@@ -408,7 +408,7 @@ class WorkerGroup:
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
         """Per-worker totals over the measured window, for the report."""
-        from stormdb_tui.metrics import latency_summary
+        from stormdb_tui.engine.metrics import latency_summary
 
         rows = []
         for worker in self.workers:

@@ -1,8 +1,8 @@
 """From two raw polls to one interval sample, and the server events between them.
 
-Pure functions over the dict rows :mod:`stormdb_tui.pg_queries` returns, so the
+Pure functions over the dict rows :mod:`stormdb_tui.monitor.queries` returns, so the
 arithmetic (rates, counter resets, event edges) is testable without a server.
-The sample keys are documented in :mod:`stormdb_tui.monitor`.
+The sample keys are documented in :mod:`stormdb_tui.monitor.poller`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from stormdb_tui.pg_queries import connection_limit
+from stormdb_tui.monitor.queries import connection_limit
 
 RATE_COLUMNS = {
     "commits_s": "xact_commit",

@@ -211,7 +211,7 @@ def _pg_markdown(pg: Any) -> str:
     if not pg:
         return ""
     try:
-        from stormdb_tui.monitor import render_pg_markdown
+        from stormdb_tui.monitor.poller import render_pg_markdown
     except ImportError:
         return _render_value(pg)
     return render_pg_markdown(pg)

@@ -35,7 +35,7 @@ import yaml
 
 from stormdb_tui.config import RunConfig, load_config
 from stormdb_tui.errors import ConfigError
-from stormdb_tui.report import Report
+from stormdb_tui.report.model import Report
 
 ACTION_KEYS = ("config", "set", "run", "sweep", "check", "compare", "look")
 PANES = ("throughput", "latency", "errors", "server", "connections", "workers")
@@ -271,8 +271,8 @@ def load_tutorial_config(path: str) -> RunConfig:
 
 def make_step_plan(state: TutorialState, dsn: str | None, extra: Sequence[tuple[str, Any]] = (),
                    data_dir: str | None = None) -> Any:
-    """A :class:`~stormdb_tui.runner.RunPlan` for the current state plus ``extra`` overrides."""
-    from stormdb_tui.plan import make_plan
+    """A :class:`~stormdb_tui.engine.runner.RunPlan` for the current state plus ``extra`` overrides."""
+    from stormdb_tui.engine.plan import make_plan
 
     cfg = state.load()
     overrides = list(state.overrides.items()) + list(extra)
@@ -281,7 +281,7 @@ def make_step_plan(state: TutorialState, dsn: str | None, extra: Sequence[tuple[
 
 def run_plan(plan: Any, stop: Callable[[Any], None] | None = None) -> Report:
     """Prepare (load data when missing) and run; ``stop`` receives the runner so a UI can cancel."""
-    from stormdb_tui.runner import Runner
+    from stormdb_tui.engine.runner import Runner
 
     runner = Runner(plan)
     if stop is not None:
@@ -292,7 +292,7 @@ def run_plan(plan: Any, stop: Callable[[Any], None] | None = None) -> Report:
 
 def run_checks(plan: Any) -> list[tuple[str, bool, str]]:
     """The workload's readiness check and, when it has them, its consistency conditions."""
-    from stormdb_tui.runner import Runner
+    from stormdb_tui.engine.runner import Runner
 
     runner = Runner(plan)
     with runner.connect_admin() as conn:

@@ -7,7 +7,7 @@
     report = runner.run()               # blocks; call request_stop() from elsewhere
 
 While it runs, :attr:`Runner.snapshot` is an immutable
-:class:`~stormdb_tui.metrics.RunSnapshot` replaced once per interval, and
+:class:`~stormdb_tui.engine.metrics.RunSnapshot` replaced once per interval, and
 ``on_interval``/``on_phase`` callbacks (called from the sampler thread) let
 a caller print progress or post a UI message. They must not block.
 """
@@ -27,8 +27,8 @@ import psycopg
 from stormdb_tui import db
 from stormdb_tui.config import RunConfig
 from stormdb_tui.errors import DatabaseError, WorkloadError
-from stormdb_tui.metrics import Aggregator, IntervalPart, IntervalSample, RunSnapshot
-from stormdb_tui.report import Report, build_report
+from stormdb_tui.engine.metrics import Aggregator, IntervalPart, IntervalSample, RunSnapshot
+from stormdb_tui.report.model import Report, build_report
 from stormdb_tui.workload import Progress, SetupProgress, Workload
 
 
@@ -155,7 +155,7 @@ class Runner:
 
     def run(self) -> Report:
         """Run to the end (duration, transaction count or stop request) and build the report."""
-        from stormdb_tui.workers import WorkerGroup
+        from stormdb_tui.engine.workers import WorkerGroup
 
         self.started_at = datetime.now(timezone.utc)
         self.status = "running"
@@ -165,7 +165,7 @@ class Runner:
         self.workload.run_settings.setdefault("duration", self.duration)
         processes = int(run.get("processes") or 1)
         if processes > 1 or self.plan.isolate_workers:
-            from stormdb_tui.procs import ProcessGroup
+            from stormdb_tui.engine.processes import ProcessGroup
 
             group = ProcessGroup(
                 self.workload,
@@ -297,7 +297,7 @@ class Runner:
         if not self.plan.monitor:
             return None
         try:
-            from stormdb_tui.monitor import PgMonitor
+            from stormdb_tui.monitor.poller import PgMonitor
         except ImportError:
             self.plan.notes.append("server monitoring is not available in this build")
             return None

@@ -2,7 +2,7 @@
 
 The monitor has its own connection (``application_name`` ``stormdb-tui:monitor``,
 outside the load pool) and runs one prepared statement per interval (see
-:mod:`stormdb_tui.pg_queries`), turning cumulative counters into per-interval
+:mod:`stormdb_tui.monitor.queries`), turning cumulative counters into per-interval
 rates. The engine's sampler calls :meth:`PgMonitor.take` once per interval and
 gets the newest finished sample; it never waits for the server.
 
@@ -48,10 +48,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from stormdb_tui import pg_queries
+from stormdb_tui.monitor import queries as pg_queries
 from stormdb_tui.db import connect, first_line
-from stormdb_tui.monitor_report import render_pg_markdown, summarize
-from stormdb_tui.monitor_sample import EventDetector, compute_sample
+from stormdb_tui.monitor.summary import render_pg_markdown, summarize
+from stormdb_tui.monitor.sample import EventDetector, compute_sample
 
 __all__ = ["PgMonitor", "render_pg_markdown"]
 

@@ -19,7 +19,7 @@ from stormdb_tui import TOOL_NAME, __version__
 from stormdb_tui.errors import ConfigError, StormError
 
 if TYPE_CHECKING:
-    from stormdb_tui.runner import Runner
+    from stormdb_tui.engine.runner import Runner
 
 SCHEMA_VERSION = 1
 LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean", "stddev")
@@ -39,7 +39,7 @@ class Report:
         return json.dumps(self.data, indent=2, sort_keys=False, default=str) + "\n"
 
     def to_markdown(self) -> str:
-        from stormdb_tui.report_md import render_markdown
+        from stormdb_tui.report.markdown import render_markdown
 
         return render_markdown(self.data)
 

@@ -1,4 +1,4 @@
-"""From a config and command-line choices to a :class:`~stormdb_tui.runner.RunPlan`.
+"""From a config and command-line choices to a :class:`~stormdb_tui.engine.runner.RunPlan`.
 
 Shared by the headless CLI and the TUI so both resolve targets, workloads
 and overrides the same way.
@@ -13,7 +13,7 @@ from stormdb_tui import db
 from stormdb_tui.config import RunConfig, apply_override
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.registry import Registry, discover
-from stormdb_tui.runner import RunPlan
+from stormdb_tui.engine.runner import RunPlan
 from stormdb_tui.workload import Workload
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stormdb_tui.monitor_sample import delta
+from stormdb_tui.monitor.sample import delta
 
 DELTA_COLUMNS = {
     "commits": "xact_commit",

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stormdb_tui.errors import EXIT_FAILED, StormError
-from stormdb_tui.metrics import IntervalSample, RunSnapshot
-from stormdb_tui.report import Report
-from stormdb_tui.report_md import fmt
-from stormdb_tui.runner import Runner, RunPlan
+from stormdb_tui.engine.metrics import IntervalSample, RunSnapshot
+from stormdb_tui.report.model import Report
+from stormdb_tui.report.markdown import fmt
+from stormdb_tui.engine.runner import Runner, RunPlan
 from stormdb_tui.workload import SetupProgress
 
 
@@ -95,7 +95,7 @@ def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, 
 
 def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
     """Prepare, run and report; returns the process exit code."""
-    from stormdb_tui.cli import _install_signals, exit_code_for
+    from stormdb_tui.frontends.cli import _install_signals, exit_code_for
 
     def on_interval(snap: RunSnapshot, sample: IntervalSample) -> None:
         if not quiet:

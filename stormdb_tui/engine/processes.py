@@ -4,7 +4,7 @@ One Python process runs Python code on one core at a time (the GIL). When
 the client is what limits a run, ``run.processes: N`` starts N children
 (the ``spawn`` start method: no inherited threads, sockets or locks), each
 building its own workload instance from the plan's class and options and
-its own :class:`~stormdb_tui.workers.WorkerGroup` over a contiguous slice of
+its own :class:`~stormdb_tui.engine.workers.WorkerGroup` over a contiguous slice of
 the worker ids. The parent's sampler asks every child for its interval
 (``IntervalPart.encode()``: HdrHistograms in their compressed wire form plus
 counters) and merges the answers into one part, so the aggregator, the time
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from stormdb_tui.errors import DatabaseError
-from stormdb_tui.metrics import IntervalPart
-from stormdb_tui.workers import WorkerGroup, _merge_part, _split
+from stormdb_tui.engine.metrics import IntervalPart
+from stormdb_tui.engine.workers import WorkerGroup, _merge_part, _split
 from stormdb_tui.workload import Workload
 
 REPLY_TIMEOUT_S = 30.0

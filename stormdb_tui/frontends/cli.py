@@ -199,7 +199,7 @@ def plan_from_run_args(args: argparse.Namespace, *, monitor_default: bool, quiet
     The headless runner and the workbench build it the same way; only the
     default for server statistics differs (off headless, on in the TUI).
     """
-    from stormdb_tui.plan import make_plan
+    from stormdb_tui.engine.plan import make_plan
 
     cfg = _load_cfg(args)
     if args.report_json:
@@ -226,7 +226,7 @@ def plan_from_run_args(args: argparse.Namespace, *, monitor_default: bool, quiet
 def _cmd_run(args: argparse.Namespace) -> int:
     if not args.no_ui:
         return _tui(args, run_args=args)
-    from stormdb_tui.headless import run_headless
+    from stormdb_tui.frontends.headless import run_headless
 
     return run_headless(plan_from_run_args(args, monitor_default=False), quiet=args.quiet)
 
@@ -269,9 +269,9 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from stormdb_tui.headless import progress_printer
-    from stormdb_tui.plan import make_plan
-    from stormdb_tui.runner import Runner
+    from stormdb_tui.frontends.headless import progress_printer
+    from stormdb_tui.engine.plan import make_plan
+    from stormdb_tui.engine.runner import Runner
 
     cfg = _load_cfg(args)
     plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir, setup=True, rebuild=args.rebuild)
@@ -291,11 +291,11 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from stormdb_tui.plan import make_plan
+    from stormdb_tui.engine.plan import make_plan
 
     cfg = _load_cfg(args)
     plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir)
-    from stormdb_tui.runner import Runner
+    from stormdb_tui.engine.runner import Runner
 
     runner = Runner(plan)
     ok = True
@@ -315,7 +315,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from stormdb_tui.report import Report
+    from stormdb_tui.report.model import Report
 
     report = Report.load(args.file)
     if args.write_md:
