@@ -309,8 +309,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         consistency = getattr(plan.workload, "consistency", None)
         if ok and consistency is not None:
             for name, passed, detail in consistency(conn):
-                print(f"{'PASS' if passed else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
-                ok = ok and passed
+                verdict = "SKIP" if passed is None else "PASS" if passed else "FAIL"
+                print(f"{verdict}  {name}" + (f": {detail}" if detail else ""))
+                ok = ok and passed is not False
     return EXIT_OK if ok else EXIT_FAILED
 
 
