@@ -124,9 +124,10 @@ def test_summary_counts_rolled_back_new_orders_in_tpmc():
     assert s["nopm"] == pytest.approx(980) and s["nopm"] < s["tpmC"]
     assert s["new_orders_db"] == 490 and s["new_orders_agree"] is False and "DISAGREE" in s["new_orders_check"]
     assert "disagree" in s["warnings"]
-    wl._window_end = (31_000, 30_000)  # 990 = 1000 completed - 10 rolled back
+    wl._window_start, wl._window_end = (30_010, 30_000), (31_000, 30_000)  # 990 = 1000 completed - 10 rolled back
     s = wl.summary(totals)
     assert s["new_orders_agree"] is True and s["nopm"] == pytest.approx(1980)
+    assert wl.summary(totals)["nopm"] is None  # readings are used by one report only
     by_source = {row["counted by"][:6]: row for row in s["new_orders_by_source"]}
     assert by_source["client"]["committed"] == by_source["databa"]["committed"] == 990
     assert wl.summary({"elapsed_s": 0, "operations": {}})["tpmC"] == 0

@@ -261,6 +261,8 @@ class TpccWorkload(Workload):
         if self._window_start is not None and self._window_end is not None:
             db_new_orders = self._window_end[0] - self._window_start[0]
             delivered = self._window_end[1] - self._window_start[1]
+        # The readings belong to this report only: a later run of the same object starts afresh.
+        self._window_start = self._window_end = None
         # Without a warm-up the window opens before the first transaction; after one, each
         # worker may have one transaction straddling the opening.
         allowance = workers if warmup > 0 else 0
