@@ -181,20 +181,24 @@ class Runner:
         self.group = group
         measure_start = t_last = time.monotonic()
         failure: str | None = None
+        window_conn = None
         try:
             self._set_phase("starting", f"opening {group.pool_size} connections")
             group.open()
+            window_conn = self._window_connection()
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
                 group.measuring = True
                 if monitor is not None:
                     monitor.take()
+                self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
             group.start()
             if self.warmup:
                 self._set_phase("warmup", f"warming up for {self.warmup:g}s")
                 self._warm(measure_start)
                 group.swap(measuring=False)
+                self._window_started(window_conn)
                 if monitor is not None:
                     monitor.take()
                 measure_start = t_last = time.monotonic()
@@ -231,6 +235,8 @@ class Runner:
             if group.measuring and end > t_last:
                 self._sample(group, monitor, measure_start, t_last, end)
             group.close()
+            if window_conn is not None:
+                window_conn.close()
         elapsed = max(end - measure_start, 0.0) if group.measuring else 0.0
         if group.fatal_errors and failure is None and self.aggregator.transactions == 0:
             failure = group.fatal_errors[0]
@@ -254,6 +260,25 @@ class Runner:
         self.report = build_report(self.result(elapsed, pg, workload_extra))
         self._set_phase("done", self.status)
         return self.report
+
+    def _window_connection(self) -> Any:
+        """A connection for the workload's ``measuring_started`` hook, opened before the window."""
+        if getattr(self.workload, "measuring_started", None) is None:
+            return None
+        try:
+            return self.connect_admin()
+        except Exception as exc:
+            self.plan.notes.append(f"{self.workload.name}: no connection for the window-start reading: {db.first_line(exc)}")
+            return None
+
+    def _window_started(self, conn: Any) -> None:
+        """Let the workload read the database as the measured window opens (TPC-C's D_NEXT_O_ID)."""
+        if conn is None:
+            return
+        try:
+            self.workload.measuring_started(conn)
+        except Exception as exc:
+            self.plan.notes.append(f"{self.workload.name}: window-start reading failed: {db.first_line(exc)}")
 
     def _warm(self, t0: float) -> None:
         end = t0 + self.warmup

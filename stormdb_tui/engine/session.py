@@ -188,17 +188,20 @@ class RunSession:
         runner.prepare(self.hooks.progress)
         return runner.setup_result
 
-    def check(self) -> list[tuple[str, bool, str]]:
-        """The workload's readiness check and, when it has them, its consistency conditions."""
+    def check(self) -> list[tuple[str, bool | None, str]]:
+        """The workload's readiness check and, when it has them, its consistency conditions.
+
+        A condition's verdict is None when it was skipped (it says why in its detail).
+        """
         runner = self._runner()
         assert self.plan is not None
         workload = self.plan.workload
         with runner.connect_admin() as conn:
             problems = workload.check(conn)
-            results = [("data present", not problems, "; ".join(problems))]
+            results: list[tuple[str, bool | None, str]] = [("data present", not problems, "; ".join(problems))]
             consistency = getattr(workload, "consistency", None)
             if not problems and consistency is not None:
-                results.extend((str(n), bool(ok), str(d or "")) for n, ok, d in consistency(conn))
+                results.extend((str(n), None if ok is None else bool(ok), str(d or "")) for n, ok, d in consistency(conn))
         return results
 
 

@@ -272,8 +272,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for problem in problems.split("; "):
             print(f"FAIL  {problem}")
     for name, passed, detail in conditions:
-        print(f"{'PASS' if passed else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
-    return EXIT_OK if present and all(passed for _, passed, _ in conditions) else EXIT_FAILED
+        verdict = "SKIP" if passed is None else "PASS" if passed else "FAIL"
+        print(f"{verdict}  {name}" + (f": {detail}" if detail else ""))
+    return EXIT_OK if present and all(passed is not False for _, passed, _ in conditions) else EXIT_FAILED
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
