@@ -8,7 +8,7 @@ A config has these sections (all optional)::
                  think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout}
     metrics:    {interval, percentiles}
     monitoring: {enabled, interval, statements}
-    report:     {json, markdown}
+    report:     {json, markdown, journal}
     plugins:    {paths}            (relative paths are relative to the config file)
 
 Every error names the file, the line, the key path, what was expected and
@@ -86,9 +86,25 @@ MONITORING_OPTIONS: tuple[Option, ...] = (
     Option("statements", "bool", True, "collect top statements from pg_stat_statements when installed"),
 )
 
+class _PathOrOff(Option):
+    """A path, or ``off``: YAML reads a bare ``off``/``no``/``false`` as a boolean, which means off here."""
+
+    def _convert(self, value: object) -> Any:
+        if value is False:
+            return "off"
+        return super()._convert(value)
+
+
 REPORT_OPTIONS: tuple[Option, ...] = (
     Option("json", "str", None, "write the JSON report to this path"),
     Option("markdown", "str", None, "write the Markdown report to this path"),
+    _PathOrOff(
+        "journal",
+        "str",
+        None,
+        "the run journal (JSON Lines, one interval a line, kept if the run is killed); default: beside the "
+        "report, or in the runs folder of the data directory; 'off' writes none",
+    ),
 )
 
 PLUGINS_OPTIONS: tuple[Option, ...] = (

@@ -30,6 +30,18 @@ def default_data_dir() -> Path:
     return Path(base) / "stormdb-tui" / "pg16"
 
 
+def runs_dir() -> Path:
+    """Where run journals (and the reports that replace them) go when no report path was asked for.
+
+    ``STORMDB_RUNS_DIR`` overrides it; otherwise ``runs/`` beside the embedded
+    server's data directory.
+    """
+    env = os.environ.get("STORMDB_RUNS_DIR")
+    if env:
+        return Path(env).expanduser()
+    return default_data_dir().parent / "runs"
+
+
 _servers: dict[Path, object] = {}
 
 

@@ -378,9 +378,43 @@ class Runner:
             message=self.message,
         )
 
+    def _static_sections(self, **workload_extra: Any) -> dict[str, Any]:
+        """The parts of a report known before the first transaction: config, target, server, workload, run."""
+        cfg = self.cfg
+        run = cfg.run
+        rate = run.get("rate")
+        workload = self.workload
+        return {
+            "config": cfg.echo(),
+            "target": {"source": self.plan.target.source, "conninfo": self.plan.target.redacted},
+            "server": self.server or {},
+            "workload": {"name": workload.name, "version": workload.version, "options": dict(workload.opts),
+                         **workload_extra},
+            "run": {
+                "workers": self.workers,
+                "connections": run.get("connections") or self.workers,
+                "processes": run.get("processes", 1),
+                "duration_s": self.duration,
+                "transactions_limit": run.get("transactions"),
+                "warmup_s": self.warmup,
+                "think_time_s": run.get("think_time"),
+                "rate": rate,
+                "model": "open" if rate else "closed",
+                "arrival": run.get("arrival") if rate else None,
+                "latency_limit_s": run.get("latency_limit"),
+                "seed": self.seed,
+                "interval_s": self.interval,
+            },
+        }
+
+    def journal_header(self) -> dict[str, Any]:
+        """The run's journal header: what the report will say about the run before it has measured anything."""
+        import os
+
+        return {"started_at": datetime.now(timezone.utc).isoformat(), "pid": os.getpid(), **self._static_sections()}
+
     def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
         """The finished run as plain values, for :func:`~stormdb_tui.report.model.build_report`."""
-        cfg = self.cfg
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed)
         operations = {stats.label: _figures(stats) for stats in labels}
@@ -403,39 +437,13 @@ class Runner:
         if self.setup_result is not None:
             res = self.setup_result
             setup = {"rows": res.rows, "seconds": round(res.elapsed_s, 3), "rows_per_s": round(res.rows_per_s, 1)}
-        run = cfg.run
-        rate = run.get("rate")
         return RunResult(
             status=str(self.status),
             message=self.message or None,
             stop_reason=self.stop_reason,
             started_at=self.started_at,
             ended_at=self.ended_at,
-            config=cfg.echo(),
-            target={"source": self.plan.target.source, "conninfo": self.plan.target.redacted},
-            server=self.server or {},
-            workload={
-                "name": workload.name,
-                "version": workload.version,
-                "options": dict(workload.opts),
-                "summary": workload_summary,
-                "setup": setup,
-            },
-            run={
-                "workers": self.workers,
-                "connections": run.get("connections") or self.workers,
-                "processes": run.get("processes", 1),
-                "duration_s": self.duration,
-                "transactions_limit": run.get("transactions"),
-                "warmup_s": self.warmup,
-                "think_time_s": run.get("think_time"),
-                "rate": rate,
-                "model": "open" if rate else "closed",
-                "arrival": run.get("arrival") if rate else None,
-                "latency_limit_s": run.get("latency_limit"),
-                "seed": self.seed,
-                "interval_s": self.interval,
-            },
+            **self._static_sections(summary=workload_summary, setup=setup),
             elapsed_s=elapsed,
             transactions=agg.transactions,
             errors_total=agg.error_count,

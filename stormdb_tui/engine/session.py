@@ -31,6 +31,7 @@ from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.runner import Runner
 from stormdb_tui.engine.states import Phase, Status
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, StormError
+from stormdb_tui.report.journal import Journal, JournalWriteError, journal_path, totals_from_snapshot
 from stormdb_tui.report.model import Report
 from stormdb_tui.workload import SetupProgress
 
@@ -44,6 +45,8 @@ class Hooks:
     phase: Callable[[Phase, str], None] | None = None
     progress: Callable[[SetupProgress], None] | None = None
     interval: Callable[[RunSnapshot, IntervalSample], None] | None = None
+    notice: Callable[[str], None] | None = None
+    """One line the user should see at once (where the run journal is, why it stopped)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Outcome:
     """One line saying why the run failed or was cancelled before measuring."""
     written: tuple[tuple[bool, str], ...] = field(default_factory=tuple)
     """(written, message) per configured report file."""
+
+
+JOURNAL_OFF = frozenset({"off", "false", "no", "none", "0"})
 
 
 def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, str]]:
@@ -98,6 +104,8 @@ class RunSession:
         self.aborted = False
         self.signum = 0
         self.outcome: Outcome | None = None
+        self.journal: Journal | None = None
+        self.journal_error: str | None = None
         self._lock = threading.Lock()
 
     # -- what front ends read ------------------------------------------------------
@@ -138,7 +146,7 @@ class RunSession:
         hooks = self.hooks
         runner = Runner(
             self.plan,
-            on_interval=hooks.interval,
+            on_interval=self._on_interval,
             on_phase=(lambda phase, detail: hooks.phase(Phase(phase), detail)) if hooks.phase else None,
         )
         with self._lock:
@@ -146,6 +154,66 @@ class RunSession:
             if self.stop_reason is not None:
                 runner.request_stop(self.stop_reason)
         return runner
+
+    def _notice(self, text: str) -> None:
+        if self.hooks.notice is not None:
+            self.hooks.notice(text)
+
+    # -- the journal (sampler thread, once per interval) ----------------------------
+
+    def _open_journal(self, runner: Runner) -> None:
+        assert self.plan is not None
+        paths = self.plan.config.report
+        setting = paths.get("journal")
+        if not self.write_files or (setting is not None and str(setting).strip().lower() in JOURNAL_OFF):
+            return
+        from datetime import datetime, timezone
+
+        from stormdb_tui.embedded import runs_dir
+
+        header = runner.journal_header()
+        path = journal_path(paths, runs_dir(), self.plan.workload.name, datetime.now(timezone.utc))
+        try:
+            self.journal = Journal(path, header)
+        except JournalWriteError as exc:
+            self.journal_error = str(exc)
+            self._notice(f"error: {exc}; the run goes on without a journal")
+            return
+        self._notice(f"run journal: {path} (kept if the run is killed; `stormdb-tui report` opens it)")
+
+    def _on_interval(self, snap: RunSnapshot, sample: IntervalSample) -> None:
+        journal = self.journal
+        if journal is not None and not journal.closed:
+            try:
+                journal.append(sample.as_dict(), totals_from_snapshot(snap))
+            except JournalWriteError as exc:
+                self.journal_error = str(exc)
+                self._notice(f"error: {exc}; the journal stops here, the run goes on")
+        if self.hooks.interval is not None:
+            self.hooks.interval(snap, sample)
+
+    def _finish_journal(self, report: Report | None, written: list[tuple[bool, str]]) -> None:
+        """Replace the journal by the report; keep it when a report could not be written."""
+        journal = self.journal
+        if journal is None:
+            if self.journal_error:
+                written.append((False, self.journal_error))
+            return
+        assert self.plan is not None
+        paths = self.plan.config.report
+        if report is not None and not (paths.get("json") or paths.get("markdown")):
+            # No report was asked for: the journal's place gets the full JSON report.
+            target = journal.path.removesuffix(".journal.jsonl") + ".json"
+            written.extend(write_reports(report, {"json": target}))
+        report_failed = any(not ok for ok, _ in written)
+        if self.journal_error:
+            written.append((False, self.journal_error))
+        if report is not None and not report_failed:
+            journal.close(remove=True)
+            return
+        journal.close()
+        if os.path.exists(journal.path):
+            written.append((True, f"what was measured is kept in the run journal {journal.path}"))
 
     def _phase(self, phase: Phase, detail: str) -> None:
         if self.hooks.phase is not None:
@@ -169,18 +237,29 @@ class RunSession:
             runner.prepare(self.hooks.progress)
             if self.stop_reason is not None:
                 return self._end(Status.CANCELLED, error="cancelled during setup")
+            self._open_journal(runner)
             report = runner.run()
         except StormError as exc:
+            self._keep_journal()
             if self.stop_reason is not None:
                 return self._end(Status.CANCELLED, error=str(exc))
             return self._end(Status.FAILED, error=str(exc), code=exc.exit_code)
         except Exception as exc:
+            kept = self._keep_journal()
             status = Status.CANCELLED if self.stop_reason is not None else Status.FAILED
-            return self._end(status, error=f"internal error: {type(exc).__name__}: {db.first_line(exc)}")
-        written: tuple[tuple[bool, str], ...] = ()
+            return self._end(status, error=f"internal error: {type(exc).__name__}: {db.first_line(exc)}" + kept)
+        written: list[tuple[bool, str]] = []
         if self.write_files and self.plan is not None:
-            written = tuple(write_reports(report, self.plan.config.report))
-        return self._end(Status(report.status), report=report, written=written)
+            written = write_reports(report, self.plan.config.report)
+            self._finish_journal(report, written)
+        return self._end(Status(report.status), report=report, written=tuple(written))
+
+    def _keep_journal(self) -> str:
+        journal = self.journal
+        if journal is None:
+            return ""
+        journal.close()
+        return f"; what was measured is kept in the run journal {journal.path}" if os.path.exists(journal.path) else ""
 
     def setup_only(self) -> SetupProgress | None:
         """Create and load the workload's data (the plan asks for setup); what was loaded."""

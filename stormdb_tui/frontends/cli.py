@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("file")
     rp.add_argument("--md", action="store_true", help="print it as Markdown instead of opening the workbench")
     rp.add_argument("--write-md", metavar="PATH", help="write it as Markdown to PATH")
+    rp.add_argument("--write-json", metavar="PATH", help="write it as a JSON report to PATH (turns a run journal into a report)")
     return parser
 
 
@@ -278,14 +279,25 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from stormdb_tui.report.model import Report
+    from stormdb_tui.report.model import Report, write_atomic
 
     report = Report.load(args.file)
-    if args.write_md:
-        print(report.write_markdown(args.write_md))
+    try:
+        markdown = report.to_markdown() if (args.write_md or args.md or not sys.stdout.isatty()) else None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise UsageError(f"{args.file}: not a well-formed report ({type(exc).__name__}: {exc})") from None
+    if args.write_json or args.write_md:
+        for path, write in ((args.write_json, report.write_json), (args.write_md, lambda p: write_atomic(p, markdown or ""))):
+            if not path:
+                continue
+            try:
+                print(write(path))
+            except OSError as exc:
+                print(f"stormdb-tui: error: could not write {path}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_FAILED
         return EXIT_OK
-    if args.md or not sys.stdout.isatty():
-        sys.stdout.write(report.to_markdown())
+    if markdown is not None:
+        sys.stdout.write(markdown)
         return EXIT_OK
     from stormdb_tui.tui.app import run_app
 

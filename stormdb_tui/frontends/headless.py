@@ -91,7 +91,11 @@ def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
         if not quiet and message and phase in (Phase.SETUP, Phase.WARMUP, Phase.CONNECTING):
             print(f"stormdb-tui: {phase}: {message}", file=sys.stderr, flush=True)
 
-    hooks = Hooks(phase=on_phase, progress=None if quiet else progress_printer(), interval=on_interval)
+    def on_notice(text: str) -> None:
+        print(f"stormdb-tui: {text}", file=sys.stderr, flush=True)
+
+    hooks = Hooks(phase=on_phase, progress=None if quiet else progress_printer(), interval=on_interval,
+                  notice=on_notice)
     session = RunSession(plan, hooks)
     with signals_stop(session):
         outcome = session.execute()

@@ -26,7 +26,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     out.append("")
     out.append(
         f"{data.get('tool', {}).get('name', 'stormdb-tui')} {data.get('tool', {}).get('version', '')}, "
-        f"started {data.get('started_at')}, ended {data.get('ended_at')}."
+        f"started {data.get('started_at')}, ended {data.get('ended_at') or 'unknown (the run did not finish)'}."
     )
     if data.get("message"):
         out.append(f"\n**{data['status']}:** {data['message']}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from stormdb_tui import TOOL_NAME, __version__
 from stormdb_tui.db import sqlstate_class
-from stormdb_tui.errors import ConfigError, StormError
+from stormdb_tui.errors import ConfigError
 
 SCHEMA_VERSION = 1
 LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean", "stddev")
@@ -50,28 +50,57 @@ class Report:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Report:
-        """Read a saved JSON report; a one-line error for anything that is not one."""
+        """Read a saved JSON report or a run journal; a one-line located error for anything else.
+
+        The size is checked before reading and nesting depth is bounded by
+        the parser, so a hostile file costs little memory and never a traceback.
+        """
+        where = os.fspath(path)
+        from stormdb_tui.report.journal import is_journal, load_journal
+
+        if is_journal(where):
+            return load_journal(where)
         try:
-            with open(path, encoding="utf-8") as handle:
+            size = os.path.getsize(where)
+            if os.path.isdir(where):
+                raise ConfigError("is a directory, not a report file", file=where)
+            if size > MAX_REPORT_BYTES:
+                raise ConfigError(f"too large for a report ({size:,} bytes, at most {MAX_REPORT_BYTES:,})", file=where)
+            with open(where, encoding="utf-8") as handle:
                 data = json.load(handle)
         except FileNotFoundError:
-            raise ConfigError("no such report file", file=os.fspath(path)) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read: {exc}", file=os.fspath(path)) from None
+            raise ConfigError("no such report file", file=where) from None
+        except UnicodeDecodeError:
+            raise ConfigError("not a JSON report: binary content (not UTF-8 text)", file=where) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", file=where) from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"not a JSON report: {exc.msg}", file=os.fspath(path), line=exc.lineno) from None
+            raise ConfigError(f"not a JSON report: {exc.msg}", file=where, line=exc.lineno) from None
+        except RecursionError:
+            raise ConfigError("not a report: nested too deeply", file=where) from None
         # A wrong file is a usage error (exit 2), like a bad config, not a failed run.
         if not isinstance(data, dict) or "schema_version" not in data:
-            raise ConfigError("not a stormdb-tui report (no schema_version)", file=os.fspath(path))
+            raise ConfigError("not a stormdb-tui report (no schema_version)", file=where)
         version = data["schema_version"]
         if not isinstance(version, int) or isinstance(version, bool):
-            raise ConfigError("not a stormdb-tui report", file=os.fspath(path), expected="an integer schema_version", found=version)
+            raise ConfigError("not a stormdb-tui report", file=where, expected="an integer schema_version", found=version)
         if version > SCHEMA_VERSION:
-            raise StormError(
-                f"{os.fspath(path)}: report schema_version {data['schema_version']} is newer than this "
-                f"tool understands ({SCHEMA_VERSION}); upgrade stormdb-tui"
+            raise ConfigError(
+                f"report schema_version {version} is newer than this tool understands ({SCHEMA_VERSION})",
+                file=where, hint="upgrade stormdb-tui",
             )
+        for key, kind in REQUIRED_SECTIONS.items():
+            if not isinstance(data.get(key), kind):
+                raise ConfigError("not a complete stormdb-tui report", file=where, path=key,
+                                  expected=f"a {kind.__name__}", found=type(data.get(key)).__name__)
         return cls(data)
+
+
+MAX_REPORT_BYTES = 512 * 1024 * 1024
+REQUIRED_SECTIONS: dict[str, type] = {
+    "status": str, "workload": dict, "run": dict, "summary": dict, "operations": dict, "intervals": list,
+}
+"""What every renderer reads; a file without them is rejected at load, not halfway through a render."""
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> str:

@@ -28,7 +28,13 @@ from stormdb_tui.engine.states import LIVE_PHASES
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
 from stormdb_tui.registry import Registry, discover
 from stormdb_tui.report.model import Report
-from stormdb_tui.tui.messages import ConnectionTested, RunFinished, RunPhaseChanged, SetupProgressed
+from stormdb_tui.tui.messages import (
+    ConnectionTested,
+    RunFinished,
+    RunNotice,
+    RunPhaseChanged,
+    SetupProgressed,
+)
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.help import HelpScreen
 from stormdb_tui.tui.screens.pick import PickScreen
@@ -192,6 +198,11 @@ class StormApp(App[int]):
     def cancel_setup(self) -> None:
         if self.session is not None and self._run_active:
             self.session.request_stop("setup cancelled")
+
+    def on_run_notice(self, message: RunNotice) -> None:
+        error = message.text.startswith("error: ")
+        self.notify(message.text.removeprefix("error: "), severity="error" if error else "information",
+                    timeout=10 if error else 6)
 
     def on_run_phase_changed(self, message: RunPhaseChanged) -> None:
         if self.setup_screen is not None and self.dashboard is None:

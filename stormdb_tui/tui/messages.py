@@ -34,6 +34,14 @@ class SetupProgressed(Message):
         self.progress = progress
 
 
+class RunNotice(Message):
+    """One line the user should see while the run goes (where its journal is, a file it could not write)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RunFinished(Message):
     """The run thread ended.
 

@@ -21,7 +21,7 @@ from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.session import Hooks, RunSession
 from stormdb_tui.errors import StormError
 from stormdb_tui.registry import Registry
-from stormdb_tui.tui.messages import RunFinished, RunPhaseChanged, SetupProgressed
+from stormdb_tui.tui.messages import RunFinished, RunNotice, RunPhaseChanged, SetupProgressed
 
 RUN_FIELDS = ("workers", "duration", "warmup", "rate", "think_time")
 """The run settings the pick screen offers (declared in :data:`stormdb_tui.config.RUN_OPTIONS`)."""
@@ -91,6 +91,7 @@ def run_session(build: Callable[[], RunPlan], post: Callable[[Any], Any]) -> Run
     hooks = Hooks(
         phase=lambda phase, detail: post(RunPhaseChanged(phase, detail)),
         progress=lambda progress: post(SetupProgressed(progress)),
+        notice=lambda text: post(RunNotice(text)),
     )
     return RunSession(isolated, hooks)
 
