@@ -5,7 +5,8 @@ A config has these sections (all optional)::
     database:   {host, port, dbname, user, password | password_env, sslmode, options, dsn}
     workload:   {name: simple, <the workload's own options>...}
     run:        {workers, connections, processes, duration | transactions, warmup,
-                 think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout}
+                 think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout,
+                 max_error_rate, transaction_timeout, stop_grace}
     metrics:    {interval, percentiles}
     monitoring: {enabled, interval, statements}
     report:     {json, markdown, journal}
@@ -19,6 +20,7 @@ declarations once the workload is known (:meth:`RunConfig.workload_options`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +70,28 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("seed", "int", None, "random seed; each worker uses seed + worker id (default: random)"),
     Option("max_tries", "int", 10, "attempts per transaction on serialization failure or deadlock", minimum=1),
     Option("connect_timeout", "duration", 10.0, "how long to wait for the server at start", minimum=0.1),
+    Option(
+        "max_error_rate",
+        "float",
+        None,
+        "fail the run when more than this share of transactions failed (0.05 = 5%); default: off",
+        minimum=0,
+        maximum=1,
+    ),
+    Option(
+        "transaction_timeout",
+        "duration",
+        60.0,
+        "a transaction that has not returned after this long is reported as hung (the run fails)",
+        minimum=0.1,
+    ),
+    Option(
+        "stop_grace",
+        "duration",
+        10.0,
+        "at the end, how long workers still inside a call are waited for before they are abandoned",
+        minimum=0.1,
+    ),
 )
 
 METRICS_OPTIONS: tuple[Option, ...] = (
@@ -230,12 +254,63 @@ def _line_map(text: str, source: str | None = None) -> dict[str, int]:
     return lines
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_NODES = 20_000
+"""Values a config may expand to, aliases followed: real configs have a few hundred."""
+MAX_YAML_DEPTH = 32
+
+
+def check_yaml_shape(text: str, source: str = "<config>") -> None:
+    """Reject YAML that would cost far more than it looks: alias bombs, deep nesting.
+
+    The text is composed into nodes (aliases stay shared references, so this
+    is linear in the text) and walked with a budget, following aliases, before
+    anything is built from it.
+    """
+    depth = 0
+    # Events first: the parser is a state machine, so a deep file is refused
+    # at its 33rd level instead of recursing through all of it.
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", file=source,
+                                  line=event.start_mark.line + 1)
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", file=source) from None
+    if root is None:
+        return
+    budget = MAX_YAML_NODES
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        line = node.start_mark.line + 1
+        if budget < 0:
+            raise ConfigError(
+                f"expands to more than {MAX_YAML_NODES:,} values (YAML aliases repeating aliases?)",
+                file=source, line=line,
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", file=source, line=line)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+
+
 def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     line = mark.line + 1 if mark is not None else None
     hint = None
-    if "\\t" in str(problem) or "tab" in str(problem).lower():
+    if "\\t" in str(problem) or re.search(r"\btabs?\b", str(problem).lower()):
         hint = "YAML indents with spaces, not tabs"
     return ConfigError(f"invalid YAML: {problem}", file=source, line=line, hint=hint)
 
@@ -244,14 +319,24 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read and validate a YAML config file (ours or StormDB's flat format)."""
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(source, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("config file not found", file=source) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a config file", file=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file: {exc}", file=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror or exc}", file=source) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"too large for a config file (more than {MAX_CONFIG_BYTES:,} bytes)", file=source)
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise ConfigError("binary content (a NUL byte), not a YAML text file", file=source, line=line)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("not UTF-8 text (binary content?)", file=source, line=line) from None
     cfg = parse_config(text, source)
     base = os.path.dirname(os.path.abspath(source))
     cfg.plugins["paths"] = [
@@ -263,6 +348,7 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 def parse_config(text: str, source: str = "<config>") -> RunConfig:
     """Validate YAML text; ``source`` names it in error messages."""
     try:
+        check_yaml_shape(text, source)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from None

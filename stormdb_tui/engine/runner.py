@@ -245,6 +245,8 @@ class Runner:
             failure = crashed[0]
             self.plan.notes.extend(crashed[1:])
         self.message = ""
+        if failure is None and not self.stop_reason:
+            failure = self._verdict()
         if failure is not None:
             self.status = "failed"
             self.message = failure
@@ -260,6 +262,22 @@ class Runner:
         self.report = build_report(self.result(elapsed, pg, workload_extra))
         self._set_phase("done", self.status)
         return self.report
+
+    def _verdict(self) -> str | None:
+        """Why a run that reached its end still failed: nothing committed, or too many errors."""
+        agg = self.aggregator
+        done, errors = agg.transactions, agg.error_count
+        if done == 0:
+            if errors:
+                kind = max(agg.errors.values(), key=lambda k: k.count, default=None)
+                first = f": {kind.sqlstate} {kind.first_message}" if kind is not None else ""
+                return f"no transaction committed; every one of {errors:,} attempts failed{first}"
+            return "no transaction committed in the measured window"
+        limit = self.cfg.run.get("max_error_rate")
+        if limit is not None and errors / (done + errors) > float(limit):
+            return (f"{errors / (done + errors):.1%} of transactions failed ({errors:,} of {done + errors:,}), "
+                    f"more than run.max_error_rate {float(limit):.1%}")
+        return None
 
     def _window_connection(self) -> Any:
         """A connection for the workload's ``measuring_started`` hook, opened before the window."""
