@@ -331,12 +331,12 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         raise ConfigError(f"too large for a config file (more than {MAX_CONFIG_BYTES:,} bytes)", file=source)
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise ConfigError("binary content (a NUL byte), not a YAML text file", file=source, line=line)
+        raise ConfigError("cannot read config file: binary content (a NUL byte), not YAML text", file=source, line=line)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("not UTF-8 text (binary content?)", file=source, line=line) from None
+        raise ConfigError("cannot read config file: not UTF-8 text (binary content?)", file=source, line=line) from None
     cfg = parse_config(text, source)
     base = os.path.dirname(os.path.abspath(source))
     cfg.plugins["paths"] = [
