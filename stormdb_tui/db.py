@@ -54,6 +54,8 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 # Errors without a server-sent SQLSTATE get one of these pseudo-states.
 CLIENT_CONNECTION_LOST = "08006"
 CLIENT_ERROR = "XXCLI"
+WORKLOAD_BUG_PREFIX = "py:"
+"""Pseudo-state of an exception raised by workload code itself (``py:KeyError``): one kind per exception type."""
 
 _PASSWORD_RE = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URI_PASSWORD_RE = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
@@ -73,6 +75,8 @@ def sqlstate_class(sqlstate: str | None) -> str:
         return "client_error"
     if sqlstate == CLIENT_ERROR:
         return "client_error"
+    if sqlstate.startswith(WORKLOAD_BUG_PREFIX):
+        return "workload_error"
     return SQLSTATE_CLASSES.get(sqlstate[:2], f"class_{sqlstate[:2]}")
 
 
@@ -156,11 +160,58 @@ def env_targets_set() -> bool:
     return any(os.environ.get(name) for name in PG_ENV_VARS)
 
 
+def liveness_params(conninfo: str, connect_timeout: float = 10.0) -> dict[str, Any]:
+    """Connection parameters that bound every wait on a server that stopped answering.
+
+    ``connect_timeout`` always; for TCP targets also keepalives and
+    ``tcp_user_timeout``, so a dead peer or a black-holed network is noticed
+    in about 15 s instead of the kernel's two hours. What the user set in the
+    conninfo wins.
+    """
+    try:
+        given = pg_conninfo.conninfo_to_dict(conninfo) if conninfo else {}
+    except psycopg.ProgrammingError:
+        given = {}
+    params: dict[str, Any] = {"connect_timeout": str(max(int(connect_timeout), 2))}
+    host = str(given.get("host") or given.get("hostaddr") or os.environ.get("PGHOST") or "")
+    if host and not all(h.startswith("/") or h.startswith("@") for h in host.split(",")):
+        params.update(keepalives="1", keepalives_idle="5", keepalives_interval="2", keepalives_count="3",
+                      tcp_user_timeout="15000")
+    return {k: v for k, v in params.items() if k not in given}
+
+
+def sever(conn: Any) -> bool:
+    """Shut down a connection's socket under a thread blocked in it, so that thread's call returns.
+
+    A frozen server never answers, and no server-side timeout can fire; this
+    is the client's way out. The blocked call fails with a connection error
+    and the connection is then closed by its owner. True when a socket was shut.
+    """
+    import socket
+
+    try:
+        fd = conn.pgconn.socket
+    except Exception:
+        return False
+    try:
+        dup = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        dup.close()
+
+
 def connect(conninfo: str, *, role: str = "load", autocommit: bool = True, **kwargs: Any) -> psycopg.Connection:
     """Open a connection with our application_name; a one-line DatabaseError when it fails."""
     try:
         return psycopg.connect(
-            conninfo, autocommit=autocommit, application_name=f"{APP_NAME}:{role}", **kwargs
+            conninfo, autocommit=autocommit, application_name=f"{APP_NAME}:{role}",
+            **{**liveness_params(conninfo), **kwargs},
         )
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot connect to {redact(conninfo) or 'the default server'}: {first_line(exc)}") from None

@@ -38,6 +38,8 @@ from stormdb_tui.errors import DatabaseError, WorkloadError
 from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, RunResult, build_report
 from stormdb_tui.workload import Progress, SetupProgress
 
+MONITOR_STOP_S = 10.0
+
 
 class Runner:
     """Drives one run of one workload against one target."""
@@ -75,6 +77,10 @@ class Runner:
         self.ended_at: datetime | None = None
         self.report: Report | None = None
         self.group: Any = None
+        self.transaction_timeout = float(run.get("transaction_timeout") or 60.0)
+        self.stop_grace = float(run.get("stop_grace") or 10.0)
+        self.hung: dict[int, dict[str, Any]] = {}
+        """Worker id -> what it was inside and for how long, for calls past run.transaction_timeout."""
 
     # -- control -------------------------------------------------------------
 
@@ -223,6 +229,11 @@ class Runner:
                     next_tick += self.interval
                     while next_tick <= now:
                         next_tick += self.interval
+                    self._watch_hung(group, now - measure_start)
+                    broken = group.failing() if hasattr(group, "failing") else None
+                    if broken:
+                        failure = f"stopped early: every worker failed repeatedly in the workload's code: {broken}"
+                        break
         except DatabaseError as exc:
             failure = str(exc)
         except Exception as exc:
@@ -230,7 +241,7 @@ class Runner:
         finally:
             self._set_phase("stopping", "finishing in-flight transactions")
             group.stop()
-            group.join(timeout=30)
+            abandoned = self._join_or_abandon(group, measure_start)
             end = time.monotonic()
             if group.measuring and end > t_last:
                 self._sample(group, monitor, measure_start, t_last, end)
@@ -244,6 +255,14 @@ class Runner:
         if crashed and failure is None:
             failure = crashed[0]
             self.plan.notes.extend(crashed[1:])
+        if abandoned and failure is None:
+            failure = abandoned
+        if self.hung and failure is None:
+            first = next(iter(self.hung.values()))
+            failure = (f"{len(self.hung)} worker{'s' if len(self.hung) > 1 else ''} hung: worker {first['worker']} "
+                       f"was inside `{first['inside']}` for more than {self.transaction_timeout:g} s "
+                       "(run.transaction_timeout)")
+        self.plan.notes.extend(self._outages())
         self.message = ""
         if failure is None and not self.stop_reason:
             failure = self._verdict()
@@ -262,6 +281,59 @@ class Runner:
         self.report = build_report(self.result(elapsed, pg, workload_extra))
         self._set_phase("done", self.status)
         return self.report
+
+    def _watch_hung(self, group: Any, t_s: float) -> None:
+        """Report each call that has run past run.transaction_timeout, once per worker."""
+        if not hasattr(group, "busy"):
+            return
+        for wid, inside, seconds in group.busy(self.transaction_timeout):
+            entry = self.hung.get(wid)
+            if entry is None:
+                self.hung[wid] = {"worker": wid, "inside": inside, "seconds": round(seconds, 1),
+                                  "seen_at_s": round(t_s, 1), "abandoned": False}
+                self.aggregator.events.append({"t_s": round(t_s, 1), "type": "hung", "worker": wid,
+                                               "detail": f"worker {wid} inside `{inside}` for {seconds:.0f} s"})
+            else:
+                entry["seconds"] = round(seconds, 1)
+
+    def _join_or_abandon(self, group: Any, measure_start: float) -> str | None:
+        """Wait up to run.stop_grace for in-flight calls; name and abandon the workers still inside one."""
+        if group.join(timeout=self.stop_grace):
+            return None
+        if not hasattr(group, "abandon"):
+            return f"workers did not stop within {self.stop_grace:g} s (run.stop_grace)"
+        left = group.abandon()
+        self._watch_hung(group, time.monotonic() - measure_start)
+        group.join(timeout=2.0)  # a call blocked on the server returns once its socket is shut
+        by_call: dict[str, list[int]] = {}
+        for wid, inside in left:
+            by_call.setdefault(inside, []).append(wid)
+            entry = self.hung.setdefault(wid, {"worker": wid, "inside": inside, "seconds": None,
+                                               "seen_at_s": None, "abandoned": True})
+            entry["abandoned"] = True
+        parts = [
+            f"{len(ids)} worker{'s were' if len(ids) > 1 else ' was'} still inside `{inside}` after {self.stop_grace:g} s "
+            f"(worker{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}; abandoned)"
+            for inside, ids in by_call.items()
+        ]
+        return "; ".join(parts) if parts else None
+
+    def _outages(self) -> list[str]:
+        """Notes for stretches of two or more intervals in which nothing committed."""
+        notes, start, last = [], None, None
+        intervals = self.aggregator.intervals
+        for sample in intervals:
+            if sample.transactions == 0:
+                if start is None:
+                    start = sample.t_s - sample.duration_s
+                last = sample
+            else:
+                if start is not None and last is not None and last.t_s - start >= 2 * self.interval - 1e-6:
+                    notes.append(f"no transaction completed from t = {start:.1f} s to t = {last.t_s:.1f} s")
+                start = last = None
+        if start is not None and last is not None and intervals and last.t_s - start >= 2 * self.interval - 1e-6:
+            notes.append(f"no transaction completed from t = {start:.1f} s to the end (t = {last.t_s:.1f} s)")
+        return notes
 
     def _verdict(self) -> str | None:
         """Why a run that reached its end still failed: nothing committed, or too many errors."""
@@ -350,13 +422,30 @@ class Runner:
         return monitor
 
     def _stop_monitor(self, monitor: Any) -> dict[str, Any] | None:
+        """The monitor's final reading, given at most MONITOR_STOP_S: a frozen server must not hold the report."""
         if monitor is None:
             return None
-        try:
-            return monitor.stop(self.aggregator.transactions)
-        except Exception as exc:
-            self.plan.notes.append(f"server monitoring failed at the end: {db.first_line(exc)}")
-            return None
+        box: dict[str, Any] = {}
+
+        def stop() -> None:
+            try:
+                box["pg"] = monitor.stop(self.aggregator.transactions)
+            except Exception as exc:
+                box["error"] = db.first_line(exc)
+
+        thread = threading.Thread(target=stop, name="stormdb-monitor-stop", daemon=True)
+        thread.start()
+        thread.join(MONITOR_STOP_S)
+        if thread.is_alive():
+            conn = getattr(monitor, "_conn", None)
+            if conn is not None:
+                db.sever(conn)
+            thread.join(2.0)
+        if "pg" in box:
+            return box["pg"]
+        why = box.get("error") or f"the server did not answer within {MONITOR_STOP_S:g} s"
+        self.plan.notes.append(f"server monitoring failed at the end: {why}")
+        return None
 
     def _workload_finish(self) -> dict[str, Any]:
         finish = getattr(self.workload, "finish", None)
@@ -475,6 +564,7 @@ class Runner:
             events=list(self.snapshot.events),
             errors=[ErrorFigures(k.label, k.sqlstate, k.count, k.first_message) for k in agg.errors.values()],
             notes=list(self.plan.notes),
+            hung=[dict(entry) for entry in self.hung.values()],
         )
 
 

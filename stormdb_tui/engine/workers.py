@@ -15,10 +15,13 @@ capped exponential backoff until the server is back or the run stops.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
 import random
 import threading
 import time
+import traceback
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,13 +30,26 @@ import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
+from stormdb_tui.db import (
+    APP_NAME,
+    RETRYABLE_SQLSTATES,
+    WORKLOAD_BUG_PREFIX,
+    error_sqlstate,
+    first_line,
+    liveness_params,
+    redact,
+    sever,
+)
 from stormdb_tui.engine.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
 from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import WorkerContext, Workload
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
+BUG_BACKOFF_START_S = 0.01
+BUG_BACKOFF_CAP_S = 1.0
+FAILING_STREAK = 8
+"""Consecutive workload exceptions (about 2.5 s of backoff) after which a worker counts as failing."""
 
 
 class Worker:
@@ -51,6 +67,12 @@ class Worker:
         self.ctx: WorkerContext | None = None
         self.thread = threading.Thread(target=self._main, name=f"stormdb-worker-{worker_id}", daemon=True)
         self.fatal: str | None = None
+        # Read by the sampler to find hung calls: perf_counter_ns at the start of the
+        # current call (0 between calls) and which call it is.
+        self.t0 = 0
+        self.inside = "connect"
+        self.bug_streak = 0
+        self.last_bug = ""
         # Sampler-side bookkeeping (only the sampler thread touches these).
         self.prev_rec: Recorder | None = None
         self.prev_offsets: dict[str, int] = {}
@@ -88,7 +110,8 @@ class Worker:
                 workers=group.total_workers,
                 stopping=lambda: group.stopping,
             )
-            group.workload.start_worker(self.ctx)
+            self._call_hook("start_worker")
+            self.inside = "transaction"
             if group.rate:
                 self._run_open()
             else:
@@ -99,7 +122,7 @@ class Worker:
         finally:
             if self.ctx is not None:
                 try:
-                    group.workload.stop_worker(self.ctx)
+                    self._call_hook("stop_worker")
                 except Exception:
                     pass
                 group.release(self.ctx.conn)
@@ -123,12 +146,14 @@ class Worker:
                     break
             if shared_pool and not self._borrow():
                 break
-            t0 = perf()
+            self.t0 = t0 = perf()
             label = self._attempt(transaction, ctx)
             t1 = perf()
+            self.t0 = 0
             if shared_pool:
                 group.release(ctx.conn)
             if label is not None:
+                self.bug_streak = 0
                 rec = self.rec
                 values = rec.lat.get(label)
                 if values is None:
@@ -165,12 +190,14 @@ class Worker:
                 continue
             if group.shared_pool and not self._borrow():
                 break
-            t0 = perf()
+            self.t0 = t0 = perf()
             label = self._attempt(transaction, ctx)
             t1 = perf()
+            self.t0 = 0
             if group.shared_pool:
                 group.release(ctx.conn)
             if label is not None:
+                self.bug_streak = 0
                 rec = self.rec
                 values = rec.lat.get(label)
                 if values is None:
@@ -197,11 +224,25 @@ class Worker:
                     return None
                 ctx.attempt += 1
 
+    def _call_hook(self, name: str) -> None:
+        """start_worker/stop_worker, timed like a transaction so a hang in them is seen too."""
+        ctx = self.ctx
+        inside, self.inside = self.inside, name
+        self.t0 = time.perf_counter_ns()
+        try:
+            getattr(self.group.workload, name)(ctx)
+        finally:
+            self.t0 = 0
+            self.inside = inside
+
     def _failed(self, exc: BaseException, ctx: WorkerContext) -> bool:
         """Handle a failure; True when the transaction should be tried again."""
         state = error_sqlstate(exc)
         conn = ctx.conn
         lost = conn is None or conn.closed or getattr(conn, "broken", False)
+        if not lost and not isinstance(exc, psycopg.Error):
+            self._workload_bug(exc, ctx)
+            return False
         if not lost and state in RETRYABLE_SQLSTATES and ctx.attempt + 1 < self.group.max_tries:
             self.retries += 1
             self._rollback(conn)
@@ -213,6 +254,20 @@ class Worker:
         else:
             self._rollback(conn)
         return False
+
+    def _workload_bug(self, exc: BaseException, ctx: WorkerContext) -> None:
+        """A non-database exception from the workload: one error kind per exception type, then back off.
+
+        Without the pause a bug that raises at once spins the worker at a
+        million failures a second and starves the others of the GIL.
+        """
+        where = _where(exc, self.group.workload_file)
+        message = f"{type(exc).__name__}: {first_line(exc)}" + (f" (at {where})" if where else "")
+        self.rec.errors.append((ctx.label or "unknown", WORKLOAD_BUG_PREFIX + type(exc).__name__, message))
+        self.last_bug = message
+        self.bug_streak += 1
+        self._rollback(ctx.conn)
+        self.group.stop_event.wait(min(BUG_BACKOFF_START_S * 2 ** min(self.bug_streak - 1, 20), BUG_BACKOFF_CAP_S))
 
     @staticmethod
     def _rollback(conn: psycopg.Connection) -> None:
@@ -231,7 +286,7 @@ class Worker:
         assert ctx is not None
         if conn is not ctx.conn:
             ctx.conn = conn
-            self.group.workload.start_worker(ctx)
+            self._call_hook("start_worker")
         return True
 
     def _reconnect(self) -> None:
@@ -253,7 +308,7 @@ class Worker:
                 continue
             ctx.conn = conn
             try:
-                group.workload.start_worker(ctx)
+                self._call_hook("start_worker")
                 return
             except psycopg.Error as exc:
                 self.rec.errors.append((ctx.label or "start_worker", error_sqlstate(exc), first_line(exc)))
@@ -290,6 +345,10 @@ class WorkerGroup:
         self.measuring = False
         self.stop_event = threading.Event()
         self.fatal_errors: list[str] = []
+        try:
+            self.workload_file = os.path.abspath(inspect.getfile(type(workload)))
+        except (TypeError, OSError):
+            self.workload_file = ""
         n = len(worker_ids)
         self.pool_size = min(connections or n, n)
         self.shared_pool = self.pool_size < n
@@ -300,7 +359,8 @@ class WorkerGroup:
             min_size=self.pool_size,
             max_size=self.pool_size,
             open=False,
-            kwargs={"autocommit": True, "application_name": f"{APP_NAME}:load"},
+            kwargs={"autocommit": True, "application_name": f"{APP_NAME}:load",
+                    **liveness_params(conninfo, self.connect_timeout)},
             name="stormdb-load",
             timeout=self.connect_timeout,
             reconnect_timeout=365 * 86400,
@@ -379,6 +439,39 @@ class WorkerGroup:
 
     def close(self) -> None:
         self.pool.close(timeout=2)
+
+    # -- what the sampler watches (plain reads of plain attributes) ------------
+
+    def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
+        """(worker id, call, seconds) for every worker inside one call for longer than ``limit_s``."""
+        now = time.perf_counter_ns()
+        out = []
+        for worker in self.workers:
+            t0 = worker.t0
+            if t0 and worker.thread.is_alive() and (now - t0) / 1e9 > limit_s:
+                out.append((worker.id, worker.inside, (now - t0) / 1e9))
+        return out
+
+    def failing(self) -> str | None:
+        """The last exception when every live worker has failed with workload exceptions many times in a row."""
+        live = [w for w in self.workers if w.thread.is_alive()]
+        if live and all(w.bug_streak >= FAILING_STREAK for w in live):
+            return live[0].last_bug
+        return None
+
+    def abandon(self) -> list[tuple[int, str]]:
+        """Give up on workers still inside a call: shut their sockets so a call blocked on the
+        server returns; (worker id, call) for each. A call stuck in pure Python stays stuck,
+        but its thread is a daemon and no longer holds up the run."""
+        left = []
+        for worker in self.workers:
+            if not worker.thread.is_alive():
+                continue
+            left.append((worker.id, worker.inside))
+            ctx = worker.ctx
+            if ctx is not None and ctx.conn is not None:
+                sever(ctx.conn)
+        return left
 
     def swap(self, measuring: bool) -> IntervalPart:
         """Take every worker's recorder and fold it; ``measuring`` false discards into warm-up."""
@@ -459,6 +552,19 @@ def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
     for wid, (count, errs) in part.worker_counts.items():
         prev = into.worker_counts.get(wid, (0, 0))
         into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+
+
+def _where(exc: BaseException, workload_file: str) -> str:
+    """``file.py:LINE`` of the workload's own frame nearest the raise (else the raising frame)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    chosen = frames[-1]
+    for frame in reversed(frames):
+        if workload_file and os.path.abspath(frame.filename) == workload_file:
+            chosen = frame
+            break
+    return f"{os.path.basename(chosen.filename)}:{chosen.lineno}"
 
 
 def _split(total: int | None, parts: int) -> list[int | None]:

@@ -132,6 +132,14 @@ def render_markdown(data: Mapping[str, Any]) -> str:
                          [[e["operation"], e["sqlstate"], e["class"], e["count"], e["first_message"]] for e in errors]))
     else:
         out.append("None.")
+    hung = [h for h in data.get("hung") or [] if isinstance(h, Mapping)]
+    if hung:
+        out.append("")
+        out.append("## Hung workers")
+        out.append("")
+        out.append(table(["worker", "inside", "seconds", "abandoned at the end"],
+                         [[str(h.get("worker")), f"`{h.get('inside')}`", fmt(h.get("seconds")),
+                           "yes" if h.get("abandoned") else "no"] for h in hung]))
     if data.get("notes"):
         out.append("")
         out.append("## Notes")

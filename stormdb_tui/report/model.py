@@ -179,6 +179,8 @@ class RunResult:
     events: Sequence[Mapping[str, Any]]
     errors: Sequence[ErrorFigures]
     notes: Sequence[str] = field(default_factory=tuple)
+    hung: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    """Workers found inside one call past run.transaction_timeout, or abandoned at the end."""
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -258,6 +260,7 @@ def build_report(result: RunResult) -> Report:
             for kind in sorted(result.errors, key=lambda k: -k.count)
         ],
         "notes": list(result.notes),
+        "hung": [dict(entry) for entry in result.hung],
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
