@@ -190,7 +190,7 @@ def _cluster_pids(cluster: Cluster) -> list[int]:
     return [postmaster, *children]
 
 
-@pytest.mark.parametrize("target", ["unix", "tcp"])
+@pytest.mark.parametrize("target", ["unix", pytest.param("tcp", marks=pytest.mark.slow)])
 def test_frozen_server_run_ends_on_time_with_the_outage_visible(tmp_path, target):
     cluster = Cluster()
     frozen: list[int] = []
