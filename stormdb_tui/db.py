@@ -69,6 +69,22 @@ def redact(text: str) -> str:
     return _PASSWORD_RE.sub(r"\1***", text)
 
 
+def has_password(conninfo: str | None) -> bool:
+    """True when a conninfo string or URI carries a password itself."""
+    if not conninfo:
+        return False
+    try:
+        return bool(pg_conninfo.conninfo_to_dict(conninfo).get("password"))
+    except psycopg.ProgrammingError:
+        return bool(_PASSWORD_RE.search(conninfo) or _URI_PASSWORD_RE.search(conninfo))
+
+
+PASSWORD_HINT = (
+    "a password on the command line is visible to every user of this machine (ps, shell history); "
+    "prefer database.password_env in a config, PGPASSWORD, or ~/.pgpass"
+)
+
+
 def sqlstate_class(sqlstate: str | None) -> str:
     """The class name for a SQLSTATE (``40001`` -> ``transaction_rollback``)."""
     if not sqlstate:

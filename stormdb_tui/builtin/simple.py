@@ -89,7 +89,7 @@ class SimpleWorkload(Workload):
         script = self.opts["script"]
         self.mix = WeightedMix(self.opts["mix"] if script == "mixed" else {script: 1})
         self.single = None if script == "mixed" else script
-        schema_ident = '"' + self.schema.replace('"', '""') + '"'
+        schema_ident = sql.Identifier(self.schema).as_string()
         self.statements = {k: v.format(s=schema_ident) for k, v in _STATEMENTS.items()}
 
     # -- data --------------------------------------------------------------
@@ -99,12 +99,12 @@ class SimpleWorkload(Workload):
 
     def check(self, conn: psycopg.Connection) -> list[str]:
         row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".pgbench_branches',)
+            "SELECT to_regclass(%s) IS NOT NULL", (self._ident("pgbench_branches").as_string(),)
         ).fetchone()
         if not row or not row[0]:
             return [f"pgbench tables not found in schema {self.schema}: run with --setup"]
         for table in ("pgbench_accounts", "pgbench_tellers", "pgbench_history"):
-            if conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".{table}',)).fetchone()[0] is None:
+            if conn.execute("SELECT to_regclass(%s)", (self._ident(table).as_string(),)).fetchone()[0] is None:
                 return [f"{self.schema}.{table} is missing: run with --rebuild"]
         branches = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident("pgbench_branches"))).fetchone()[0]
         if branches != self.branches:

@@ -165,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         # Plugin folders given before and after the subcommand both count.
         args.plugin_path = list(args.global_plugin_path) + list(getattr(args, "plugin_path", None) or [])
+        from stormdb_tui.db import PASSWORD_HINT, has_password
+
+        if has_password(getattr(args, "dsn", None)):
+            _warn(PASSWORD_HINT)
         if args.command is None:
             return _tui(args)
         handler = {
