@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from stormdb_tui.pgbench import Program, ScriptError, ScriptRuntimeError, parse_script
+from stormdb_tui.pgbench import Program, ScriptError, ScriptRuntimeError, parse_script, randoms
 from stormdb_tui.pgbench import client as C
-from stormdb_tui.pgbench import randoms
 from stormdb_tui.pgbench import script as S
 from stormdb_tui.pgbench.expr import ExprSyntaxError, compile_expression, from_string, to_text
 
