@@ -38,6 +38,10 @@ from stormdb_tui.pgbench.randoms import Xoroshiro128, to_int64
 
 SEND, SLEEP, START_PIPELINE, SYNC_PIPELINE, END_PIPELINE, DONE = range(1, 7)
 
+# Command kinds as module globals: one dictionary lookup each in the hot loop, not two.
+_K_SQL, _K_SET, _K_SLEEP, _K_IF, _K_ELIF, _K_ELSE, _K_ENDIF = S.SQL, S.SET, S.SLEEP, S.IF, S.ELIF, S.ELSE, S.ENDIF
+_K_START, _K_SYNC = S.START_PIPELINE, S.SYNC_PIPELINE
+
 
 def default_seed(run_seed: int | None, clients: int = 1) -> int:
     """``:default_seed`` (the hash and permute seed): what pgbench derives from ``--random-seed``.
@@ -133,10 +137,11 @@ class Client:
         commands = self.commands
         ncmd = len(commands)
         pc = self.pc
+        vars_ = self.vars
         while pc < ncmd:
             cmd = commands[pc]
             kind = cmd.kind
-            if kind == S.SQL:
+            if kind == _K_SQL:
                 self.pc = pc + 1
                 self.cmd = cmd
                 if self.simple:
@@ -148,28 +153,28 @@ class Client:
                 if self.in_pipeline:
                     self.pending.append(cmd)
                 return SEND
-            if kind == S.SET:
+            if kind == _K_SET:
                 try:
-                    self.vars[cmd.var] = cmd.expr(self)  # type: ignore[misc]
+                    vars_[cmd.var] = cmd.expr(self)  # type: ignore[misc]
                 except ScriptRuntimeError as exc:
                     raise self._located(cmd, exc) from None
                 pc += 1
-            elif kind == S.IF or kind == S.ELIF:
+            elif kind == _K_IF or kind == _K_ELIF:
                 pc = self._branch(pc)
-            elif kind == S.ELSE:
+            elif kind == _K_ELSE:
                 pc = cmd.end + 1  # reached from a taken branch: skip to after \endif
-            elif kind == S.ENDIF:
+            elif kind == _K_ENDIF:
                 pc += 1
-            elif kind == S.SLEEP:
+            elif kind == _K_SLEEP:
                 self.pc = pc + 1
                 self.wake_ns = time.perf_counter_ns() + self._sleep_us(cmd) * 1000
                 return SLEEP
-            elif kind == S.START_PIPELINE:
+            elif kind == _K_START:
                 self.pc = pc + 1
                 self.in_pipeline = True
                 self.pending.clear()
                 return START_PIPELINE
-            elif kind == S.SYNC_PIPELINE:
+            elif kind == _K_SYNC:
                 self.pc = pc + 1
                 return SYNC_PIPELINE
             else:  # END_PIPELINE

@@ -378,6 +378,9 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
     return rand_param
 
 
+_UNDEFINED = object()
+
+
 def _const(value: Any) -> Evaluator:
     def const(c: Any) -> Any:
         return value
@@ -388,10 +391,11 @@ def _const(value: Any) -> Evaluator:
 
 def _variable(name: str) -> Evaluator:
     def var(c: Any) -> Any:
-        try:
-            v = c.vars[name]
-        except KeyError:
-            raise ScriptRuntimeError(f'undefined variable "{name}"') from None
+        v = c.vars.get(name, _UNDEFINED)
+        if type(v) is int:
+            return v
+        if v is _UNDEFINED:
+            raise ScriptRuntimeError(f'undefined variable "{name}"')
         if type(v) is str:
             return from_string(name, v)
         return v
@@ -437,6 +441,56 @@ def _binary(apply: Callable[[Any, Any], Any], left: Evaluator, right: Evaluator)
         return apply(left(c), right(c))
 
     return binop
+
+
+_INT_FAST: dict[str, Callable[[int, int], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+}
+
+
+def _arith_node(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
+    """``left op right`` with the int-int case inline: the hot path of key arithmetic."""
+    apply = _arith(op)
+    lo, hi = INT64_MIN, INT64_MAX
+    if op == "*":
+
+        def mul(c: Any) -> Any:
+            a = left(c)
+            b = right(c)
+            if type(a) is int and type(b) is int:
+                r = a * b
+                if lo <= r <= hi:
+                    return r
+            return apply(a, b)
+
+        return mul
+    if op == "+":
+
+        def add(c: Any) -> Any:
+            a = left(c)
+            b = right(c)
+            if type(a) is int and type(b) is int:
+                r = a + b
+                if lo <= r <= hi:
+                    return r
+            return apply(a, b)
+
+        return add
+    if op == "-":
+
+        def sub(c: Any) -> Any:
+            a = left(c)
+            b = right(c)
+            if type(a) is int and type(b) is int:
+                r = a - b
+                if lo <= r <= hi:
+                    return r
+            return apply(a, b)
+
+        return sub
+    return _binary(apply, left, right)
 
 
 def _and(left: Evaluator, right: Evaluator) -> Evaluator:
@@ -626,7 +680,10 @@ class _Parser:
                 if nxt[0] == "maxint":
                     self.take()
                     return _const(INT64_MIN)
-                return _binary(_arith("-"), _const(0), self.expr(_BP_UNARY))
+                operand = self.expr(_BP_UNARY)
+                if getattr(operand, "const", False) and type(operand(None)) in (int, float):
+                    return _const(_arith("-")(0, operand(None)))  # -5000 is a constant, not 0 - 5000 per call
+                return _arith_node("-", _const(0), operand)
             if value == "~":
                 return _binary(_bitwise("#"), _const(-1), self.expr(_BP_BIT))
             raise self.error(tok)
@@ -676,6 +733,8 @@ class _Parser:
             return _binary(_arith("<"), right, left)
         if value == ">=":
             return _binary(_arith("<="), right, left)
+        if value in ("+", "-", "*"):
+            return _arith_node(value, left, right)
         return _binary(_arith(value), left, right)
 
     def case(self) -> Evaluator:
