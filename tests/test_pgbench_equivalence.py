@@ -171,3 +171,43 @@ def test_hash_and_permute_equal_pgbench_for_the_same_seed(both_runs):
         for u, _z, _e, _g, h, p, _n in rows:
             assert h == randoms.hash_murmur2(u, seed)
             assert p == randoms.permute(u, 20, seed)
+
+
+EXPRESSIONS = [
+    "5 % 2.5", "7.5 / 2", "-7 / 2", "int(-2.5)", "int(2.5000001)", "abs(-9223372036854775807)", "1 << 65",
+    "-16 >> 2", "~5 & 12", "1 + 2 * 3 - 4 / 2", "2 * 3 % 4", "10 - 2 - 3", "greatest(1, 2.5, 2)",
+    "least(-1, -1.5)", "sqrt(2)", "exp(1)", "ln(10)", "pow(2, 0.5)", "1.0 / 3 * 3", "1e-5 * 3",
+    "123456789.123456789", "1e20", "-2.5e-8", "case when 0 then 1 when null then 2 else 3 end",
+    "3 > 2 and 2 > 1 or false", "not (1 < 2)", "null is not null", "5 notnull", "hash_murmur2(0, 0)",
+    "hash_fnv1a(-1, 123)", "hash(42, 7)", "permute(0, 2, 1)", "permute(99, 100, 5)",
+    "permute(5, 1000000007, 123456789)", "double(7) / 2", "mod(9, -4)", "mod(-9, 4)", "-(-3)", "2 - -3",
+]
+
+
+def test_expressions_evaluate_as_in_pgbench(dsn, tmp_path):
+    """Each expression's text form, as pgbench sends it to the server, against ours."""
+    import random
+
+    from stormdb_tui.pgbench.expr import compile_expression, to_text
+
+    pgbench = _pgbench()
+    if pgbench is None:
+        pytest.skip("no pgbench 14 or later on this machine")
+    lines = [f"\\set v{i} {e}" for i, e in enumerate(EXPRESSIONS)]
+    lines.append("INSERT INTO eqv_exprs VALUES " + ", ".join(f"({i}, :v{i})" for i in range(len(EXPRESSIONS))) + ";")
+    script = tmp_path / "exprs.sql"
+    script.write_text("\n".join(lines) + "\n")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS eqv_exprs")
+        conn.execute("CREATE TABLE eqv_exprs (k int, v text)")
+        done = subprocess.run([pgbench, "-n", "-t", "1", "-f", str(script), "-d", dsn], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        theirs = dict(conn.execute("SELECT k, v FROM eqv_exprs").fetchall())
+        conn.execute("DROP TABLE eqv_exprs")
+
+    class Env:
+        vars = {"default_seed": 0}
+        rng = random.Random(1)
+
+    ours = {i: to_text(compile_expression(e)(Env)) for i, e in enumerate(EXPRESSIONS)}
+    assert ours == theirs

@@ -148,6 +148,7 @@ def test_variable_string_forms():
     assert to_text(0.1 + 0.2) == "0.3"
     assert to_text(1 / 3) == "0.333333333333333"
     assert to_text(True) == "true" and to_text(None) == "NULL"
+    assert to_text(1e20) == "100000000000000000000" and to_text(-2.5e-8) == "-0.000000025"
 
 
 # -- pgbench's deterministic functions (expected values produced by pgbench 16 with these arguments)

@@ -18,6 +18,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from stormdb_tui.pgbench import randoms
@@ -92,7 +93,12 @@ def to_text(value: Any) -> str:
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        return f"{value:.15g}"
+        text = f"{value:.15g}"
+        if "e" in text:
+            # pgbench's %g (PostgreSQL's own snprintf) never switches to exponent
+            # notation: 1e20 is sent as 100000000000000000000, 3e-05 as 0.00003.
+            text = format(Decimal(text), "f")
+        return text
     return str(value)
 
 
