@@ -68,8 +68,8 @@ def test_query_modes_write_the_same_state(tables, tmp_path, mode):
 
 def test_pipeline_option_and_explicit_pipelines(tables, tmp_path):
     before = _total(tables)
-    report = _run(tables, tmp_path, KV.replace("\\if :got < 0\n  SELECT 1/0;\n\\endif\n", ""), pipeline=True,
-                  defines=["step=1"])
+    plain = "\\set k random(1, 50)\n\\set d :step * 2\nBEGIN;\nUPDATE kv SET v = v + :d WHERE k = :k;\nEND;\n"
+    report = _run(tables, tmp_path, plain, pipeline=True, defines=["step=1"])
     assert report["summary"]["errors"] == 0 and _total(tables) - before == 200
     explicit = "\\set k random(1, 50)\n\\startpipeline\nUPDATE kv SET v = v + 1 WHERE k = :k;\n\\syncpipeline\nUPDATE kv SET v = v + 1 WHERE k = :k;\n\\endpipeline\n"
     before = _total(tables)
@@ -85,21 +85,29 @@ def test_sql_errors_are_counted_under_the_script_label(tables, tmp_path):
     assert report["operations"]["kv"]["errors"] == errors["22012"]
 
 
-def test_gset_failure_in_a_pipeline_leaves_the_connection_usable(tables):
+def test_gset_failure_leaves_the_connection_usable(tables):
     import random
 
     from stormdb_tui.pgbench import parse_script
 
-    script = parse_script("\\startpipeline\nSELECT k FROM kv WHERE k < 3 \\gset\n\\endpipeline\n", "p.sql")
-    ok = parse_script("SELECT 41 + 1 AS answer \\gset\n", "ok.sql", script_index=1)
-    program = Program([script, ok])
+    many = parse_script("SELECT k FROM kv WHERE k < 3 \\gset\n", "g.sql")
+    ok = parse_script("\\startpipeline\nSELECT 40 + 1;\n\\endpipeline\nSELECT 41 + 1 AS answer \\gset\n", "ok.sql",
+                      script_index=1)
+    program = Program([many, ok])
     with psycopg.connect(tables, autocommit=True, options=f"-c search_path={SCHEMA}") as conn:
         executor = BlockingExecutor(conn)
         client = program.client(0, random.Random(1))
         with pytest.raises(Exception, match="expected one row, got 2"):
-            executor.run(client, script)
-        assert executor.run(client, ok) == 1
+            executor.run(client, many)
+        assert executor.run(client, ok) == 2
         assert client.vars["answer"] == "42"
+
+
+def test_gset_in_a_pipeline_is_refused_as_pgbench_does(tmp_path, run_cli):
+    script = tmp_path / "pg.sql"
+    script.write_text("\\startpipeline\nSELECT 1 AS a \\gset\n\\endpipeline\n")
+    result = run_cli("run", "--no-ui", "--workload", "simple", "--set", f"scripts={script}", "--dsn", "host=/nonexistent")
+    assert result.returncode == 2 and f"{script}:2:1:" in result.stderr and "not allowed in pipeline mode" in result.stderr
 
 
 def test_a_bad_script_exits_2_with_its_location(run_cli, tmp_path):

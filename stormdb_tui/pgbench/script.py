@@ -424,6 +424,8 @@ def _check_pipelines(commands: list[Command], source: str, mode: str) -> bool:
                 raise ScriptError(source, cmd.line, cmd.column, f"{what} outside a pipeline")
             if cmd.kind == END_PIPELINE:
                 open_at = None
+        elif cmd.kind == SQL and cmd.store and open_at is not None:
+            raise ScriptError(source, cmd.line, cmd.column, f"\\{cmd.store} is not allowed in pipeline mode")
     if open_at is not None:
         raise ScriptError(source, open_at.line, open_at.column, "end of script reached with pipeline open")
     return seen
@@ -433,6 +435,12 @@ def wrap_in_pipeline(script: Script) -> Script:
     """The script with its commands between \\startpipeline and \\endpipeline (the ``pipeline`` option)."""
     if script.pipelined:
         return script
+    stores = [c for c in script.commands if c.kind == SQL and c.store]
+    if stores:
+        raise ScriptError(
+            script.source, stores[0].line, stores[0].column,
+            f"\\{stores[0].store} is not allowed in pipeline mode (the pipeline option wraps the whole script)",
+        )
     first = script.commands[0]
     last = script.commands[-1]
     commands = [Command(START_PIPELINE, first.line, 0)]
