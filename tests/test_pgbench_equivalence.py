@@ -211,3 +211,57 @@ def test_expressions_evaluate_as_in_pgbench(dsn, tmp_path):
 
     ours = {i: to_text(compile_expression(e)(Env)) for i, e in enumerate(EXPRESSIONS)}
     assert ours == theirs
+
+
+EXACT_SCRIPT = """\
+\\set u random(1, 100000)
+\\set g random_gaussian(1, 100, 2.5)
+\\set e random_exponential(1, 100, 3)
+\\set z random_zipfian(1, 100, 1.2)
+\\set w random(-9000000000, 9000000000)
+INSERT INTO eqv_exact (c, u, g, e, z, w) VALUES (:client_id, :u, :g, :e, :z, :w);
+"""
+
+
+def test_pgbench_random_stream_reproduces_pgbench_values(dsn, tmp_path):
+    """random_stream: pgbench draws, client by client, exactly the values pgbench draws for --random-seed."""
+    pgbench = _pgbench()
+    if pgbench is None:
+        pytest.skip("no pgbench 14 or later on this machine")
+    script = tmp_path / "exact.sql"
+    script.write_text(EXACT_SCRIPT)
+    per_client = 300
+    rows = {}
+    for schema in ("eqv_x_pgb", "eqv_x_ours"):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"CREATE SCHEMA {schema}")
+            conn.execute(f"CREATE TABLE {schema}.eqv_exact (n serial, c int, u bigint, g bigint, e bigint, z bigint, w bigint)")
+    env = dict(os.environ, PGOPTIONS="-c search_path=eqv_x_pgb")
+    done = subprocess.run(
+        [pgbench, "-n", "-M", "prepared", "-c", str(CLIENTS), "-t", str(per_client), f"--random-seed={SEED}",
+         "-f", str(script), "-d", dsn],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    cfg = build_config(
+        {
+            "workload": {"name": "simple", "schema": "eqv_x_ours", "scripts": [str(script)], "random_stream": "pgbench"},
+            "run": {"workers": CLIENTS, "transactions": per_client * CLIENTS, "seed": SEED},
+            "metrics": {"interval": 0.5},
+        }
+    )
+    report = Runner(make_plan(cfg, dsn=dsn, registry=discover())).run().data
+    assert report["summary"]["errors"] == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for schema in ("eqv_x_pgb", "eqv_x_ours"):
+            rows[schema] = {
+                c: conn.execute(
+                    f"SELECT u, g, e, z, w FROM {schema}.eqv_exact WHERE c = %s ORDER BY n LIMIT %s", (c, per_client)
+                ).fetchall()
+                for c in range(CLIENTS)
+            }
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    for c in range(CLIENTS):
+        assert len(rows["eqv_x_pgb"][c]) == per_client
+        assert rows["eqv_x_ours"][c] == rows["eqv_x_pgb"][c], f"client {c}"

@@ -297,3 +297,27 @@ def test_weights_and_builtins():
     program = Program(scripts)
     rng = random.Random(3)
     assert {program.choose(rng).name for _ in range(200)} == {"select-only"}
+
+
+def test_pgbench_stream_draws_pgbench_values():
+    # pgbench 16, --random-seed=99, two clients: the first three rows of each client's
+    # random(1, 100000), random_gaussian(1, 100, 2.5), random_exponential(1, 100, 3),
+    # random_zipfian(1, 100, 1.2).
+    expected = {
+        0: [(69331, 59, 55, 12), (85748, 39, 40, 6), (52974, 56, 32, 8)],
+        1: [(60443, 24, 11, 2), (25406, 76, 31, 3), (67844, 75, 71, 51)],
+    }
+    script = parse_script(
+        "\\set u random(1, 100000)\n\\set g random_gaussian(1, 100, 2.5)\n"
+        "\\set e random_exponential(1, 100, 3)\n\\set z random_zipfian(1, 100, 1.2)\nSELECT 1;\n",
+        "s.sql",
+    )
+    program = Program([script], seed=99, clients=2, stream="pgbench")
+    for cid, rows in expected.items():
+        client = program.client(cid, program.client_rng(cid, random.Random(0)))
+        got = []
+        for _ in rows:
+            client.start(script)
+            assert client.advance() == C.SEND
+            got.append(tuple(client.vars[k] for k in "ugez"))
+        assert got == rows

@@ -28,6 +28,7 @@ from stormdb_tui.errors import ConfigError
 from stormdb_tui.options import Option
 from stormdb_tui.pgbench import QUERY_MODES, Program, load_scripts
 from stormdb_tui.pgbench.blocking import BlockingExecutor
+from stormdb_tui.pgbench.client import RANDOM_STREAMS
 from stormdb_tui.pgbench.script import _VALID_NAME, wrap_in_pipeline
 from stormdb_tui.workload import Progress, WorkerContext, Workload
 
@@ -78,6 +79,13 @@ class SimpleWorkload(Workload):
         ),
         Option("defines", "list", None, "script variables as NAME=VALUE, like pgbench -D"),
         Option("query_mode", "choice", "prepared", "protocol, as pgbench -M", choices=QUERY_MODES),
+        Option(
+            "random_stream",
+            "choice",
+            "python",
+            "python (fast) or pgbench (the values pgbench draws for the same run.seed and clients)",
+            choices=RANDOM_STREAMS,
+        ),
     )
 
     def __init__(self, options: Any = None, run: Any = None) -> None:
@@ -117,6 +125,7 @@ class SimpleWorkload(Workload):
             defines=_defines(self.opts["defines"] or []),
             seed=run_seed,
             clients=int(self.run_settings.get("workers") or 1),
+            stream=self.opts["random_stream"],
         )
         self.schema_ident = '"' + self.schema.replace('"', '""') + '"'
 
@@ -212,7 +221,8 @@ class SimpleWorkload(Workload):
             raise psycopg.errors.error_from_result(res, encoding=ctx.conn.info.encoding)
         ctx.state["pgbench_executor"] = BlockingExecutor(ctx.conn, self.query_mode, ctx.stopping)
         if "pgbench_client" not in ctx.state:
-            ctx.state["pgbench_client"] = self.program.client(ctx.worker_id, ctx.rng)
+            rng = self.program.client_rng(ctx.worker_id, ctx.rng)
+            ctx.state["pgbench_client"] = self.program.client(ctx.worker_id, rng)
 
     def transaction(self, ctx: WorkerContext) -> str:
         state = ctx.state

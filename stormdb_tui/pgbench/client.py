@@ -34,9 +34,10 @@ from typing import Any
 from stormdb_tui.pgbench import script as S
 from stormdb_tui.pgbench.errors import ScriptRuntimeError
 from stormdb_tui.pgbench.expr import to_text, truth
-from stormdb_tui.pgbench.randoms import Xoroshiro128, to_int64
+from stormdb_tui.pgbench.randoms import PgRandom, Xoroshiro128, client_seeds, to_int64
 
 SEND, SLEEP, START_PIPELINE, SYNC_PIPELINE, END_PIPELINE, DONE = range(1, 7)
+RANDOM_STREAMS = ("python", "pgbench")
 
 # Command kinds as module globals: one dictionary lookup each in the hot loop, not two.
 _K_SQL, _K_SET, _K_SLEEP, _K_IF, _K_ELIF, _K_ELSE, _K_ENDIF = S.SQL, S.SET, S.SLEEP, S.IF, S.ELIF, S.ELSE, S.ENDIF
@@ -71,6 +72,7 @@ class Program:
         defines: Mapping[str, str] | None = None,
         seed: int | None = None,
         clients: int = 1,
+        stream: str = "python",
     ) -> None:
         if not scripts:
             raise ValueError("at least one script is needed")
@@ -87,6 +89,21 @@ class Program:
         for name, value in (defines or {}).items():
             base[name] = value  # -D values are strings, converted on use like pgbench's
         self.base_vars = base
+        if stream not in RANDOM_STREAMS:
+            raise ValueError(f"random stream must be one of {', '.join(RANDOM_STREAMS)}")
+        self.stream = stream
+        self.seed = seed
+        self._client_seeds: list[int] = []
+
+    def client_rng(self, client_id: int, fallback: random.Random) -> Any:
+        """The random stream of a client: ``fallback`` (Python's), or pgbench's own for this client."""
+        if self.stream == "python":
+            return fallback
+        if self.seed is None:
+            return PgRandom(fallback.getrandbits(64))
+        if client_id >= len(self._client_seeds):
+            self._client_seeds = client_seeds(self.seed, client_id + 1)
+        return PgRandom(self._client_seeds[client_id])
 
     def choose(self, rng: random.Random) -> S.Script:
         """A script by weight, as pgbench's chooseScript (uniform over the total weight)."""
@@ -95,7 +112,7 @@ class Program:
         w = int(rng.random() * self.total_weight)
         return self.scripts[bisect.bisect_right(self.cumulative, w)]
 
-    def client(self, client_id: int, rng: random.Random) -> Client:
+    def client(self, client_id: int, rng: Any) -> Client:
         return Client(self, client_id, rng)
 
 
@@ -105,7 +122,7 @@ class Client:
     __slots__ = ("program", "id", "rng", "vars", "script", "commands", "pc", "cmd", "params", "query",
                  "wake_ns", "in_pipeline", "pending", "simple")
 
-    def __init__(self, program: Program, client_id: int, rng: random.Random) -> None:
+    def __init__(self, program: Program, client_id: int, rng: Any) -> None:
         self.program = program
         self.id = client_id
         self.rng = rng

@@ -23,7 +23,7 @@ from typing import Any
 
 from stormdb_tui.pgbench import randoms
 from stormdb_tui.pgbench.errors import ScriptRuntimeError
-from stormdb_tui.pgbench.randoms import INT64_MAX, INT64_MIN
+from stormdb_tui.pgbench.randoms import INT64_MAX, INT64_MIN, PgRandom
 
 Evaluator = Callable[[Any], Any]
 """A compiled expression: called with the client (``.vars``, ``.rng``), returns a value."""
@@ -346,8 +346,9 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
                         return None
                     hi = _as_int(hi)
                 span = hi - lo_c + 1
-                if 0 < span <= 0xFFFFFFFF:
-                    return lo_c + int(c.rng.random() * span)
+                rng = c.rng
+                if 0 < span <= 0xFFFFFFFF and rng.__class__ is not PgRandom:
+                    return lo_c + int(rng.random() * span)
                 lo, hi = _random_range(lo_c, hi)
                 return uniform(c.rng, lo, hi)
 

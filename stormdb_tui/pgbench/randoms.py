@@ -80,6 +80,27 @@ class Xoroshiro128:
         return math.ldexp(self.next_u64() >> 12, -52)
 
 
+class PgRandom(Xoroshiro128):
+    """A client's random stream exactly as pgbench's (``random_stream: pgbench``).
+
+    pgbench seeds a base generator with ``--random-seed`` and gives client i
+    a generator seeded with the base's i-th draw; with the same seed and
+    client count, every ``random*`` call here returns pgbench's value. It
+    costs about a microsecond a draw more than Python's generator.
+    """
+
+    __slots__ = ()
+
+    def random(self) -> float:
+        return self.double()
+
+
+def client_seeds(run_seed: int, clients: int) -> list[int]:
+    """The seeds pgbench gives its clients' generators for ``--random-seed=run_seed``."""
+    base = Xoroshiro128(run_seed)
+    return [base.next_u64() for _ in range(clients)]
+
+
 def hash_fnv1a(val: int, seed: int) -> int:
     """pgbench's ``hash_fnv1a(val, seed)``: FNV-1a over the 8 bytes of ``val``."""
     result = (_FNV_OFFSET_BASIS ^ seed) & MASK64
@@ -140,8 +161,10 @@ def permute(val: int, size: int, seed: int) -> int:
     return v
 
 
-def uniform(rng: _random.Random, lo: int, hi: int) -> int:
+def uniform(rng: _random.Random | PgRandom, lo: int, hi: int) -> int:
     """``random(lo, hi)``: uniform over the closed range (caller checked lo <= hi)."""
+    if type(rng) is PgRandom:
+        return lo + rng.u64_range(0, hi - lo)
     span = hi - lo + 1
     if span <= 0xFFFFFFFF:
         # Scaling one double is a third of randrange's cost; with at most 2^32
