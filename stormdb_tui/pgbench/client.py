@@ -283,5 +283,5 @@ class _Missing:
 
 _MISSING = _Missing()
 
-_SUBST_RE = re.compile(r":([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)")
+_SUBST_RE = re.compile(r":([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)")
 _LEADING_INT = re.compile(r"[+-]?\d*")

@@ -559,9 +559,9 @@ def _case(branches: list[tuple[Evaluator, Evaluator]], otherwise: Evaluator) -> 
 _TOKEN_RE = re.compile(
     r"""
     (?P<ws>(?:[ \t\r\f\v]|\\\r?\n|\n)+)
-  | (?P<var>:[A-Za-z0-9_\x80-\U0010ffff]+)
+  | (?P<var>:[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+)
   | (?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
-  | (?P<ident>[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)
+  | (?P<ident>[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)
   | (?P<op><>|!=|<=|>=|<<|>>|[-+*/%()<>=&|\#~,])
     """,
     re.VERBOSE,
