@@ -57,7 +57,7 @@ class DashboardScreen(Screen):
 
     def __init__(self, snapshot_source: Callable[[], RunSnapshot | None], workload: str = "",
                  refresh_s: float = 0.5) -> None:
-        super().__init__(id="dashboard")
+        super().__init__(classes="dashboard")
         self.snapshot_source = snapshot_source
         self.workload = workload
         self.refresh_s = refresh_s
@@ -90,7 +90,8 @@ class DashboardScreen(Screen):
         self.set_interval(self.refresh_s, self.tick)
         self.tick()
         if self.initial_focus:
-            self.call_after_refresh(self.focus_pane, self.initial_focus)
+            name, self.initial_focus = self.initial_focus, None
+            self.call_after_refresh(self.focus_pane, name)
 
     # -- updates ---------------------------------------------------------------------
 
@@ -188,10 +189,20 @@ class DashboardScreen(Screen):
             self.show_workers(True)
         elif name in ("errors", "connections"):
             self.show_workers(False)
+        found = self.query(f"#pane-{name}").results(Pane)
+        target = next(found, None)
+        if target is None:
+            return False
         for pane in self.query(Pane):
             pane.set_class(pane.pane_name == name, "-highlight")
-        self.query_one(f"#pane-{name}", Pane).focus()
+        target.focus()
         return True
+
+    def on_screen_resume(self) -> None:
+        """Back on top (a tutorial asked for a pane meanwhile): focus it now."""
+        if self.initial_focus:
+            name, self.initial_focus = self.initial_focus, None
+            self.call_after_refresh(self.focus_pane, name)
 
     def action_back(self) -> None:
         if self.finished_status is not None:

@@ -9,9 +9,7 @@ series, no histogram) by saying so instead of failing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from rich.table import Table
@@ -22,8 +20,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
 
-from stormdb_tui.report.model import Report
 from stormdb_tui.report.markdown import fmt
+from stormdb_tui.report.model import Report
 from stormdb_tui.tui.widgets.charts import ChartView, column_chart
 
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
@@ -326,14 +324,9 @@ class ReportScreen(Screen):
 
     def default_path(self, kind: str) -> str:
         """``reports/<workload>-<start time>.json`` (or ``.md``)."""
-        name = str((self.data.get("workload") or {}).get("name") or "report")
-        started = str(self.data.get("started_at") or "")
-        try:
-            stamp = datetime.fromisoformat(started).strftime("%Y%m%d-%H%M%S")
-        except ValueError:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"
+        from stormdb_tui.tui.app import default_report_path
+
+        return default_report_path(self.data, kind)
 
     def action_export(self, kind: str) -> None:
         label = "JSON" if kind == "json" else "Markdown"
