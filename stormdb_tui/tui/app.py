@@ -169,11 +169,16 @@ class StormApp(App[int]):
             self._pending_focus = name
             return False
         status = self.last_report.status if self.last_report is not None else "finished"
-        self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s)
+        self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
+                                             monitoring=self._monitoring())
         self.dashboard.initial_focus = name
         self.dashboard.finish(status)
         self.push_screen(self.dashboard)
         return True
+
+    def _monitoring(self) -> bool | None:
+        plan = self.session.plan if self.session is not None else None
+        return None if plan is None else bool(plan.monitor)
 
     @property
     def run_active(self) -> bool:
@@ -231,7 +236,8 @@ class StormApp(App[int]):
         if self.setup_screen is not None and self.dashboard is None:
             self.setup_screen.show_phase(message.phase, message.detail)
         if message.phase in LIVE_PHASES and self.dashboard is None and self.session is not None:
-            self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s)
+            self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
+                                             monitoring=self._monitoring())
             if self._pending_focus:
                 self.dashboard.initial_focus = self._pending_focus
                 self._pending_focus = None
