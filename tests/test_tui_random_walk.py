@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from textual.binding import Binding
+from textual.pilot import WaitForScreenTimeout
 
 from stormdb_tui.engine import tutorials
 from stormdb_tui.registry import discover
@@ -77,8 +78,12 @@ async def walk(dsn: str, tmp_path: Path, monkeypatch, seed: int, steps: int) -> 
             key = rng.choice(candidate_keys(app))
             was_active = app.run_active
             pressed.append(f"{type(app.screen).__name__}:{key}")
-            await pilot.press(key)
-            await pilot.pause(rng.choice([0.0, 0.05, 0.3]))
+            try:
+                await pilot.press(key)
+                await pilot.pause(rng.choice([0.0, 0.05, 0.3]))
+            except WaitForScreenTimeout:
+                pytest.fail(f"a screen stopped answering (seed {seed}), keys {' '.join(pressed[-25:])}, "
+                            f"internal error {app.internal_error!r}")
             started += int(app.run_active and not was_active)
             visited.add(type(app.screen).__name__)
             where = f"seed {seed}, keys {' '.join(pressed[-25:])}\n{screen_text(app)}"
