@@ -230,3 +230,14 @@ def test_frozen_server_run_ends_on_time_with_the_outage_visible(tmp_path, target
             except ProcessLookupError:
                 pass
         cluster.destroy()
+
+
+def test_hung_workers_in_worker_processes_are_named_and_abandoned(dsn, plugin_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result, _ = _run(dsn, plugin_dir, "dbhang", out, "--duration", "3", "--workers", "2", "--processes", "2",
+                     "--set", "run.stop_grace=2")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(out.read_text())
+    assert data["status"] == "failed"
+    assert "2 workers were still inside `transaction` after 2 s (workers 0, 1; abandoned)" in data["message"]
+    assert sorted(h["worker"] for h in data["hung"]) == [0, 1]

@@ -119,8 +119,10 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
             reported = len(group.fatal_errors)
         elif op == "stop":
             group.stop()
-            group.join(arg)
-            pipe.send(("stopped", group.alive()))
+            left = [] if group.join(arg) else group.abandon()  # named to the parent, then given up on
+            if left:
+                group.join(2.0)
+            pipe.send(("stopped", group.alive(), left))
         elif op == "close":
             stats = group.worker_stats(1.0)
             group.close()
@@ -145,6 +147,7 @@ class _Child:
         self.pipe = pipe
         self.alive = alive
         self.dead = False
+        self.stopped = False
 
     @property
     def name(self) -> str:
@@ -210,6 +213,11 @@ class ProcessGroup:
     ) -> None:
         self.fatal_errors: list[str] = []
         self.crashed: list[str] = []
+        self.abandoned: list[tuple[int, str]] = []
+        """(worker id, call) the children gave up on after run.stop_grace."""
+        self.stop_grace = float(run.get("stop_grace") or 10.0)
+        self.stop_margin_s = 3.0
+        """How much longer than the grace a child may take: its own abandon and join."""
         self.pool_size = workers
         self.stopping = False
         self._measuring = False
@@ -306,13 +314,16 @@ class ProcessGroup:
 
     def stop(self) -> None:
         self.stopping = True
-        self._send_all(("stop", 25.0))
+        self._send_all(("stop", self.stop_grace))
 
     def join(self, timeout: float | None = None) -> bool:
         deadline = time.monotonic() + (timeout if timeout is not None else REPLY_TIMEOUT_S)
         for child in self.children:
-            if not child.dead:
-                self._recv(child, max(deadline - time.monotonic(), 0.1), "stopped")
+            if not child.dead and not child.stopped:
+                reply = self._recv(child, max(deadline - time.monotonic(), 0.1), "stopped")
+                if reply is not None and reply[0] == "stopped":
+                    child.stopped = True
+                    self.abandoned.extend((int(wid), str(call)) for wid, call in (reply[2] if len(reply) > 2 else ()))
         return self.alive() == 0
 
     def close(self) -> None:

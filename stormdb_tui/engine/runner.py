@@ -298,25 +298,25 @@ class Runner:
 
     def _join_or_abandon(self, group: Any, measure_start: float) -> str | None:
         """Wait up to run.stop_grace for in-flight calls; name and abandon the workers still inside one."""
-        if group.join(timeout=self.stop_grace):
-            return None
-        if not hasattr(group, "abandon"):
-            return f"workers did not stop within {self.stop_grace:g} s (run.stop_grace)"
-        left = group.abandon()
-        self._watch_hung(group, time.monotonic() - measure_start)
-        group.join(timeout=2.0)  # a call blocked on the server returns once its socket is shut
+        joined = group.join(timeout=self.stop_grace + getattr(group, "stop_margin_s", 0.0))
+        left = list(getattr(group, "abandoned", ()))  # worker processes give up on their own workers
+        if not joined and hasattr(group, "abandon"):
+            left += group.abandon()
+            self._watch_hung(group, time.monotonic() - measure_start)
+            group.join(timeout=2.0)  # a call blocked on the server returns once its socket is shut
+        if not left:
+            return None if joined else f"workers did not stop within {self.stop_grace:g} s (run.stop_grace)"
         by_call: dict[str, list[int]] = {}
         for wid, inside in left:
             by_call.setdefault(inside, []).append(wid)
             entry = self.hung.setdefault(wid, {"worker": wid, "inside": inside, "seconds": None,
                                                "seen_at_s": None, "abandoned": True})
             entry["abandoned"] = True
-        parts = [
+        return "; ".join(
             f"{len(ids)} worker{'s were' if len(ids) > 1 else ' was'} still inside `{inside}` after {self.stop_grace:g} s "
-            f"(worker{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}; abandoned)"
+            f"(worker{'s' if len(ids) > 1 else ''} {', '.join(map(str, sorted(ids)))}; abandoned)"
             for inside, ids in by_call.items()
-        ]
-        return "; ".join(parts) if parts else None
+        )
 
     def _outages(self) -> list[str]:
         """Notes for stretches of two or more intervals in which nothing committed."""
