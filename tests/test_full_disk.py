@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stormdb_tui.report.journal import load_journal
+from stormdb_tui.report.model import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,7 +80,7 @@ def test_disk_fills_during_the_run(loaded, small_disk, tmp_path):
     # No half-written file: no report, no temporary file; the journal ends on a whole line and opens.
     assert sorted(p.name for p in small_disk.iterdir()) == ["r.journal.jsonl"]
     assert journal.read_bytes().endswith(b"\n")
-    kept = load_journal(journal).data
+    kept = Report.load(journal).data
     assert kept["status"] == "crashed" and len(kept["intervals"]) >= 5
     assert not any("unfinished" in note for note in kept["notes"])
     assert f"what was measured is kept in the run journal {journal}" in result.stderr

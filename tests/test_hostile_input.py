@@ -79,6 +79,7 @@ REPORTS = {
     "string_schema": (lambda: json.dumps({**_report(), "schema_version": "1"}), "integer schema_version"),
     "no_schema": (lambda: json.dumps({"status": "completed"}), "no schema_version"),
     "missing_summary": (lambda: json.dumps({k: v for k, v in _report().items() if k != "summary"}), "summary"),
+    "missing_intervals_ok_but_bad_errors": (lambda: json.dumps({**_report(), "errors": {"a": 1}}), "errors"),
     "wrong_type": (lambda: json.dumps({**_report(), "intervals": "many"}), "intervals"),
     "deep": (lambda: "[" * 200_000 + "]" * 200_000, "nested too deeply"),
     "huge": (lambda: None, "too large for a report"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stormdb_tui.report.journal import Journal, load_journal
+from stormdb_tui.report.journal import Journal
 from stormdb_tui.report.model import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_journal_cut_mid_line_keeps_the_whole_lines(loaded, tmp_path):
     text = Path(path).read_bytes()
     whole = text.count(b"\n") - 1
     Path(path).write_bytes(text[:-40])  # as if the kill landed inside the last write
-    report = load_journal(path).data
+    report = Report.load(path).data
     assert len(report["intervals"]) == whole - 1
     assert any("unfinished last line" in note for note in report["notes"])
 
@@ -138,3 +138,19 @@ def test_journal_refuses_to_share_a_file(tmp_path):
     with pytest.raises(Exception, match="cannot create the run journal"):
         Journal(path, {"started_at": None})
     first.close()
+
+
+def test_sigkill_before_the_first_interval(loaded, tmp_path):
+    proc = _start(loaded, tmp_path, "--report-json", str(tmp_path / "r.json"), "--interval", "5")
+    path = ""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("stormdb-tui: run journal: "):
+            path = line.split("run journal: ", 1)[1].split(" (", 1)[0]
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    report = Report.load(path).data
+    assert report["status"] == "crashed" and report["intervals"] == []
+    assert "no interval was completed" in report["message"]
+    assert report["workload"]["name"] == "simple" and report["run"]["workers"] == 2

@@ -47,6 +47,8 @@ class Status(str, Enum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    CRASHED = "crashed"
+    """Only in a report read back from a run journal: the process died before it could finish."""
 
     def __str__(self) -> str:
         return self.value

@@ -17,8 +17,8 @@ When a write fails (full disk, a vanished folder) the journal truncates
 itself back to its last complete line, closes and reports the error once;
 the run goes on and its report is still written where it can be.
 
-:func:`load_journal` turns a journal into a :class:`Report` with status
-``crashed``: every complete interval, the totals as of the last one.
+:func:`read_journal` reads one back; ``Report.load`` makes it a report with
+status ``crashed``: every complete interval, the totals as of the last one.
 """
 
 from __future__ import annotations
@@ -159,55 +159,14 @@ def is_journal(path: str | os.PathLike[str]) -> bool:
     return head.lstrip().startswith(b'{"journal"')
 
 
-def load_journal(path: str | os.PathLike[str]) -> Any:
-    """A :class:`~stormdb_tui.report.model.Report` (status ``crashed``) from a journal.
+def read_journal(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """(header, interval records, notes) from a journal; a located error for anything else.
 
     A last line cut off by the kill is dropped with a note; a file that is
-    not a journal, or from a newer journal version, is a located error.
+    not a journal, or from a newer journal version, is a ConfigError.
+    :meth:`stormdb_tui.report.model.Report.load` turns the pieces into a report.
     """
-    from stormdb_tui.report.model import RunResult, build_report
-
-    where = os.fspath(path)
-    header, records, notes = _read(where)
-    started = _parse_time(header.get("started_at"))
-    last = records[-1]["totals"] if records else {}
-    intervals = [r["interval"] for r in records]
-    elapsed = float(last.get("elapsed_s") or (intervals[-1].get("t_s") if intervals else 0.0) or 0.0)
-    message = (
-        f"the run did not finish; this report is its journal up to interval {len(intervals)}"
-        + (f" (t = {elapsed:.1f} s)" if intervals else " (no interval was completed)")
-    )
-    result = RunResult(
-        status="crashed",
-        message=message,
-        stop_reason=None,
-        started_at=started,
-        ended_at=None,
-        config=_mapping(header.get("config")),
-        target=_mapping(header.get("target")),
-        server=_mapping(header.get("server")),
-        workload=_mapping(header.get("workload")),
-        run=_mapping(header.get("run")),
-        elapsed_s=elapsed,
-        transactions=int(last.get("transactions") or 0),
-        errors_total=int(last.get("errors") or 0),
-        counters=_mapping(last.get("counters")),
-        operations={label: _figures(op) for label, op in _mapping(last.get("operations")).items()},
-        overall=_figures({"count": last.get("transactions") or 0, "errors": last.get("errors") or 0,
-                          "tps": (last.get("transactions") or 0) / elapsed if elapsed > 0 else 0.0,
-                          "latency_ms": last.get("latency_ms"), "service_ms": last.get("service_ms")}),
-        intervals=intervals,
-        workers=[],
-        latency_histogram=None,
-        pg=None,
-        events=[],
-        errors=[_error(e) for e in last.get("error_kinds") or [] if isinstance(e, Mapping)],
-        notes=[*notes, f"read from the run journal {os.path.abspath(where)}"],
-    )
-    report = build_report(result)
-    report.data["journal"] = {"path": os.path.abspath(where), "intervals": len(intervals), "pid": header.get("pid")}
-    report.data["pg_note"] = "server totals were not kept (the run did not finish); the intervals hold what was sampled"
-    return report
+    return _read(os.fspath(path))
 
 
 def _read(where: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
@@ -275,28 +234,6 @@ def _why(exc: BaseException) -> str:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _figures(op: Any) -> Any:
-    from stormdb_tui.report.model import OperationFigures
-
-    op = _mapping(op)
-    return OperationFigures(int(op.get("count") or 0), int(op.get("errors") or 0), float(op.get("tps") or 0.0),
-                            _mapping(op.get("latency_ms")), op.get("service_ms"))
-
-
-def _error(kind: Mapping[str, Any]) -> Any:
-    from stormdb_tui.report.model import ErrorFigures
-
-    return ErrorFigures(str(kind.get("operation") or ""), str(kind.get("sqlstate") or ""),
-                        int(kind.get("count") or 0), str(kind.get("first_message") or ""))
 
 
 def totals_from_snapshot(snapshot: Any) -> dict[str, Any]:

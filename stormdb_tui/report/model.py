@@ -19,6 +19,7 @@ from typing import Any
 from stormdb_tui import TOOL_NAME, __version__
 from stormdb_tui.db import sqlstate_class
 from stormdb_tui.errors import ConfigError
+from stormdb_tui.report.journal import is_journal, read_journal
 
 SCHEMA_VERSION = 1
 LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean", "stddev")
@@ -56,10 +57,8 @@ class Report:
         the parser, so a hostile file costs little memory and never a traceback.
         """
         where = os.fspath(path)
-        from stormdb_tui.report.journal import is_journal, load_journal
-
         if is_journal(where):
-            return load_journal(where)
+            return report_from_journal(where)
         try:
             size = os.path.getsize(where)
             if os.path.isdir(where):
@@ -93,14 +92,88 @@ class Report:
             if not isinstance(data.get(key), kind):
                 raise ConfigError("not a complete stormdb-tui report", file=where, path=key,
                                   expected=f"a {kind.__name__}", found=type(data.get(key)).__name__)
+        for key, kind in OPTIONAL_SECTIONS.items():
+            if data.get(key) is not None and not isinstance(data[key], kind):
+                raise ConfigError("not a well-formed stormdb-tui report", file=where, path=key,
+                                  expected=f"a {kind.__name__}", found=type(data[key]).__name__)
         return cls(data)
 
 
 MAX_REPORT_BYTES = 512 * 1024 * 1024
-REQUIRED_SECTIONS: dict[str, type] = {
-    "status": str, "workload": dict, "run": dict, "summary": dict, "operations": dict, "intervals": list,
-}
+REQUIRED_SECTIONS: dict[str, type] = {"status": str, "workload": dict, "run": dict, "summary": dict, "operations": dict}
 """What every renderer reads; a file without them is rejected at load, not halfway through a render."""
+OPTIONAL_SECTIONS: dict[str, type] = {
+    "intervals": list, "workers": list, "errors": list, "notes": list, "events": list, "hung": list, "server": dict,
+}
+"""Older reports may lack these; when present they must have the right shape."""
+
+
+def report_from_journal(path: str | os.PathLike[str]) -> Report:
+    """A report with status ``crashed`` from a run journal: every complete interval, the last totals."""
+    where = os.fspath(path)
+    header, records, notes = read_journal(where)
+    last = records[-1]["totals"] if records else {}
+    intervals = [r["interval"] for r in records]
+    elapsed = float(last.get("elapsed_s") or (intervals[-1].get("t_s") if intervals else 0.0) or 0.0)
+    message = (
+        f"the run did not finish; this report is its journal up to interval {len(intervals)}"
+        + (f" (t = {elapsed:.1f} s)" if intervals else " (no interval was completed)")
+    )
+    done = int(last.get("transactions") or 0)
+    result = RunResult(
+        status="crashed",
+        message=message,
+        stop_reason=None,
+        started_at=_parse_time(header.get("started_at")),
+        ended_at=None,
+        config=_mapping(header.get("config")),
+        target=_mapping(header.get("target")),
+        server=_mapping(header.get("server")),
+        workload=_mapping(header.get("workload")),
+        run=_mapping(header.get("run")),
+        elapsed_s=elapsed,
+        transactions=done,
+        errors_total=int(last.get("errors") or 0),
+        counters=_mapping(last.get("counters")),
+        operations={str(label): _figures(op) for label, op in _mapping(last.get("operations")).items()},
+        overall=_figures({"count": done, "errors": last.get("errors") or 0,
+                          "tps": done / elapsed if elapsed > 0 else 0.0,
+                          "latency_ms": last.get("latency_ms"), "service_ms": last.get("service_ms")}),
+        intervals=intervals,
+        workers=[],
+        latency_histogram=None,
+        pg=None,
+        events=[],
+        errors=[_error_kind(e) for e in last.get("error_kinds") or [] if isinstance(e, Mapping)],
+        notes=[*notes, f"read from the run journal {os.path.abspath(where)}"],
+    )
+    report = build_report(result)
+    report.data["journal"] = {"path": os.path.abspath(where), "intervals": len(intervals), "pid": header.get("pid")}
+    report.data["pg_note"] = "server totals were not kept (the run did not finish); the intervals hold what was sampled"
+    return report
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _figures(op: Any) -> OperationFigures:
+    op = _mapping(op)
+    service = op.get("service_ms")
+    return OperationFigures(int(op.get("count") or 0), int(op.get("errors") or 0), float(op.get("tps") or 0.0),
+                            _mapping(op.get("latency_ms")), service if isinstance(service, Mapping) else None)
+
+
+def _error_kind(kind: Mapping[str, Any]) -> ErrorFigures:
+    return ErrorFigures(str(kind.get("operation") or ""), str(kind.get("sqlstate") or ""),
+                        int(kind.get("count") or 0), str(kind.get("first_message") or ""))
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> str:
