@@ -38,7 +38,7 @@ from stormdb_tui.errors import DatabaseError, WorkloadError
 from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, RunResult, build_report
 from stormdb_tui.workload import Progress, SetupProgress
 
-MONITOR_STOP_S = 10.0
+MONITOR_STOP_S = 5.0
 
 
 class Runner:
