@@ -8,8 +8,9 @@
 * ``setup`` — create and load a workload's data only;
 * ``report FILE`` — open a saved JSON report (``--md`` to print Markdown).
 
-Exit codes: 0 done, 1 run failed, 2 bad config or usage, 130 interrupted
-(SIGINT), 143 terminated (SIGTERM). Errors are one line, never a traceback.
+Exit codes: 0 done, 1 run failed, 2 bad config or usage, 129 hung up
+(SIGHUP: the terminal closed), 130 interrupted (SIGINT), 143 terminated
+(SIGTERM). Errors are one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,7 @@ from stormdb_tui import __version__
 from stormdb_tui.errors import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_SIGHUP,
     EXIT_SIGINT,
     EXIT_SIGTERM,
     EXIT_USAGE,
@@ -156,6 +159,7 @@ def _load_cfg(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _exit_on_hangup()
     try:
         args = build_parser().parse_args(argv)
         # Plugin folders given before and after the subcommand both count.
@@ -329,8 +333,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return run_app(report_file=args.file)
 
 
+def _exit_on_hangup() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) exit through the interpreter's normal shutdown.
+
+    Their default action ends the process without running exit handlers, and
+    the embedded server is stopped by one: a closed terminal would leave it
+    running. A run replaces these with a graceful stop (:func:`_install_signals`).
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(EXIT_SIGHUP if signum == signal.SIGHUP else EXIT_SIGTERM)
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        for signum in _TERMINATING:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, handler)
+
+
+_TERMINATING = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if s is not None)
+
+
 def _install_signals(runner: Any) -> dict[str, int]:
-    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: exit at once."""
+    """First SIGINT/SIGTERM/SIGHUP: graceful stop. A second SIGINT: exit at once."""
     state = {"signal": 0}
 
     def handler(signum: int, frame: Any) -> None:
@@ -340,12 +364,15 @@ def _install_signals(runner: Any) -> dict[str, int]:
         runner.request_stop("interrupted" if signum == signal.SIGINT else "terminated")
 
     signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    for signum in _TERMINATING:
+        signal.signal(signum, handler)
     return state
 
 
 def exit_code_for(status: str, signum: int) -> int:
     if status == "interrupted":
+        if signum == getattr(signal, "SIGHUP", None):
+            return EXIT_SIGHUP
         return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
     if status == "failed":
         return EXIT_FAILED
