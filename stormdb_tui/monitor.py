@@ -24,6 +24,9 @@ Per-interval sample keys (stable: the TUI and the report read them)::
                                                    own session is left out of by_state/by_wait/ours
     lock_waits   {waiting, longest_wait_s}
     autovacuum   [{table, phase, pid}]             workers in the target database
+    io           {BACKEND_TYPE: {reads_s, writes_s, extends_s, fsyncs_s, hits_s}, wal {…}, total {…}}
+                                                   pg_stat_io per second (16+, else None); ``wal``
+                                                   is WAL writes/syncs (18+), ``total`` relations only
     events       [{type, detail, t, ...}]          since the previous take()
 
 A rate or count is None when its source is unavailable (see the notes). Event

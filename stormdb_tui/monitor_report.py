@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stormdb_tui.monitor_sample import delta
+from stormdb_tui.monitor_sample import delta, io_deltas
+from stormdb_tui.pg_queries import IO_FIELDS
 
 DELTA_COLUMNS = {
     "commits": "xact_commit",
@@ -91,6 +92,7 @@ def summarize(
             "blks_hit": per_txn("blks_hit"),
             "buffers_written": per_txn("buffers_written"),
         },
+        "io": io_deltas((first or {}).get("io"), (last or {}).get("io")),
         "peaks": dict(peaks),
         "top_statements": top_statements,
         "events": [{**e, "t_s": round(e["t"] - started_at, 3)} for e in events],
@@ -130,6 +132,7 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
             each_s = "" if each is None else (_bytes(each) if key.endswith("_bytes") else f"{each:,.3f}")
             out.append(f"| {key} | {shown} | {each_s} |")
         out.append("")
+    out += _io_markdown(pg.get("io"))
     peaks = pg.get("peaks") or {}
     if peaks:
         out.append(
@@ -162,6 +165,17 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
     if notes:
         out += ["### Monitoring notes", ""] + [f"- {_cell(n)}" for n in notes] + [""]
     return "\n".join(out)
+
+
+def _io_markdown(io: dict[str, Any] | None) -> list[str]:
+    if not io:
+        return []
+    out = ["### I/O by backend type (pg_stat_io)", "",
+           "Operations over the run (blocks for relations; WAL writes and syncs in the `wal` row, 18+).", "",
+           "| Backend type | " + " | ".join(IO_FIELDS) + " |", "|---|" + "---:|" * len(IO_FIELDS)]
+    for kind, counts in sorted(io.items(), key=lambda kv: (kv[0] == "wal", kv[0])):
+        out.append(f"| {_cell(kind)} | " + " | ".join(f"{int(counts.get(k, 0)):,}" for k in IO_FIELDS) + " |")
+    return out + [""]
 
 
 def _cell(value: Any) -> str:

@@ -18,6 +18,11 @@ Version map:
   on 17+. Completion is detected by ``pg_control_checkpoint().redo_lsn``
   changing (timed checkpoints skipped on an idle server also bump the
   counters, so counters alone would give false events).
+- I/O by backend type: ``pg_stat_io`` (16+): reads, writes, extends,
+  fsyncs and buffer hits of relations, summed over objects and contexts per
+  backend type. From 18 it also has WAL rows (``object = 'wal'``), where the
+  write and sync counts that left ``pg_stat_wal`` now live; they are kept
+  apart as ``wal`` so relation blocks and WAL writes are never added up.
 - Lock waits: ``pg_stat_activity.wait_event_type = 'Lock'``; the longest wait
   from ``pg_locks.waitstart`` (14+, only read when something waits, because
   reading ``pg_locks`` takes every lock-manager partition lock) or
@@ -102,6 +107,14 @@ CHECKPOINTER_PART = f"""SELECT c.num_timed AS ckpt_timed, c.num_requested AS ckp
          {IO_BACKEND_WRITES} AS buf_backend
   FROM pg_stat_checkpointer c CROSS JOIN pg_stat_bgwriter b"""
 
+IO_PART = """SELECT (SELECT json_object_agg(k, v) FROM (
+    SELECT CASE WHEN object = 'wal' THEN 'wal' ELSE backend_type END AS k,
+           json_build_array(sum(coalesce(reads, 0)), sum(coalesce(writes, 0)), sum(coalesce(extends, 0)),
+                            sum(coalesce(fsyncs, 0)), sum(coalesce(hits, 0))) AS v
+    FROM pg_stat_io GROUP BY 1) x) AS io"""
+IO_FIELDS = ("reads", "writes", "extends", "fsyncs", "hits")
+"""The order of the counters in each ``io`` array above."""
+
 CONTROL_PART = "SELECT redo_lsn::text AS redo_lsn FROM pg_control_checkpoint()"
 
 CONNECTIONS_PART = """SELECT
@@ -158,6 +171,7 @@ PART_COLUMNS = {
     "lsn": ("wal_lsn",),
     "wal": ("wal_records", "wal_fpi"),
     "checkpoints": ("ckpt_timed", "ckpt_req", "buf_ckpt", "buf_clean", "buf_backend"),
+    "io": ("io",),
     "control": ("redo_lsn",),
     "connections": ("conn_states", "conn_waits", "conn_ours", "conn_others", "conn_total"),
     "checkpointer_busy": ("ckpt_running",),
@@ -171,6 +185,7 @@ PART_NOTES = {
     "lsn": "WAL position unreadable: no WAL bytes",
     "wal": "pg_stat_wal unreadable: no WAL records or full-page images",
     "checkpoints": "checkpoint statistics unreadable: no checkpoint counters or buffers written",
+    "io": "pg_stat_io unreadable: no I/O by backend type",
     "control": "pg_control_checkpoint() not callable: checkpoint events come from counters only",
     "connections": "pg_stat_activity unreadable: no connection breakdown",
     "checkpointer_busy": "checkpointer state unreadable: no checkpoint-start events",
@@ -185,6 +200,8 @@ def candidate_parts(version_num: int, privileged: bool) -> dict[str, str]:
     if version_num >= 140000:
         parts["wal"] = WAL_PART
     parts["checkpoints"] = CHECKPOINTER_PART if version_num >= 170000 else BGWRITER_PART
+    if version_num >= 160000:
+        parts["io"] = IO_PART
     parts["control"] = CONTROL_PART
     parts["connections"] = CONNECTIONS_PART
     if privileged:

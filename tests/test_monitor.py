@@ -29,7 +29,7 @@ SAMPLE_KEYS = {
     "tup_inserted_s", "tup_updated_s", "tup_deleted_s", "temp_files", "temp_bytes_s", "deadlocks",
     "conflicts", "blks_read_s", "blks_hit_s", "wal_records_s", "wal_fpi_s", "wal_bytes_s",
     "checkpoints_timed", "checkpoints_req", "checkpoint_in_progress", "buffers_checkpoint_s",
-    "buffers_written_s", "connections", "lock_waits", "autovacuum", "events",
+    "buffers_written_s", "connections", "lock_waits", "autovacuum", "io", "events",
 }
 INTERVAL = 0.2
 
@@ -327,3 +327,29 @@ def test_monitor_does_not_import_textual_or_rich() -> None:
     code = "import sys, stormdb_tui.monitor; print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_io_rates_skip_reset_and_idle_backend_types() -> None:
+    from stormdb_tui.monitor_sample import io_rates
+
+    prev = {"client backend": [10, 4, 2, 0, 100], "checkpointer": [0, 50, 0, 5, 0], "wal": [0, 7, 0, 7, 0],
+            "autovacuum worker": [3, 3, 3, 3, 3]}
+    cur = {"client backend": [30, 6, 4, 0, 300], "checkpointer": [0, 10, 0, 1, 0], "wal": [0, 9, 0, 9, 0],
+           "autovacuum worker": [3, 3, 3, 3, 3]}
+    rates = io_rates(prev, cur, 2.0)
+    assert rates is not None
+    assert rates["client backend"] == {"reads_s": 10.0, "writes_s": 1.0, "extends_s": 1.0, "fsyncs_s": 0.0,
+                                       "hits_s": 100.0}
+    assert "checkpointer" not in rates and "autovacuum worker" not in rates  # reset, idle
+    assert rates["wal"]["writes_s"] == 1.0
+    assert rates["total"]["writes_s"] == 1.0  # WAL writes are not relation blocks
+    assert io_rates(None, cur, 1.0) is None
+
+
+def test_server_pane_shows_io_when_sampled() -> None:
+    from stormdb_tui.tui.widgets.panes import render_server
+
+    sample = {"cache_hit_ratio": 0.99, "io": {"total": {"reads_s": 12.0, "writes_s": 3.0, "extends_s": 1.0,
+                                                        "fsyncs_s": 0.0, "hits_s": 900.0}}}
+    assert "I/O blk/s" in render_server(sample).plain and "rd 12" in render_server(sample).plain
+    assert "I/O" not in render_server({"cache_hit_ratio": 0.99}).plain

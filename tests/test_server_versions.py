@@ -145,3 +145,25 @@ def test_checkpoint_is_an_event(server: str) -> None:
         pg = mon.stop(0)
     assert any(e.get("phase") == "end" for e in events), pg["notes"]
     assert pg["deltas"]["checkpoints_req"] >= 1
+
+
+def test_io_by_backend_type_on_16_and_later(report: dict) -> None:
+    pg = report["pg"]
+    version = pg["version_num"]
+    if version < 160000:
+        assert "io" not in pg["sources"] and pg["io"] is None
+        assert all((i["pg"] or {}).get("io") is None for i in report["intervals"])
+        assert "pg_stat_io" not in render_markdown(report)
+        return
+    assert "io" in pg["sources"]
+    client = pg["io"]["client backend"]
+    assert client["hits"] > report["summary"]["transactions"]  # each tpcb-like transaction touches several blocks
+    assert set(client) == {"reads", "writes", "extends", "fsyncs", "hits"}
+    series = [i["pg"]["io"] for i in report["intervals"] if i.get("pg") and i["pg"].get("io")]
+    assert series and any(s["total"]["hits_s"] > 0 for s in series)
+    if version >= 180000:  # WAL rows moved into pg_stat_io: commits write WAL
+        assert pg["io"]["wal"]["writes"] > 0
+        assert all("wal" not in s or s["total"]["writes_s"] <= sum(
+            v["writes_s"] for k, v in s.items() if k not in ("wal", "total")) + 1e-9 for s in series)
+    md = render_markdown(report)
+    assert "### I/O by backend type (pg_stat_io)" in md and "| client backend |" in md

@@ -175,6 +175,10 @@ def render_server(pg: Mapping[str, Any] | None) -> Text:
         wal += f" fpi {fmt_rate(pg.get('wal_fpi_s'))}/s"
     row("WAL", wal)
     row("commits", f"{fmt_rate(pg.get('commits_s'))}/s  rb {fmt_rate(pg.get('rollbacks_s'))}/s")
+    io_total = (pg.get("io") or {}).get("total")
+    if io_total:  # pg_stat_io, 16+: block operations of every backend type
+        row("I/O blk/s", f"rd {fmt_rate(io_total.get('reads_s'))} wr {fmt_rate(io_total.get('writes_s'))} "
+                         f"ext {fmt_rate(io_total.get('extends_s'))} sync {fmt_rate(io_total.get('fsyncs_s'))}")
     ckpt = f"timed {pg.get('checkpoints_timed', '–')} req {pg.get('checkpoints_req', '–')}"
     if pg.get("checkpoint_in_progress"):
         ckpt += " running"
