@@ -24,6 +24,10 @@ Per-interval sample keys (stable: the TUI and the report read them)::
                                                    own session is left out of by_state/by_wait/ours
     lock_waits   {waiting, longest_wait_s}
     autovacuum   [{table, phase, pid}]             workers in the target database
+    waits        {samples, session_samples, sessions_avg, by_type {type: share},
+                  top [{type, event, count, share}]}  our load sessions' wait events this
+                                                   interval (see :mod:`stormdb_tui.monitor_waits`);
+                                                   None when wait sampling is off
     io           {BACKEND_TYPE: {reads_s, writes_s, extends_s, fsyncs_s, hits_s}, wal {…}, total {…}}
                                                    pg_stat_io per second (16+, else None); ``wal``
                                                    is WAL writes/syncs (18+), ``total`` relations only
@@ -55,6 +59,7 @@ from stormdb_tui import pg_queries
 from stormdb_tui.db import connect, first_line
 from stormdb_tui.monitor_report import render_pg_markdown, summarize
 from stormdb_tui.monitor_sample import EventDetector, compute_sample
+from stormdb_tui.monitor_waits import WaitSampler
 
 __all__ = ["PgMonitor", "render_pg_markdown"]
 
@@ -70,12 +75,15 @@ class PgMonitor:
         statements: bool = True,
         schemas: Sequence[str] = (),
         app_prefix: str = "stormdb-tui",
+        wait_rate: float = 10.0,
     ) -> None:
         self.conninfo = conninfo
         self.interval = max(0.05, float(interval))
         self.statements = statements
         self.schemas = tuple(schemas)
         self.app_prefix = app_prefix
+        self.wait_rate = max(0.0, float(wait_rate))
+        self._waits: WaitSampler | None = None
         self.notes: list[str] = []
         self.settings: dict[str, Any] = {}
         self._conn: psycopg.Connection | None = None
@@ -125,6 +133,9 @@ class PgMonitor:
         if self._first is not None:
             self._detector.prime(self._first)
         self._started_at = time.monotonic()
+        if self.wait_rate > 0:
+            self._waits = WaitSampler(self.conninfo, rate=self.wait_rate)
+            self._waits.start()
         self._thread = threading.Thread(target=self._run, name="stormdb-pg-monitor", daemon=True)
         self._thread.start()
 
@@ -146,6 +157,8 @@ class PgMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, self.interval * 3))
+        if self._waits is not None:  # before the settle: its session would count as one of ours
+            self._waits.stop()
         last = self._settle() if self._conn is not None else None
         if last is not None and self._prev is not None:
             self._handle(self._prev, last)
@@ -167,6 +180,7 @@ class PgMonitor:
             poll_ms=self._poll_ms,
             monitor_server_ms=monitor_server_ms,
             parts=list(self._features.parts) if self._features else [],
+            waits=self._waits.summary() if self._waits is not None else None,
         )
         self._stopped = pg
         return pg
@@ -209,6 +223,7 @@ class PgMonitor:
         """Turn two polls into a sample; record events and peaks."""
         assert self._first is not None and self._detector is not None
         sample = compute_sample(prev, cur, self._first, self.settings)
+        sample["waits"] = self._waits.swap() if self._waits is not None else None
         events = self._detector.detect(prev, cur, sample)
         self._events.extend(events)
         sample["events"] = events

@@ -58,6 +58,7 @@ def summarize(
     poll_ms: list[float],
     monitor_server_ms: float | None,
     parts: list[str],
+    waits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``pg`` section of the report (JSON-ready)."""
     deltas: dict[str, Any] = {}
@@ -92,6 +93,7 @@ def summarize(
             "blks_hit": per_txn("blks_hit"),
             "buffers_written": per_txn("buffers_written"),
         },
+        "waits": waits,
         "io": io_deltas((first or {}).get("io"), (last or {}).get("io")),
         "peaks": dict(peaks),
         "top_statements": top_statements,
@@ -132,6 +134,7 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
             each_s = "" if each is None else (_bytes(each) if key.endswith("_bytes") else f"{each:,.3f}")
             out.append(f"| {key} | {shown} | {each_s} |")
         out.append("")
+    out += _waits_markdown(pg.get("waits"))
     out += _io_markdown(pg.get("io"))
     peaks = pg.get("peaks") or {}
     if peaks:
@@ -165,6 +168,28 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
     if notes:
         out += ["### Monitoring notes", ""] + [f"- {_cell(n)}" for n in notes] + [""]
     return "\n".join(out)
+
+
+def _waits_markdown(waits: dict[str, Any] | None) -> list[str]:
+    if not waits or not waits.get("samples"):
+        return []
+    out = ["### Wait events of our sessions (pg_stat_activity samples)", "",
+           f"{waits['samples']:,} samples at {waits.get('rate', 0):g}/s, {waits.get('session_samples', 0):,} "
+           f"session samples, {_num(waits.get('sessions_avg'))} sessions in a transaction on average. "
+           "CPU: active with no wait event; Client:ClientRead: idle in a transaction, waiting for the client.", ""]
+    by_type = waits.get("by_type") or {}
+    if by_type:
+        out.append("By type: " + ", ".join(f"{k} {v:.1%}" for k, v in by_type.items()) + ".")
+        out.append("")
+    top = waits.get("top") or []
+    if top:
+        out += ["| Type | Event | Share | Samples |", "|---|---|---:|---:|"]
+        out += [f"| {_cell(w['type'])} | {_cell(w['event'])} | {w['share']:.1%} | {w['count']:,} |" for w in top]
+        out.append("")
+    if waits.get("sample_ms_mean") is not None:
+        out += [f"Sampling cost: {_num(waits['sample_ms_mean'])} ms mean / {_num(waits.get('sample_ms_p95'))} ms "
+                "p95 per sample (client round trip).", ""]
+    return out
 
 
 def _io_markdown(io: dict[str, Any] | None) -> list[str]:

@@ -81,7 +81,8 @@ ACTIVITY_CTE = """WITH a AS (
          -- hidden from roles without pg_read_all_stats; a session with a database and a user is a client
          coalesce(backend_type, CASE WHEN datid IS NOT NULL AND usesysid IS NOT NULL
                                      THEN 'client backend' END) AS backend_type,
-         coalesce(application_name LIKE {prefix}, false) AS ours,
+         -- the monitor's sessions (its poll, the wait sampler) are ours but not load
+         coalesce(application_name LIKE {prefix} AND application_name NOT LIKE {monitors}, false) AS ours,
          CASE WHEN backend_type = 'autovacuum worker' THEN query END AS query
   FROM pg_stat_activity)"""
 
@@ -215,8 +216,11 @@ def candidate_parts(version_num: int, privileged: bool) -> dict[str, str]:
 
 def compose(parts: dict[str, str], app_prefix: str) -> str:
     """One SELECT over all ``parts``: the statement polled every interval."""
-    prefix = sql.Literal(app_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-    cte = ACTIVITY_CTE.format(prefix=prefix.as_string(None))
+    def like(text: str) -> str:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return sql.Literal(escaped + "%").as_string(None)
+
+    cte = ACTIVITY_CTE.format(prefix=like(app_prefix), monitors=like(f"{app_prefix}:monitor"))
     joins = "\n".join(f"LEFT JOIN LATERAL ({body}) AS p_{name} ON true" for name, body in parts.items())
     return f"{MARK}\n{cte}\nSELECT * FROM (SELECT 1 AS one) AS base\n{joins}"
 

@@ -306,6 +306,7 @@ class Runner:
             self.plan.target.conninfo,
             interval=float(mon_cfg["interval"]),
             statements=bool(mon_cfg["statements"]),
+            wait_rate=float(mon_cfg.get("wait_sample_rate", 10.0)),
             schemas=[self.workload.schema] if self.workload.schema else [],
         )
         try:

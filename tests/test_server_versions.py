@@ -121,8 +121,12 @@ def test_run_report_has_every_server_section(report: dict) -> None:
     pg_intervals = [i["pg"] for i in report["intervals"] if i.get("pg")]
     assert pg_intervals and any((p.get("commits_s") or 0) > 0 for p in pg_intervals)
     assert version // 10000 in (15, 16, 18)
+    waits = pg["waits"]
+    assert waits["samples"] > 0 and waits["session_samples"] > 0 and waits["rate"] == 10
+    assert abs(sum(waits["by_type"].values()) - 1) < 0.01
     md = render_markdown(report)
     assert "## Server statistics" in md and ("Top statements" in md) == bool(top)
+    assert "### Wait events of our sessions" in md
 
 
 def test_checkpoint_is_an_event(server: str) -> None:
