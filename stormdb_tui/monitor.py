@@ -92,6 +92,8 @@ class PgMonitor:
         self._first: dict[str, Any] | None = None
         self._prev: dict[str, Any] | None = None
         self._pgss_start: dict[tuple, tuple] | None = None
+        self.statement_deltas: list[dict[str, Any]] = []
+        """Per-statement pg_stat_statements deltas of the run, filled by :meth:`stop`."""
         self._detector: EventDetector | None = None
         self._events: list[dict[str, Any]] = []
         self._peaks = {"connections_total": 0, "lock_waiting": 0, "longest_lock_wait_s": 0.0}
@@ -138,6 +140,21 @@ class PgMonitor:
             self._waits.start()
         self._thread = threading.Thread(target=self._run, name="stormdb-pg-monitor", daemon=True)
         self._thread.start()
+
+    def mark_measuring(self) -> None:
+        """The measured window starts: statement and wait baselines restart here (warm-up left out).
+
+        The other counters keep their start-of-run baseline, as the report's
+        server deltas always have.
+        """
+        if self._waits is not None:
+            self._waits.reset()
+        if self._pgss_start is None or self._features is None or self._conn is None:
+            return
+        try:
+            self._pgss_start = pg_queries.statements_snapshot(self._conn, self._features)
+        except psycopg.Error as exc:
+            self.notes.append(f"pg_stat_statements baseline at the measurement start failed: {first_line(exc)}")
 
     def take(self) -> dict[str, Any] | None:
         """The newest sample not yet taken, with every event since the previous take (or None)."""
@@ -279,38 +296,48 @@ class PgMonitor:
         return row
 
     def _top_statements(self) -> tuple[list[dict[str, Any]], float | None]:
-        """Top statements of this run by total time (pg_stat_statements deltas)."""
+        """Top statements of this run by total time (pg_stat_statements deltas).
+
+        Every statement's delta (the monitor's own left out) is kept in
+        :attr:`statement_deltas` for the per-operation cost.
+        """
         features = self._features
         if self._pgss_start is None or features is None or self._conn is None or self._conn.closed:
             return [], None
+        width = len(pg_queries.STATEMENT_COUNTERS)
         try:
             end = pg_queries.statements_snapshot(self._conn, features)
-            deltas = []
-            for key, (calls, ms, rows) in end.items():
-                c0, ms0, r0 = self._pgss_start.get(key, (0, 0.0, 0))
-                if calls - c0 > 0:
-                    deltas.append((key[1], calls - c0, ms - ms0, rows - r0))
-            texts = pg_queries.statement_texts(self._conn, features, sorted({d[0] for d in deltas}))
+            merged: dict[int, list[float]] = {}
+            for key, values in end.items():
+                before = self._pgss_start.get(key, (0.0,) * width)
+                if values[0] - before[0] <= 0:
+                    continue
+                acc = merged.setdefault(key[1], [0.0] * width)
+                for i in range(width):
+                    acc[i] += values[i] - before[i]
+            texts = pg_queries.statement_texts(self._conn, features, sorted(merged))
         except psycopg.Error as exc:
             self.notes.append(f"pg_stat_statements could not be read at the end: {first_line(exc)}")
             return [], None
-        merged: dict[int, list[float]] = {}
-        for qid, calls, ms, rows in deltas:
-            acc = merged.setdefault(qid, [0, 0.0, 0])
-            acc[0] += calls
-            acc[1] += ms
-            acc[2] += rows
-        monitor_ms, monitor_calls = None, 0
-        top = []
-        total_ms = sum(v[1] for q, v in merged.items() if not pg_queries.is_monitor_statement(texts.get(q, ""))) or 1.0
-        for qid, (calls, ms, rows) in merged.items():
+        monitor_ms, monitor_calls = None, 0.0
+        rows_out = []
+        for qid, values in merged.items():
             text = texts.get(qid, "")
+            calls, ms = values[0], values[1]
             if pg_queries.is_monitor_statement(text):  # our own: the poll is the one run every interval
                 if calls > monitor_calls:
                     monitor_ms, monitor_calls = ms / calls, calls
                 continue
-            top.append({"queryid": qid, "query": " ".join(text.split())[:500], "calls": int(calls),
-                        "total_ms": round(ms, 3), "mean_ms": round(ms / calls, 4) if calls else None,
-                        "rows": int(rows), "share": round(ms / total_ms, 4)})
-        top.sort(key=lambda s: s["total_ms"], reverse=True)
-        return top[:10], monitor_ms
+            entry = dict(zip(pg_queries.STATEMENT_COUNTERS, values, strict=True))
+            rows_out.append({"queryid": qid, "query": text, **entry})
+        self.statement_deltas = rows_out
+        total_ms = sum(r["total_ms"] for r in rows_out) or 1.0
+        top = []
+        for r in sorted(rows_out, key=lambda r: r["total_ms"], reverse=True)[:10]:
+            calls = r["calls"]
+            top.append({"queryid": r["queryid"], "query": " ".join(r["query"].split())[:500], "calls": int(calls),
+                        "total_ms": round(r["total_ms"], 3), "mean_ms": round(r["total_ms"] / calls, 4),
+                        "rows": int(r["rows"]), "share": round(r["total_ms"] / total_ms, 4),
+                        "shared_blks_hit": int(r["shared_blks_hit"]), "shared_blks_read": int(r["shared_blks_read"]),
+                        "wal_bytes": int(r["wal_bytes"])})
+        return top, monitor_ms

@@ -153,6 +153,7 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
             out.append(f"| {s['total_ms']:,.1f} | {s.get('share', 0):.1%} | {s['calls']:,} | "
                        f"{_num(s.get('mean_ms'))} | {s.get('rows', 0):,} | `{_cell(query[:160])}` |")
         out.append("")
+    out += _operations_markdown(pg.get("operations"))
     events = pg.get("events") or []
     out += ["### Server events", ""]
     out += [f"- {e.get('t_s', 0):.1f} s: {e['type']}: {_cell(e['detail'])}" for e in events] or ["None."]
@@ -168,6 +169,29 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
     if notes:
         out += ["### Monitoring notes", ""] + [f"- {_cell(n)}" for n in notes] + [""]
     return "\n".join(out)
+
+
+def _operations_markdown(ops: dict[str, Any] | None) -> list[str]:
+    rows = (ops or {}).get("per_transaction") or []
+    if not rows:
+        return []
+    out = ["### Server cost per operation (pg_stat_statements)", "",
+           "Per transaction of each operation: server execution time beside the client's mean latency; "
+           "the difference is spent outside statement execution (network, client, planning). "
+           "Rows marked * include statements shared with other operations, split by transaction count.", "",
+           "| Operation | Txns | Client ms | Server ms | Outside ms | Stmts | Rows | Blks hit | Blks read | WAL |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        name = _cell(r["operation"]) + (" *" if r.get("shared_split") else "")
+        out.append(f"| {name} | {r['transactions']:,} | {_num(r.get('client_ms'))} | {_num(r.get('server_ms'))} | "
+                   f"{_num(r.get('outside_server_ms'))} | {r['statements']:,.2f} | {r['rows']:,.2f} | "
+                   f"{r['shared_blks_hit']:,.1f} | {r['shared_blks_read']:,.2f} | {_bytes(r['wal_bytes'])} |")
+    unmatched = ops.get("unmatched") or {}
+    if unmatched.get("statements"):
+        out.append("")
+        out.append(f"{unmatched['statements']} statements ({unmatched['total_ms']:,.1f} ms, {unmatched['calls']:,} calls) "
+                   "matched no operation of the workload.")
+    return out + [""]
 
 
 def _waits_markdown(waits: dict[str, Any] | None) -> list[str]:

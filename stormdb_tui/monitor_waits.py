@@ -24,16 +24,16 @@ from typing import Any
 import psycopg
 
 from stormdb_tui.db import APP_NAME, connect, first_line
-from stormdb_tui.pg_queries import MARK
+from stormdb_tui.pg_queries import marked
 
 LOAD_PREFIX = f"{APP_NAME}:load"
 
-SAMPLE_SQL = f"""{MARK} SELECT CASE WHEN wait_event_type IS NULL THEN 'CPU' ELSE wait_event_type END,
+SAMPLE_SQL = marked("""SELECT CASE WHEN wait_event_type IS NULL THEN 'CPU' ELSE wait_event_type END,
        coalesce(wait_event, 'CPU'), count(*)
   FROM pg_stat_activity
  WHERE application_name LIKE %s AND pid <> pg_backend_pid()
    AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
- GROUP BY 1, 2"""
+ GROUP BY 1, 2""")
 
 TOP = 10
 
@@ -64,7 +64,7 @@ class WaitSampler:
         """Connect and start sampling; a failure to connect becomes a note."""
         try:
             self._conn = connect(self.conninfo, role="monitor-waits")
-            self._conn.execute("SET statement_timeout = 1000")
+            self._conn.execute(marked("SET statement_timeout = 1000"))
         except Exception as exc:  # the profile is optional: never take the run down
             self.notes.append(f"wait-event sampling could not start: {first_line(exc)}")
             return

@@ -41,7 +41,18 @@ from psycopg import sql
 from stormdb_tui.db import first_line
 
 MARK = "/* stormdb-tui monitor */"
-"""Leading comment on the monitor's repeated statements, so pg_stat_statements can tell them from the load."""
+"""Comment in the monitor's statements, so pg_stat_statements can tell them from the load.
+
+It goes after the first keyword (:func:`marked`): PostgreSQL 18's
+pg_stat_statements drops comments before a statement from the stored text,
+but keeps those inside it.
+"""
+
+
+def marked(statement: str) -> str:
+    """``statement`` with :data:`MARK` after its first keyword."""
+    first, rest = statement.split(None, 1)
+    return f"{first} {MARK} {rest}"
 
 SETTING_NAMES = (
     "shared_buffers",
@@ -74,6 +85,7 @@ class Features:
     pgss_schema: str | None = None
     pgss_time_col: str = "total_exec_time"
     pgss_toplevel: bool = False
+    pgss_wal: bool = False  # wal_bytes (pg_stat_statements 1.8, PostgreSQL 13+)
 
 
 ACTIVITY_CTE = """WITH a AS (
@@ -222,7 +234,7 @@ def compose(parts: dict[str, str], app_prefix: str) -> str:
 
     cte = ACTIVITY_CTE.format(prefix=like(app_prefix), monitors=like(f"{app_prefix}:monitor"))
     joins = "\n".join(f"LEFT JOIN LATERAL ({body}) AS p_{name} ON true" for name, body in parts.items())
-    return f"{MARK}\n{cte}\nSELECT * FROM (SELECT 1 AS one) AS base\n{joins}"
+    return marked(f"{cte}\nSELECT * FROM (SELECT 1 AS one) AS base\n{joins}")
 
 
 def probe(conn: psycopg.Connection, app_prefix: str) -> tuple[Features, list[str]]:
@@ -292,6 +304,7 @@ def probe_statements(conn: psycopg.Connection, features: Features) -> str | None
     features.pgss_schema = schema
     features.pgss_time_col = "total_exec_time" if "total_exec_time" in columns else "total_time"
     features.pgss_toplevel = "toplevel" in columns
+    features.pgss_wal = "wal_bytes" in columns
     try:
         statements_snapshot(conn, features)
     except psycopg.Error as exc:
@@ -300,23 +313,32 @@ def probe_statements(conn: psycopg.Connection, features: Features) -> str | None
     return None
 
 
+STATEMENT_COUNTERS = ("calls", "total_ms", "rows", "shared_blks_hit", "shared_blks_read", "wal_bytes")
+"""The order of the counters in each value :func:`statements_snapshot` returns."""
+
+
 def statements_snapshot(conn: psycopg.Connection, features: Features) -> dict[tuple, tuple]:
-    """Counters of every statement in this database, without texts (cheap): key -> (calls, ms, rows)."""
+    """Counters of every statement in this database, without texts (cheap).
+
+    Key ``(userid, queryid, toplevel)``; value in :data:`STATEMENT_COUNTERS` order.
+    """
     toplevel = "toplevel" if features.pgss_toplevel else "true"
-    query = (f"{MARK} SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows "
+    wal = "wal_bytes" if features.pgss_wal else "0"
+    query = marked(f"SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows, "
+             f"shared_blks_hit, shared_blks_read, {wal} "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(false) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid IS NOT NULL")
     with conn.cursor() as cur:
         cur.execute(query)
-        return {(u, q, t): (c, ms, r) for u, q, t, c, ms, r in cur.fetchall()}
+        return {(r[0], r[1], r[2]): tuple(float(v) for v in r[3:]) for r in cur.fetchall()}
 
 
 def statement_texts(conn: psycopg.Connection, features: Features, queryids: list[int]) -> dict[int, str]:
     """Texts for the given query ids only (reading texts means reading the whole query file)."""
     if not queryids:
         return {}
-    query = (f"{MARK} SELECT DISTINCT ON (queryid) queryid, query "
+    query = marked(f"SELECT DISTINCT ON (queryid) queryid, query "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(true) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid = ANY(%s)")
@@ -331,7 +353,7 @@ def is_monitor_statement(text: str) -> bool:
     pg_stat_statements keeps the first text seen for a query id, so a statement
     first run without the leading comment is also recognised by its shape.
     """
-    return text.startswith(MARK) or (
+    return MARK in text or (
         "pg_stat_statements(" in text and "WHERE datname = current_database()" in text
     )
 

@@ -118,6 +118,18 @@ def test_run_report_has_every_server_section(report: dict) -> None:
     else:
         assert any("pgbench_accounts" in s["query"] for s in top), top
         assert sum(s["calls"] for s in top) > 0
+        # the monitor's own statements are not the run's (18 drops leading comments from the text)
+        assert not [s["query"] for s in top if "pg_stat_activity" in s["query"] or "pg_stat_statements(" in s["query"]]
+        ops = {r["operation"]: r for r in pg["operations"]["per_transaction"]}
+        tpcb = ops["tpcb-like"]
+        assert tpcb["transactions"] == report["operations"]["tpcb-like"]["count"] + \
+            report["operations"]["tpcb-like"]["errors"]
+        # 3 updates, a select, an insert; BEGIN/COMMIT sent as prepared protocol messages are not counted
+        assert 4.99 <= tpcb["statements"] <= 7.5
+        assert 4.5 <= tpcb["rows"] <= 5.5  # three updated rows, one read, one inserted
+        assert 0 < tpcb["server_ms"] < tpcb["client_ms"]
+        assert tpcb["wal_bytes"] > 0 and tpcb["shared_blks_hit"] > 0
+        assert pg["operations"]["unmatched"]["calls"] <= 5, pg["operations"]
     pg_intervals = [i["pg"] for i in report["intervals"] if i.get("pg")]
     assert pg_intervals and any((p.get("commits_s") or 0) > 0 for p in pg_intervals)
     assert version // 10000 in (15, 16, 18)
@@ -127,6 +139,7 @@ def test_run_report_has_every_server_section(report: dict) -> None:
     md = render_markdown(report)
     assert "## Server statistics" in md and ("Top statements" in md) == bool(top)
     assert "### Wait events of our sessions" in md
+    assert ("### Server cost per operation" in md) == bool(top)
 
 
 def test_checkpoint_is_an_event(server: str) -> None:

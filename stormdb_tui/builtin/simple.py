@@ -176,6 +176,19 @@ class SimpleWorkload(Workload):
 
     # -- the run -----------------------------------------------------------
 
+    def statement_operations(self) -> dict[str, list[str]]:
+        st = self.statements
+        writes = ["tpcb-like", "simple-update"]
+        return {
+            st["sd_begin"]: writes,
+            st["sd_commit"]: writes,
+            st["sd_upd_acc"]: writes,
+            st["sd_sel_acc"]: list(SCRIPTS),
+            st["sd_upd_tel"]: ["tpcb-like"],
+            st["sd_upd_bra"]: ["tpcb-like"],
+            st["sd_ins_his"]: writes,
+        }
+
     def start_worker(self, ctx: WorkerContext) -> None:
         fastpath.prepare(ctx.conn, self.statements)
 
