@@ -92,6 +92,9 @@ class PgMonitor:
         self._first: dict[str, Any] | None = None
         self._prev: dict[str, Any] | None = None
         self._pgss_start: dict[tuple, tuple] | None = None
+        self._config_start: dict[str, dict[str, str]] | None = None
+        self._config_last: dict[str, dict[str, str]] | None = None
+        self._drift: list[dict[str, Any]] = []
         self.statement_deltas: list[dict[str, Any]] = []
         """Per-statement pg_stat_statements deltas of the run, filled by :meth:`stop`."""
         self._detector: EventDetector | None = None
@@ -121,6 +124,11 @@ class PgMonitor:
         self._features = features
         self.notes.extend(notes)
         self.settings = pg_queries.read_settings(self._conn)
+        try:
+            self._config_start = self._config_last = pg_queries.read_config(self._conn)
+            self.settings = {**self.settings, **self._config_start["settings"]}
+        except psycopg.Error as exc:
+            self.notes.append(f"non-default settings unreadable: no settings drift guard ({first_line(exc)})")
         self._sql = pg_queries.compose(features.parts, self.app_prefix)
         if self.statements:
             note = pg_queries.probe_statements(self._conn, features)
@@ -179,6 +187,8 @@ class PgMonitor:
         last = self._settle() if self._conn is not None else None
         if last is not None and self._prev is not None:
             self._handle(self._prev, last)
+        if self._conn is not None and not self._conn.closed:
+            self._events.extend(self._config_check(time.monotonic()))  # a change the poll could not see
         top, monitor_server_ms = self._top_statements()
         if self._conn is not None:
             self._conn.close()
@@ -198,6 +208,8 @@ class PgMonitor:
             monitor_server_ms=monitor_server_ms,
             parts=list(self._features.parts) if self._features else [],
             waits=self._waits.summary() if self._waits is not None else None,
+            config_start=self._config_start,
+            drift=self._drift,
         )
         self._stopped = pg
         return pg
@@ -242,6 +254,8 @@ class PgMonitor:
         sample = compute_sample(prev, cur, self._first, self.settings)
         sample["waits"] = self._waits.swap() if self._waits is not None else None
         events = self._detector.detect(prev, cur, sample)
+        if cur.get("config_hash") != prev.get("config_hash") and cur.get("config_hash") is not None:
+            events.extend(self._config_check(cur["t"]))
         self._events.extend(events)
         sample["events"] = events
         conns, locks = sample["connections"], sample["lock_waits"]
@@ -250,6 +264,22 @@ class PgMonitor:
         peaks["lock_waiting"] = max(peaks["lock_waiting"], locks.get("waiting") or 0)
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
         return sample
+
+    def _config_check(self, t: float) -> list[dict[str, Any]]:
+        """Settings and extension changes since the last check, as events (and kept for the report)."""
+        if self._config_last is None or self._conn is None:
+            return []
+        try:
+            now = pg_queries.read_config(self._conn)
+        except psycopg.Error:
+            return []
+        changes = pg_queries.config_changes(self._config_last, now)
+        self._config_last = now
+        events = []
+        for change in changes:
+            self._drift.append({**change, "t": t})
+            events.append({"type": "settings", "t": t, "detail": pg_queries.describe_change(change) + " (changed during the run)"})
+        return events
 
     def _settle(self, limit: float = 0.5) -> dict[str, Any] | None:
         """The final poll, taken once our load sessions have gone (or ``limit`` seconds passed).

@@ -59,6 +59,8 @@ def summarize(
     monitor_server_ms: float | None,
     parts: list[str],
     waits: dict[str, Any] | None = None,
+    config_start: dict[str, dict[str, str]] | None = None,
+    drift: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``pg`` section of the report (JSON-ready)."""
     deltas: dict[str, Any] = {}
@@ -94,6 +96,10 @@ def summarize(
             "buffers_written": per_txn("buffers_written"),
         },
         "waits": waits,
+        "extensions": dict((config_start or {}).get("extensions") or {}),
+        "settings_drift": [{k: v for k, v in d.items() if k != "t"} | {"t_s": round(d["t"] - started_at, 3)}
+                           for d in drift or []],
+        "warnings": _drift_warnings(drift or [], started_at),
         "io": io_deltas((first or {}).get("io"), (last or {}).get("io")),
         "peaks": dict(peaks),
         "top_statements": top_statements,
@@ -107,6 +113,15 @@ def summarize(
             "server_ms_mean": round(monitor_server_ms, 3) if monitor_server_ms is not None else None,
         },
     }
+
+
+def _drift_warnings(drift: list[dict[str, Any]], started_at: float) -> list[str]:
+    if not drift:
+        return []
+    from stormdb_tui.pg_queries import describe_change
+
+    changes = "; ".join(f"{describe_change(d)} at {d['t'] - started_at:.1f} s" for d in drift)
+    return [f"server configuration changed during the run, so its figures mix two configurations: {changes}"]
 
 
 def render_pg_markdown(pg: dict[str, Any] | None) -> str:
@@ -165,6 +180,15 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
         if mon.get("server_ms_mean") is not None:
             line += f", {_num(mon['server_ms_mean'])} ms server execution"
         out += [line + ".", ""]
+    drift = pg.get("settings_drift") or []
+    if drift:
+        from stormdb_tui.pg_queries import describe_change
+
+        out += ["### Settings changed during the run", ""]
+        out += [f"- {d.get('t_s', 0):.1f} s: {_cell(describe_change(d))}" for d in drift] + [""]
+    exts = pg.get("extensions") or {}
+    if exts:
+        out += ["Extensions: " + ", ".join(f"{k} {v}" for k, v in sorted(exts.items())) + ".", ""]
     notes = pg.get("notes") or []
     if notes:
         out += ["### Monitoring notes", ""] + [f"- {_cell(n)}" for n in notes] + [""]

@@ -128,6 +128,17 @@ IO_PART = """SELECT (SELECT json_object_agg(k, v) FROM (
 IO_FIELDS = ("reads", "writes", "extends", "fsyncs", "hits")
 """The order of the counters in each ``io`` array above."""
 
+# Settings from the configuration (files, ALTER SYSTEM, ALTER DATABASE/ROLE, command line), not
+# this session's own SETs or what the client sent at connect.
+NON_DEFAULT = "source NOT IN ('default', 'override', 'session', 'client')"
+
+CONFIG_PART = f"""SELECT md5(
+    coalesce((SELECT string_agg(name || '=' || setting || CASE WHEN pending_restart THEN '!' ELSE '' END, ','
+                                ORDER BY name) FROM pg_settings WHERE {NON_DEFAULT}), '')
+    || '|' || coalesce((SELECT string_agg(extname || '=' || extversion, ',' ORDER BY extname)
+                        FROM pg_extension), '')) AS config_hash"""
+"""A fingerprint of the server's non-default settings and the database's extensions: drift shows as a change."""
+
 CONTROL_PART = "SELECT redo_lsn::text AS redo_lsn FROM pg_control_checkpoint()"
 
 CONNECTIONS_PART = """SELECT
@@ -185,6 +196,7 @@ PART_COLUMNS = {
     "wal": ("wal_records", "wal_fpi"),
     "checkpoints": ("ckpt_timed", "ckpt_req", "buf_ckpt", "buf_clean", "buf_backend"),
     "io": ("io",),
+    "config": ("config_hash",),
     "control": ("redo_lsn",),
     "connections": ("conn_states", "conn_waits", "conn_ours", "conn_others", "conn_total"),
     "checkpointer_busy": ("ckpt_running",),
@@ -199,6 +211,7 @@ PART_NOTES = {
     "wal": "pg_stat_wal unreadable: no WAL records or full-page images",
     "checkpoints": "checkpoint statistics unreadable: no checkpoint counters or buffers written",
     "io": "pg_stat_io unreadable: no I/O by backend type",
+    "config": "pg_settings/pg_extension unreadable: settings changes during the run are found only at the end",
     "control": "pg_control_checkpoint() not callable: checkpoint events come from counters only",
     "connections": "pg_stat_activity unreadable: no connection breakdown",
     "checkpointer_busy": "checkpointer state unreadable: no checkpoint-start events",
@@ -215,6 +228,7 @@ def candidate_parts(version_num: int, privileged: bool) -> dict[str, str]:
     parts["checkpoints"] = CHECKPOINTER_PART if version_num >= 170000 else BGWRITER_PART
     if version_num >= 160000:
         parts["io"] = IO_PART
+    parts["config"] = CONFIG_PART
     parts["control"] = CONTROL_PART
     parts["connections"] = CONNECTIONS_PART
     if privileged:
@@ -273,6 +287,36 @@ def read_settings(conn: psycopg.Connection) -> dict[str, Any]:
         version, version_num = cur.fetchone()
     settings = {name: _with_unit(setting, unit) for name, setting, unit in rows}
     return {"server_version": version, "server_version_num": version_num, **settings}
+
+
+def read_config(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    """Non-default settings (value, with `` (pending restart)`` when so) and extension versions, now."""
+    with conn.cursor() as cur:
+        cur.execute(marked(f"SELECT name, setting, unit, pending_restart FROM pg_settings WHERE {NON_DEFAULT}"))
+        settings = {name: _with_unit(setting, unit) + (" (pending restart)" if pending else "")
+                    for name, setting, unit, pending in cur.fetchall()}
+        cur.execute(marked("SELECT extname, extversion FROM pg_extension"))
+        extensions = dict(cur.fetchall())
+    return {"settings": settings, "extensions": extensions}
+
+
+def config_changes(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """What differs between two :func:`read_config` results: [{kind, name, before, after}]."""
+    changes = []
+    for kind in ("settings", "extensions"):
+        a, b = before.get(kind, {}), after.get(kind, {})
+        for name in sorted(set(a) | set(b)):
+            if a.get(name) != b.get(name):
+                changes.append({"kind": "setting" if kind == "settings" else "extension", "name": name,
+                                "before": a.get(name), "after": b.get(name)})
+    return changes
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    def show(value: str | None) -> str:
+        return "(default)" if value is None and change["kind"] == "setting" else (value or "(none)")
+
+    return f"{change['kind']} {change['name']}: {show(change['before'])} -> {show(change['after'])}"
 
 
 def connection_limit(settings: dict[str, Any]) -> int | None:
@@ -365,9 +409,9 @@ def _ident(name: str) -> str:
 def _with_unit(setting: str, unit: str | None) -> str:
     if not unit:
         return setting
-    if unit == "8kB" and setting.isdigit():
-        kb = int(setting) * 8
-        return f"{kb // 1024}MB" if kb % 1024 == 0 else f"{kb}kB"
+    if unit in ("8kB", "kB") and setting.isdigit():  # as SHOW prints them: 4MB, not 4096kB
+        kb = int(setting) * (8 if unit == "8kB" else 1)
+        return f"{kb // 1024}MB" if kb and kb % 1024 == 0 else f"{kb}kB"
     return f"{setting}{unit}"
 
 

@@ -173,7 +173,8 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
             "version": server.get("version"),
             "version_num": server.get("version_num"),
             "database": server.get("database"),
-            "settings": server.get("settings", {}),
+            # one settings list: the engine's, the monitor's and every non-default one
+            "settings": _merged_settings(server.get("settings", {}), pg),
         },
         "workload": {
             "name": workload.name,
@@ -202,7 +203,7 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
         "intervals": [sample.as_dict() for sample in agg.intervals],
         "workers": runner.group.worker_stats(elapsed) if runner.group is not None else [],
         "latency_histogram": latency_histogram(agg.cum_all, agg.cum),
-        "pg": dict(pg) if pg is not None else None,
+        "pg": {k: v for k, v in pg.items() if k != "settings"} if pg is not None else None,
         "events": list(snap.events),
         "errors": [
             {
@@ -215,10 +216,23 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
             for kind in sorted(agg.errors.values(), key=lambda k: -k.count)
         ],
         "notes": list(runner.plan.notes),
+        "warnings": [*(pg or {}).get("warnings", []), *_workload_warnings(workload_summary)],
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
     return Report(data)
+
+
+def _merged_settings(engine: Mapping[str, Any], pg: Mapping[str, Any] | None) -> dict[str, Any]:
+    monitor = {k: v for k, v in ((pg or {}).get("settings") or {}).items()
+               if k not in ("server_version", "server_version_num")}
+    return dict(sorted({**engine, **monitor}.items()))
+
+
+def _workload_warnings(summary: Any) -> list[str]:
+    """A workload's own warnings (``summary()["warnings"]``: low recall, short results) for the report."""
+    warnings = summary.get("warnings") if isinstance(summary, Mapping) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
 def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from stormdb_tui.config import build_config
-from stormdb_tui.monitor import PgMonitor
+from stormdb_tui.monitor import PgMonitor, render_pg_markdown
 from stormdb_tui.plan import make_plan
 from stormdb_tui.registry import discover
 from stormdb_tui.report_md import render_markdown
@@ -133,6 +133,12 @@ def test_run_report_has_every_server_section(report: dict) -> None:
     pg_intervals = [i["pg"] for i in report["intervals"] if i.get("pg")]
     assert pg_intervals and any((p.get("commits_s") or 0) > 0 for p in pg_intervals)
     assert version // 10000 in (15, 16, 18)
+    assert "settings" not in pg  # one settings list, in server.settings
+    settings = report["server"]["settings"]
+    assert {"shared_buffers", "max_connections", "checkpoint_timeout", "jit"} <= set(settings)
+    assert "pg_stat_statements" in settings.get("shared_preload_libraries", "") or not top
+    assert "statement_timeout" not in settings  # the monitor's own SET is not the server's configuration
+    assert report["warnings"] == []
     waits = pg["waits"]
     assert waits["samples"] > 0 and waits["session_samples"] > 0 and waits["rate"] == 10
     assert abs(sum(waits["by_type"].values()) - 1) < 0.01
@@ -184,3 +190,43 @@ def test_io_by_backend_type_on_16_and_later(report: dict) -> None:
             v["writes_s"] for k, v in s.items() if k not in ("wal", "total")) + 1e-9 for s in series)
     md = render_markdown(report)
     assert "### I/O by backend type (pg_stat_io)" in md and "| client backend |" in md
+
+
+def test_settings_change_mid_run_is_an_event_and_a_warning(server: str) -> None:
+    with psycopg.connect(server, autocommit=True) as conn:
+        available = {r[0] for r in conn.execute(
+            "SELECT name FROM pg_available_extensions WHERE installed_version IS NULL")}
+        ext = next((e for e in ("pg_trgm", "citext", "btree_gin", "vector") if e in available), None)
+    mon = PgMonitor(server, interval=0.2, wait_rate=0)
+    mon.start()
+    try:
+        time.sleep(0.3)
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET work_mem = '7MB'")
+            conn.execute("SELECT pg_reload_conf()")
+            if ext:
+                conn.execute(f"CREATE EXTENSION {ext}")
+        deadline = time.monotonic() + 5
+        events: list[dict] = []
+        while time.monotonic() < deadline and not any("work_mem" in e["detail"] for e in events):
+            sample = mon.take()
+            if sample:
+                events += [e for e in sample["events"] if e["type"] == "settings"]
+            time.sleep(0.1)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET work_mem")
+            conn.execute("SELECT pg_reload_conf()")
+            if ext:
+                conn.execute(f"DROP EXTENSION IF EXISTS {ext}")
+        pg = mon.stop(0)
+    assert any("work_mem" in e["detail"] and "7MB" in e["detail"] for e in events), (events, pg["notes"])
+    work_mem = [d for d in pg["settings_drift"] if d["name"] == "work_mem"]
+    assert work_mem[0]["after"] == "7MB" and work_mem[0]["before"] is None
+    assert work_mem[-1]["after"] is None  # the reset before stop() is seen by the final check
+    if ext:
+        created = next(d for d in pg["settings_drift"] if d["name"] == ext)
+        assert created["kind"] == "extension" and created["before"] is None and created["after"]
+    assert pg["warnings"] and "work_mem" in pg["warnings"][0]
+    md = render_pg_markdown(pg)
+    assert "### Settings changed during the run" in md

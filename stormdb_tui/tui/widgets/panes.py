@@ -21,7 +21,7 @@ from stormdb_tui.db import sqlstate_class
 from stormdb_tui.metrics import RunSnapshot
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
-EVENT_MARKS = {"checkpoint": "C", "autovacuum": "V", "connection_limit": "L"}
+EVENT_MARKS = {"checkpoint": "C", "autovacuum": "V", "connection_limit": "L", "settings": "S"}
 
 
 def fmt_ms(value: float | None) -> str:
