@@ -184,3 +184,19 @@ def test_chart_fits_small_sizes() -> None:
     assert "█" in text.plain and "c" in lines[-2]
     assert column_chart([], 20, 6).plain == "(no data)"
     assert ChartView.DEFAULT_CSS
+
+
+def test_warnings_are_shown_on_the_summary(tmp_path: Path) -> None:
+    canned_report(tmp_path)
+    path = tmp_path / "old.json"
+    data = json.loads(path.read_text())
+    data["warnings"] = ["vector: 100% of filtered searches returned fewer than 10 rows"]
+    path.write_text(json.dumps(data))
+
+    async def main() -> None:
+        app = Host(Report.load(path))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert "warning: vector: 100% of filtered searches returned fewer than 10 rows" in screen_text(app)
+
+    asyncio.run(main())

@@ -191,6 +191,8 @@ class ReportScreen(Screen):
         if self.data.get("pg_note"):
             notes.append(self.data["pg_note"])
         text = Text()
+        for warning in self.data.get("warnings") or []:  # figures not to take at face value: loud
+            text.append(f"warning: {warning}\n", style="bold yellow")
         for note in notes:
             text.append(f"note: {note}\n", style="dim")
         return text
