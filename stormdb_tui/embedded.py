@@ -118,7 +118,22 @@ def prune_handles(path: Path) -> list[int]:
         return []
     if not isinstance(pids, list):
         return []
-    live = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+    try:
+        written = handles.stat().st_mtime
+    except OSError:
+        return []
+
+    def alive(pid: object) -> bool:
+        # A process started after the list was last written cannot be the one that registered:
+        # its pid is a reused one.
+        if not isinstance(pid, int):
+            return False
+        try:
+            return psutil.Process(pid).create_time() <= written + 1.0
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            return False
+
+    live = [p for p in pids if alive(p)]
     dead = [p for p in pids if p not in live]
     if dead:
         tmp = handles.with_suffix(".tmp")

@@ -377,7 +377,11 @@ def test_wait_profile_shows_lock_waits_of_our_sessions(server: str, table: str) 
         t.start()
     mon = PgMonitor(server, interval=INTERVAL, wait_rate=20)
     try:
-        time.sleep(0.3)
+        with psycopg.connect(server, autocommit=True) as admin:  # both waiters queued before sampling starts
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and admin.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] < 2:
+                time.sleep(0.05)
         mon.start()
         samples = collect(mon, lambda ss: sum((s["waits"] or {}).get("samples", 0) for s in ss) >= 20)
     finally:
