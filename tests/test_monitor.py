@@ -385,11 +385,11 @@ def test_wait_profile_shows_lock_waits_of_our_sessions(server: str, table: str) 
         mon.start()
         samples = collect(mon, lambda ss: sum((s["waits"] or {}).get("samples", 0) for s in ss) >= 20)
     finally:
+        pg = mon.stop(0)  # before the lock goes: later samples would find nobody waiting
         holder.commit()
         holder.close()
         for t in threads:
             t.join()
-        pg = mon.stop(0)
     waits = pg["waits"]
     assert waits["samples"] >= 20 and waits["rate"] == 20
     assert waits["session_samples"] > 0
