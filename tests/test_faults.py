@@ -166,7 +166,7 @@ def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=120, **kwargs)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_mid_run_writes_interrupted_report(cluster, tmp_path, signum, code):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(

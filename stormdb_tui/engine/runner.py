@@ -197,6 +197,7 @@ class Runner:
                 group.measuring = True
                 if monitor is not None:
                     monitor.take()
+                    monitor.mark_measuring()
                 self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
             group.start()
@@ -207,6 +208,7 @@ class Runner:
                 self._window_started(window_conn)
                 if monitor is not None:
                     monitor.take()
+                    monitor.mark_measuring()
                 measure_start = t_last = time.monotonic()
                 group.measuring = True
             self._set_phase("measuring", "")
@@ -274,7 +276,7 @@ class Runner:
             self.message = f"stopped early: {self.stop_reason}"
         else:
             self.status = "completed"
-        pg = self._stop_monitor(monitor)
+        pg = self._stop_monitor(monitor, elapsed)
         workload_extra = self._workload_finish()
         self.ended_at = datetime.now(timezone.utc)
         self.snapshot = self._make_snapshot(elapsed)
@@ -409,6 +411,7 @@ class Runner:
             self.plan.target.conninfo,
             interval=float(mon_cfg["interval"]),
             statements=bool(mon_cfg["statements"]),
+            wait_rate=float(mon_cfg.get("wait_sample_rate", 10.0)),
             schemas=[self.workload.schema] if self.workload.schema else [],
         )
         try:
@@ -418,7 +421,7 @@ class Runner:
             return None
         return monitor
 
-    def _stop_monitor(self, monitor: Any) -> dict[str, Any] | None:
+    def _stop_monitor(self, monitor: Any, elapsed: float) -> dict[str, Any] | None:
         """The monitor's final reading, given at most MONITOR_STOP_S: a frozen server must not hold the report."""
         if monitor is None:
             return None
@@ -438,11 +441,19 @@ class Runner:
             if conn is not None:
                 db.sever(conn)
             thread.join(2.0)
-        if "pg" in box:
-            return box["pg"]
-        why = box.get("error") or f"the server did not answer within {MONITOR_STOP_S:g} s"
-        self.plan.notes.append(f"server monitoring failed at the end: {why}")
-        return None
+        if "pg" not in box:
+            why = box.get("error") or f"the server did not answer within {MONITOR_STOP_S:g} s"
+            self.plan.notes.append(f"server monitoring failed at the end: {why}")
+            return None
+        pg = box["pg"]
+        mapping = self.workload.statement_operations()
+        if mapping and monitor.statement_deltas:
+            from stormdb_tui.monitor.operations import operation_costs
+
+            labels, _overall = self.aggregator.label_stats(elapsed)
+            ops = {s.label: {"count": s.count, "errors": s.errors, "latency_ms": s.latency_ms} for s in labels}
+            pg = {**pg, "operations": operation_costs(monitor.statement_deltas, mapping, ops)}
+        return pg
 
     def _workload_finish(self) -> dict[str, Any]:
         finish = getattr(self.workload, "finish", None)

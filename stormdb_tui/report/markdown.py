@@ -32,6 +32,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if data.get("message"):
         out.append(f"\n**{data['status']}:** {data['message']}")
     out.append("")
+    warnings = data.get("warnings") or []
+    if warnings:
+        out += ["## Warnings", ""] + [f"- **warning:** {w}" for w in warnings] + [""]
     out.append("## Summary")
     out.append("")
     model = run.get("model", "closed")
