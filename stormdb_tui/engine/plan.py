@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stormdb_tui import db
-from stormdb_tui.config import RunConfig, apply_override
+from stormdb_tui.config import RunConfig, apply_override, check_window
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.registry import Registry, discover
 from stormdb_tui.engine.runner import RunPlan
@@ -87,6 +87,7 @@ def make_plan(
     """Validate everything that can be validated before touching the server, then resolve the target."""
     registry = registry or discover(cfg.plugins.get("paths") or [])
     cls = apply_overrides(cfg, registry, overrides)
+    check_window(cfg.run, cfg.source, cfg.lines)
     options = cfg.workload_options(tuple(cls.options))
     try:
         workload = cls(options, _run_settings(cfg.run))

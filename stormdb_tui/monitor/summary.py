@@ -105,6 +105,65 @@ def summarize(
     }
 
 
+AGREEMENT_TOLERANCE = 0.01
+"""Share of the expected commits the server may differ by before the report warns."""
+AGREEMENT_SLACK = 20
+"""Commits the client cannot see: each connection's setup statements, the pool's checks."""
+
+
+def agreement(
+    *,
+    client_commits: int,
+    server_commits: float | None,
+    monitor_commits: int,
+    others_peak: int = 0,
+    autovacuum: bool = False,
+) -> dict[str, Any]:
+    """The client-and-server agreement check: our commit count against the database's ``xact_commit``.
+
+    Both cover the same window: from the monitor's first poll (before the
+    load connections open) to its last (after they closed and flushed their
+    statistics), so warm-up commits are on both sides. The monitor's own
+    polls are transactions in the database too and are expected.
+    """
+    if server_commits is None:
+        return {"checked": False, "status": "unchecked", "line": "client/server agreement: not checked "
+                "(pg_stat_database.xact_commit was not readable)"}
+    expected = client_commits + monitor_commits
+    difference = int(server_commits - expected)
+    share = difference / expected if expected else None
+    others = bool(others_peak) or autovacuum
+    large = abs(difference) > max(AGREEMENT_SLACK, AGREEMENT_TOLERANCE * expected)
+    line = (
+        f"client/server agreement: the client counted {client_commits:,} commits, the server "
+        f"{int(server_commits):,} (xact_commit, less {monitor_commits:,} of the monitor's own polls): "
+        f"difference {difference:+,}" + (f" ({share:+.2%})" if share is not None else "")
+        + f"; other sessions active: {'yes' if others else 'no'}"
+    )
+    out: dict[str, Any] = {
+        "checked": True,
+        "status": "warning" if large else "ok",
+        "client_commits": client_commits,
+        "server_commits": int(server_commits),
+        "monitor_commits": monitor_commits,
+        "difference": difference,
+        "difference_share": round(share, 5) if share is not None else None,
+        "other_sessions": others,
+        "other_sessions_peak": others_peak,
+        "autovacuum": autovacuum,
+        "line": line,
+    }
+    if large:
+        why = ("other sessions (or autovacuum) were active in this database and their commits count too"
+               if others and difference > 0 else
+               "no other session explains it: the client's counts may be wrong, or transactions were lost")
+        out["warning"] = (
+            f"client and server disagree by {difference:+,} commits"
+            + (f" ({share:+.1%})" if share is not None else "") + f": {why}"
+        )
+    return out
+
+
 def render_pg_markdown(pg: dict[str, Any] | None) -> str:
     """The report's "Server" Markdown section; says so plainly when monitoring was off."""
     if not pg:
@@ -115,10 +174,15 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
         out += ["| Setting | Value |", "|---|---|"]
         out += [f"| {k} | {_cell(v)} |" for k, v in settings.items() if v not in ("", None)]
         out.append("")
+    check = pg.get("agreement")
+    if check:
+        out += [check["line"] + ".", ""]
+        if check.get("warning"):
+            out += [f"> **Warning:** {_cell(check['warning'])}.", ""]
     deltas = pg.get("deltas") or {}
     per = pg.get("per_transaction") or {}
     if deltas:
-        out += [f"Over {pg.get('elapsed_s', 0):.1f} s. {pg.get('scope', SCOPE)}", ""]
+        out += [f"Over the measured {pg.get('elapsed_s', 0):.1f} s. {pg.get('scope', SCOPE)}", ""]
         out += ["| Counter | Run total | Per transaction |", "|---|---:|---:|"]
         ratio = pg.get("cache_hit_ratio")
         out.append(f"| cache hit ratio | {'n/a' if ratio is None else f'{ratio:.2%}'} | |")

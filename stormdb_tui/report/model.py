@@ -150,10 +150,15 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
         "reconnects": counters.get("reconnects", 0),
         "latency_ms": _latency(overall.latency_ms),
     }
-    if rate:
+    if overall.service_ms is not None:  # open model, or a pool smaller than the workers
         summary["service_ms"] = _latency(overall.service_ms)
+    summary.update({k: _latency(v) for k, v in agg.waits().items() if v is not None})
+    if rate:
         summary["skipped"] = counters.get("skipped", 0)
+    if rate or cfg.run.get("latency_limit"):
         summary["late"] = counters.get("late", 0)
+    if counters.get("reconnect_failures"):
+        summary["reconnect_failures"] = counters["reconnect_failures"]
     setup = None
     if runner.setup_result is not None:
         res = runner.setup_result
@@ -184,7 +189,8 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
         },
         "run": {
             "workers": runner.workers,
-            "connections": cfg.run.get("connections") or runner.workers,
+            "connections": runner.group.pool_size if runner.group is not None else cfg.run.get("connections") or runner.workers,
+            "connections_configured": cfg.run.get("connections"),
             "processes": cfg.run.get("processes", 1),
             "duration_s": runner.duration,
             "transactions_limit": cfg.run.get("transactions"),
@@ -193,6 +199,7 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
             "rate": rate,
             "model": "open" if rate else "closed",
             "arrival": cfg.run.get("arrival") if rate else None,
+            "schedule": cfg.run.get("schedule", "shared") if rate else None,
             "latency_limit_s": cfg.run.get("latency_limit"),
             "seed": runner.seed,
             "interval_s": runner.interval,
@@ -218,6 +225,10 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
+    data["agreement"] = (data["pg"] or {}).get("agreement") or {
+        "checked": False, "status": "unchecked",
+        "line": "client/server agreement: not checked (server statistics were off; --pg-stats)"}
+    data["warnings"] = [data["agreement"]["warning"]] if data["agreement"].get("warning") else []
     return Report(data)
 
 

@@ -12,7 +12,7 @@ from stormdb_tui.builtin.tpcc import schema, transactions
 from stormdb_tui.builtin.tpcc.consistency import consistency_checks
 from stormdb_tui.builtin.tpcc.loader import Loader
 from stormdb_tui.builtin.tpcc.rand import NURandConstants
-from stormdb_tui.errors import WorkloadError
+from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Option, Progress, WeightedMix, WorkerContext, Workload
 
 OPERATIONS = ("new_order", "payment", "order_status", "delivery", "stock_level")
@@ -60,6 +60,9 @@ class TpccWorkload(Workload):
 
     def __init__(self, options: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None):
         super().__init__(options, run)
+        if self.opts["spec_timing"] and self.run_settings.get("rate"):
+            raise ConfigError("spec_timing paces each terminal itself and cannot run with run.rate (the open model)",
+                              path="workload.spec_timing")
         self.mix = WeightedMix(self.opts["mix"])
         self._run_constants: NURandConstants | None = None
         self.load_stats: dict[str, float] = {}
