@@ -15,7 +15,6 @@ import pytest
 
 from stormdb_tui.config import build_config
 from stormdb_tui.db import Target
-from stormdb_tui.engine.metrics import CONNECTION_LABEL
 from stormdb_tui.engine.plan import make_plan
 from stormdb_tui.engine.processes import ProcessGroup
 from stormdb_tui.engine.runner import Runner, RunPlan
@@ -25,6 +24,7 @@ from stormdb_tui.registry import discover
 from stormdb_tui.workload import Option, Workload
 
 SCHEMA = "stormdb_test_truth"
+CONNECTION_LABEL = "(connection)"  # the engine's pseudo-operation for a failed reconnect
 
 
 class SlowWorkerZero(Workload):
@@ -228,7 +228,9 @@ def test_fewer_transactions_than_workers_runs_exactly_that_many(loaded, processe
     assert sum(w["transactions"] for w in report["workers"]) == 3
 
 
-def test_a_late_swap_reply_is_neither_shifted_nor_dropped(loaded):
+def test_a_late_swap_reply_is_neither_shifted_nor_dropped(loaded, monkeypatch):
+    from stormdb_tui.engine import processes
+
     plan = _simple_plan(loaded, workers=2, processes=2)
     group = ProcessGroup(plan.workload, loaded, 2, plan.config.run, processes=2, seed=1)
     group.open()
@@ -238,7 +240,9 @@ def test_a_late_swap_reply_is_neither_shifted_nor_dropped(loaded):
         group.start()
         time.sleep(0.5)
         group.reply_timeout = 0.0  # this swap's replies come after the parent gave up on them
+        monkeypatch.setattr(processes, "REPLY_TIMEOUT_S", 0.0)
         counted += sum(h.get_total_count() for h in group.swap(measuring=True).hists.values())
+        monkeypatch.setattr(processes, "REPLY_TIMEOUT_S", 30.0)
         group.reply_timeout = 30.0
         time.sleep(0.3)
         counted += sum(h.get_total_count() for h in group.swap(measuring=True).hists.values())
