@@ -45,12 +45,12 @@ def pgbench(dsn: str, schema: str, script: str, clients: int, rate: float, durat
     }
 
 
-def ours(dsn: str, schema: str, script: str, clients: int, rate: float, duration: int, extra: list[str]) -> dict[str, float | None]:
+def ours(dsn: str, schema: str, scale: int, script: str, clients: int, rate: float, duration: int, extra: list[str]) -> dict[str, float | None]:
     with tempfile.TemporaryDirectory(prefix="stormdb-open-") as tmp:
         path = os.path.join(tmp, "r.json")
         subprocess.run(
             [sys.executable, "-m", "stormdb_tui", "run", "--no-ui", "-q", "--dsn", dsn, "--workload", "simple",
-             "--set", f"schema={schema}", "--set", f"script={script}", "--set", "pipeline=false",
+             "--set", f"schema={schema}", "--set", f"scale={scale}", "--set", f"script={script}", "--set", "pipeline=false",
              "--workers", str(clients), "--rate", str(rate), "--duration", f"{duration}s", "--warmup", "0",
              "--report-json", path, *extra],
             capture_output=True, text=True, check=True, cwd=REPO,
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dsn", required=True)
     p.add_argument("--schema", default="pgbench")
     p.add_argument("--script", default="tpcb-like")
+    p.add_argument("--scale", type=int, default=1, help="scale the simple workload was loaded at")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--duration", type=int, default=15)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for pair in range(args.pairs):
         load = os.getloadavg()
         a = pgbench(args.dsn, args.schema, args.script, args.clients, args.rate, args.duration)
-        b = ours(args.dsn, args.schema, args.script, args.clients, args.rate, args.duration, args.ours)
+        b = ours(args.dsn, args.schema, args.scale, args.script, args.clients, args.rate, args.duration, args.ours)
         print(json.dumps({"pair": pair, "load_1m": round(load[0], 2), "pgbench": a, "ours": b}), flush=True)
     return 0
 

@@ -16,7 +16,9 @@ capped exponential backoff until the server is back or the run stops.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from array import array
@@ -41,6 +43,8 @@ from stormdb_tui.workload import WorkerContext, Workload
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
+OPEN_MODEL_SWITCH_S = 0.0005
+"""The GIL switch interval while an open-model run goes (CPython's default is 5 ms)."""
 SLEEP_SLICE_S = 0.1
 """Longest single sleep of a waiting worker, so a stop request is seen within this."""
 
@@ -392,6 +396,7 @@ class WorkerGroup:
         quotas = _split(run.get("transactions"), n)
         self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas, strict=True)]
         self.schedule: Schedule | None = None
+        self._saved_switch: float | None = None
         if self.rate and self.schedule_mode == "shared":
             # This process's share of the run's rate, one schedule for all its workers.
             rng = random.Random(seed * 1_000_003 - (worker_ids[0] if worker_ids else 0) - 1)
@@ -437,6 +442,12 @@ class WorkerGroup:
         return ""
 
     def start(self) -> None:
+        if self.rate and self._saved_switch is None:
+            # A worker waking for its slot waits for the GIL; with the default 5 ms
+            # switch interval a thread busy in Python (the sampler folding an interval)
+            # keeps it that long, and the wait shows as schedule lag (see RESULTS).
+            self._saved_switch = sys.getswitchinterval()
+            sys.setswitchinterval(float(os.environ.get("STORMDB_SWITCH_INTERVAL", OPEN_MODEL_SWITCH_S)))
         for worker in self.workers:
             worker.thread.start()
 
@@ -464,6 +475,9 @@ class WorkerGroup:
     def stop(self) -> None:
         self.stopping = True
         self.stop_event.set()
+        if self._saved_switch is not None:
+            sys.setswitchinterval(self._saved_switch)
+            self._saved_switch = None
 
     def sleep(self, seconds: float) -> None:
         """Sleep until ``seconds`` have passed or the run stops.
