@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stormdb_tui.frontends.cli import main
 from stormdb_tui.config import parse_config
 from stormdb_tui.errors import ConfigError
+from stormdb_tui.frontends.cli import main
 from stormdb_tui.options import parse_duration, parse_size
 
 CORPUS = sorted((Path(__file__).parent / "bad_configs").glob("*.yaml"))

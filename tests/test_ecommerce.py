@@ -8,11 +8,11 @@ import random
 from decimal import Decimal
 
 import pytest
+from stormdb_tui.plugins.ecommerce import WORKLOAD
+from stormdb_tui.plugins.ecommerce.schema import PER_SCALE
 
 from stormdb_tui.db import connect
 from stormdb_tui.workload import Progress, WorkerContext
-from stormdb_tui.plugins.ecommerce import WORKLOAD
-from stormdb_tui.plugins.ecommerce.schema import PER_SCALE
 
 
 @pytest.fixture(scope="module")

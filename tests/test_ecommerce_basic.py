@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from stormdb_tui.plugins.ecommerce_basic import OLAP, OLTP, SCHEMA
+from stormdb_tui.plugins.ecommerce_basic import WORKLOAD as Shop
 
 from stormdb_tui import db
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.workload import Progress, WorkerContext
-from stormdb_tui.plugins.ecommerce_basic import OLAP, OLTP, SCHEMA
-from stormdb_tui.plugins.ecommerce_basic import WORKLOAD as Shop
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

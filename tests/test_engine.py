@@ -10,8 +10,8 @@ import pytest
 from stormdb_tui.config import build_config
 from stormdb_tui.db import Target
 from stormdb_tui.engine.plan import make_plan
-from stormdb_tui.registry import discover
 from stormdb_tui.engine.runner import Runner
+from stormdb_tui.registry import discover
 
 SCHEMA = "stormdb_test_simple"
 

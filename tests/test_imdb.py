@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from stormdb_tui.plugins.imdb import WORKLOAD as Imdb
+from stormdb_tui.plugins.imdb.operations import MODES, OPERATIONS
+from stormdb_tui.plugins.imdb.synthetic import zipf_pick
 
 from stormdb_tui import db
 from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Progress, WorkerContext
-from stormdb_tui.plugins.imdb import WORKLOAD as Imdb
-from stormdb_tui.plugins.imdb.operations import MODES, OPERATIONS
-from stormdb_tui.plugins.imdb.synthetic import zipf_pick
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -20,8 +20,9 @@ import psycopg
 import pytest
 
 from stormdb_tui.monitor import queries as pg_queries
-from stormdb_tui.monitor.poller import PgMonitor, render_pg_markdown
+from stormdb_tui.monitor.poller import PgMonitor
 from stormdb_tui.monitor.sample import EventDetector, compute_sample
+from stormdb_tui.report.server import render_pg_markdown
 
 PG15_BIN = "/usr/lib/postgresql/15/bin"
 SAMPLE_KEYS = {

@@ -15,8 +15,8 @@ import pytest
 
 from stormdb_tui.config import build_config
 from stormdb_tui.engine.plan import make_plan
-from stormdb_tui.registry import discover
 from stormdb_tui.engine.runner import Runner
+from stormdb_tui.registry import discover
 
 SCHEMA = "stormdb_test_procs"
 
@@ -119,7 +119,7 @@ def test_ctrl_c_stops_every_child(loaded, cli_env, tmp_path):
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(children) >= 2
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
-    assert proc.wait(60) == 130
+    assert proc.wait(60) == 130, proc.stderr.read().decode() if proc.stderr else ''
     data = json.loads(out.read_text())
     assert data["status"] == "interrupted"
     assert data["summary"]["transactions"] > 0
@@ -135,3 +135,26 @@ def _running(pid: str) -> bool:
             return "zombie" not in fh.read().lower()
     except OSError:
         return False
+
+
+def test_ctrl_c_while_children_start_is_an_interruption(loaded, cli_env, tmp_path):
+    """A Ctrl-C that reaches the children while they are still importing must not read as a crash."""
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stormdb_tui", "run", "--no-ui", "-q", "--dsn", loaded, "--workload", "simple",
+         "--set", f"schema={SCHEMA}", "--set", "script=select-only", "--workers", "4", "--processes", "2",
+         "--duration", "60s", "--report-json", str(out)],
+        env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    children: list[str] = []
+    while time.monotonic() < deadline and len(children) < 2:
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        time.sleep(0.01)
+    assert len(children) >= 2
+    os.killpg(proc.pid, signal.SIGINT)
+    code = proc.wait(60)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert json.loads(out.read_text())["status"] == "interrupted"

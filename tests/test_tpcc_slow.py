@@ -65,4 +65,4 @@ def test_scale_2_remote_work_and_consistency(scale2, dsn, conn):
     assert 20 < remote_payments < 90  # 15% of 300
     assert conn.execute("SELECT sum(s_remote_cnt) FROM tpcc.stock").fetchone()[0] > 0
     results = consistency_checks(conn)
-    assert all(passed for _, passed, _ in results), results
+    assert all(passed is not False for _, passed, _ in results), results

@@ -11,8 +11,8 @@ from textual.app import App
 
 from stormdb_tui.config import load_config
 from stormdb_tui.engine.plan import make_plan
-from stormdb_tui.report.model import Report
 from stormdb_tui.engine.runner import Runner
+from stormdb_tui.report.model import Report
 from stormdb_tui.tui.screens.report import ExportPrompt, ReportScreen
 from stormdb_tui.tui.testing import screen_text
 from stormdb_tui.tui.widgets.charts import ChartView

@@ -14,12 +14,12 @@ import random
 
 import psycopg
 import pytest
+from stormdb_tui.plugins.vector import WORKLOAD
+from stormdb_tui.plugins.vector.workload import NO_PGVECTOR
 
 from stormdb_tui.db import connect
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.workload import Progress, WorkerContext
-from stormdb_tui.plugins.vector import WORKLOAD
-from stormdb_tui.plugins.vector.workload import NO_PGVECTOR
 
 SMALL = {"rows": 4000, "dimensions": 32, "clusters": 8, "categories": 5, "recall_samples": 0}
 

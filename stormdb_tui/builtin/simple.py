@@ -24,8 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from stormdb_tui.toolkit import fastpath
 from stormdb_tui.options import Option
+from stormdb_tui.toolkit import fastpath
 from stormdb_tui.workload import Progress, WeightedMix, WorkerContext, Workload
 
 ACCOUNTS_PER_SCALE = 100_000

@@ -17,6 +17,7 @@ arrived late is folded into the next interval: nothing is lost.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 import weakref
@@ -525,3 +526,39 @@ def safe_ratio(numerator: float, denominator: float) -> float | None:
     if denominator <= 0 or math.isnan(denominator):
         return None
     return numerator / denominator
+
+
+def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Transaction counts in 1-2-5 latency buckets, overall and per label (for histogram plots).
+
+    Percentiles say where the tail is; the buckets show its shape (two humps
+    mean two populations, e.g. cache hits and misses). ``edges_ms`` are the
+    buckets' upper bounds; ``counts`` has one list per label and ``"*"``.
+    """
+    if overall is None or overall.get_total_count() == 0:
+        return None
+    edges_us: list[int] = []
+    decade = 1
+    top = overall.get_max_value()
+    while not edges_us or edges_us[-1] < top:
+        edges_us.extend(decade * m for m in (1, 2, 5))
+        decade *= 10
+    low = overall.get_min_value()
+    first = max(0, next(i for i, e in enumerate(edges_us) if e >= low) - 1)
+    edges_us = edges_us[first:]
+
+    def counts(hist: Any) -> list[int]:
+        # Walk the raw counts array: hdrh's iterators cost seconds on a wide histogram.
+        out = [0] * len(edges_us)
+        last = len(edges_us) - 1
+        value_at = hist.get_value_from_index
+        for index, count in enumerate(hist.counts):
+            if count:
+                out[min(bisect.bisect_left(edges_us, value_at(index)), last)] += count
+        return out
+
+    result = {"*": counts(overall)}
+    for label, hist in labels.items():
+        if hist.get_total_count():
+            result[label] = counts(hist)
+    return {"edges_ms": [e / 1000.0 for e in edges_us], "counts": result}

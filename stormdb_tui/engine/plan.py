@@ -1,20 +1,110 @@
-"""From a config and command-line choices to a :class:`~stormdb_tui.engine.runner.RunPlan`.
+"""From a config and the user's choices to a :class:`RunPlan`.
 
-Shared by the headless CLI and the TUI so both resolve targets, workloads
-and overrides the same way.
+A :class:`RunRequest` is what a user asked for (a config file, overrides,
+a target, switches), typed and free of any front end's argument objects;
+:func:`plan_from_request` turns it into a plan. The headless CLI, the
+workbench and the tutorials all go through here, so they resolve targets,
+workloads and overrides the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stormdb_tui import db
-from stormdb_tui.config import RunConfig, apply_override, check_window
+from stormdb_tui.config import RunConfig, apply_override, check_window, load_config
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.registry import Registry, discover
-from stormdb_tui.engine.runner import RunPlan
 from stormdb_tui.workload import Workload
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, resolved: config, workload instance, target, switches."""
+
+    config: RunConfig
+    workload: Workload
+    target: db.Target
+    setup: bool = False
+    rebuild: bool = False
+    monitor: bool = False
+    isolate_workers: bool = False
+    """Run the workers in a child process even with ``processes: 1``, so a UI in
+    this process never competes with them for the GIL (the workbench sets it)."""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for, before anything is resolved (``stormdb-tui run …`` or the pick screen)."""
+
+    config_path: str | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+    dsn: str | None = None
+    data_dir: str | None = None
+    setup: bool = False
+    rebuild: bool = False
+    monitor: bool | None = None
+    """Server statistics: None takes the config's choice, then the front end's default."""
+    report_json: str | None = None
+    report_md: str | None = None
+    plugin_paths: tuple[str, ...] = ()
+
+    @property
+    def workload(self) -> str | None:
+        names = [str(v) for k, v in self.overrides if k in ("workload", "workload.name")]
+        return names[-1] if names else None
+
+
+def request_config(request: RunRequest) -> RunConfig:
+    """The request's config file (or the defaults) with its extra plugin folders and report paths."""
+    cfg = load_config(request.config_path) if request.config_path else RunConfig()
+    if request.plugin_paths:
+        cfg.plugins["paths"] = list(cfg.plugins.get("paths") or []) + list(request.plugin_paths)
+    if request.report_json:
+        cfg.report["json"] = request.report_json
+    if request.report_md:
+        cfg.report["markdown"] = request.report_md
+    return cfg
+
+
+def validate_request(request: RunRequest) -> Registry:
+    """Reject a bad config, flag or option before anything starts (exit status 2)."""
+    cfg = request_config(request)
+    registry = discover(cfg.plugins.get("paths") or [])
+    cls = apply_overrides(cfg, registry, request.overrides)
+    cfg.workload_options(tuple(cls.options))
+    return registry
+
+
+def plan_from_request(
+    request: RunRequest,
+    *,
+    monitor_default: bool,
+    registry: Registry | None = None,
+    warn: Callable[[str], None] | None = None,
+    quiet: bool = False,
+) -> RunPlan:
+    """The plan for a request; config warnings go to ``warn`` (dropped when it is None)."""
+    cfg = request_config(request)
+    warnings, cfg.warnings = cfg.warnings, []
+    if warn is not None:
+        for warning in warnings:
+            warn(warning)
+    return make_plan(
+        cfg,
+        overrides=request.overrides,
+        registry=registry,
+        dsn=request.dsn,
+        data_dir=request.data_dir,
+        setup=request.setup,
+        rebuild=request.rebuild,
+        monitor=request.monitor,
+        monitor_default=monitor_default,
+        quiet=quiet,
+    )
 
 
 def resolve_target(cfg: RunConfig, dsn: str | None = None, data_dir: str | None = None, *, quiet: bool = False) -> db.Target:

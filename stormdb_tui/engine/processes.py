@@ -32,9 +32,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from stormdb_tui.errors import DatabaseError
 from stormdb_tui.engine.metrics import IntervalPart
 from stormdb_tui.engine.workers import WorkerGroup, _merge_part, _split
+from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import Workload
 
 REPLY_TIMEOUT_S = 30.0
@@ -75,6 +75,7 @@ def build_workload(spec: Mapping[str, Any]) -> Workload:
 def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
     """A child process: build the workload and a WorkerGroup, then obey the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if spec.get("quiet"):
         # Under the workbench the terminal belongs to the UI: a stray warning from a
         # child must not draw over it (failures still reach the parent by the pipe).
@@ -178,6 +179,24 @@ def _real_stdio() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Start children with SIGINT blocked, so a Ctrl-C during their start-up cannot kill them.
+
+    A terminal sends SIGINT to the whole process group, and a spawned child
+    needs a while (importing psycopg on a busy machine) before it can ignore
+    it. The signal mask survives fork and exec: the child starts with SIGINT
+    blocked, ignores it and only then unblocks it (a pending one is dropped).
+    Here a SIGINT that arrives meanwhile stays pending and is handled when the
+    mask is restored, so the user's Ctrl-C is never lost.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class ProcessGroup:
     """The :class:`WorkerGroup` interface the runner uses, over N child processes."""
 
@@ -240,7 +259,7 @@ class ProcessGroup:
 
     def open(self) -> None:
         """Start the children and wait until each has opened its connections."""
-        with _real_stdio():
+        with _real_stdio(), _sigint_blocked():
             for child in self.children:
                 child.process.start()
         errors = []

@@ -18,34 +18,25 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
 
 from stormdb_tui import db
-from stormdb_tui.config import RunConfig
+from stormdb_tui.engine.metrics import (
+    Aggregator,
+    IntervalPart,
+    IntervalSample,
+    LabelStats,
+    RunSnapshot,
+    latency_histogram,
+)
+from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.errors import DatabaseError, WorkloadError
-from stormdb_tui.engine.metrics import Aggregator, IntervalPart, IntervalSample, RunSnapshot
-from stormdb_tui.report.model import Report, build_report
-from stormdb_tui.workload import Progress, SetupProgress, Workload
-
-
-@dataclass
-class RunPlan:
-    """Everything a run needs, resolved: config, workload instance, target, switches."""
-
-    config: RunConfig
-    workload: Workload
-    target: db.Target
-    setup: bool = False
-    rebuild: bool = False
-    monitor: bool = False
-    isolate_workers: bool = False
-    """Run the workers in a child process even with ``processes: 1``, so a UI in
-    this process never competes with them for the GIL (the workbench sets it)."""
-    notes: list[str] = field(default_factory=list)
+from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, RunResult, build_report
+from stormdb_tui.workload import Progress, SetupProgress
 
 
 class _StoppedInWarmup(Exception):
@@ -198,13 +189,16 @@ class Runner:
         self.group = group
         measure_start = t_last = time.monotonic()
         failure: str | None = None
+        window_conn = None
         try:
             self._set_phase("starting", f"opening {group.pool_size} connections")
             group.open()
+            window_conn = self._window_connection()
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
                 group.measuring = True
                 self._open_window(monitor)
+                self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
             self.aggregator.origin = measure_start
             group.start()
@@ -214,6 +208,7 @@ class Runner:
                 self._count_unmeasured(group.swap(measuring=False))
                 if self._stop.is_set():
                     raise _StoppedInWarmup
+                self._window_started(window_conn)
                 self._open_window(monitor)
                 measure_start = t_last = time.monotonic()
                 self.aggregator.origin = measure_start
@@ -254,6 +249,8 @@ class Runner:
             elif not group.measuring:
                 self._count_unmeasured(group.swap(measuring=False))
             group.close()
+            if window_conn is not None:
+                window_conn.close()
         elapsed = max(end - measure_start, 0.0) if group.measuring else 0.0
         if group.fatal_errors and failure is None and self.aggregator.transactions == 0:
             failure = group.fatal_errors[0]
@@ -277,9 +274,28 @@ class Runner:
         workload_extra = self._workload_finish()
         self.ended_at = datetime.now(timezone.utc)
         self.snapshot = self._make_snapshot(elapsed)
-        self.report = build_report(self, elapsed, pg, workload_extra)
+        self.report = build_report(self.result(elapsed, pg, workload_extra))
         self._set_phase("done", self.status)
         return self.report
+
+    def _window_connection(self) -> Any:
+        """A connection for the workload's ``measuring_started`` hook, opened before the window."""
+        if getattr(self.workload, "measuring_started", None) is None:
+            return None
+        try:
+            return self.connect_admin()
+        except Exception as exc:
+            self.plan.notes.append(f"{self.workload.name}: no connection for the window-start reading: {db.first_line(exc)}")
+            return None
+
+    def _window_started(self, conn: Any) -> None:
+        """Let the workload read the database as the measured window opens (TPC-C's D_NEXT_O_ID)."""
+        if conn is None:
+            return
+        try:
+            self.workload.measuring_started(conn)
+        except Exception as exc:
+            self.plan.notes.append(f"{self.workload.name}: window-start reading failed: {db.first_line(exc)}")
 
     def _warm(self, t0: float) -> None:
         end = t0 + self.warmup
@@ -397,3 +413,84 @@ class Runner:
             message=self.message,
             agreement=getattr(self, "agreement", None),
         )
+
+    def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
+        """The finished run as plain values, for :func:`~stormdb_tui.report.model.build_report`."""
+        cfg = self.cfg
+        agg = self.aggregator
+        labels, overall = agg.label_stats(elapsed)
+        operations = {stats.label: _figures(stats) for stats in labels}
+        totals = {
+            "elapsed_s": elapsed,
+            "operations": {
+                label: {"count": f.count, "errors": f.errors, "tps": round(f.tps, 3), "latency_ms": dict(f.latency_ms)}
+                for label, f in operations.items()
+            },
+            "rollbacks": agg.counters.get("rollbacks", 0),
+            "transactions": agg.transactions,
+        }
+        workload = self.workload
+        try:
+            workload_summary = dict(workload.summary(totals) or {})
+        except Exception as exc:  # a plugin's summary must not lose the report
+            workload_summary = {"error": f"summary failed: {exc}"}
+        workload_summary.update(workload_extra)
+        setup = None
+        if self.setup_result is not None:
+            res = self.setup_result
+            setup = {"rows": res.rows, "seconds": round(res.elapsed_s, 3), "rows_per_s": round(res.rows_per_s, 1)}
+        run = cfg.run
+        rate = run.get("rate")
+        return RunResult(
+            status=str(self.status),
+            message=self.message or None,
+            stop_reason=self.stop_reason,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            config=cfg.echo(),
+            target={"source": self.plan.target.source, "conninfo": self.plan.target.redacted},
+            server=self.server or {},
+            workload={
+                "name": workload.name,
+                "version": workload.version,
+                "options": dict(workload.opts),
+                "summary": workload_summary,
+                "setup": setup,
+            },
+            run={
+                "workers": self.workers,
+                # What was opened: the workbench's child and the processes split run.connections too.
+                "connections": self.group.pool_size if self.group is not None else run.get("connections") or self.workers,
+                "connections_configured": run.get("connections"),
+                "processes": run.get("processes", 1),
+                "duration_s": self.duration,
+                "transactions_limit": run.get("transactions"),
+                "warmup_s": self.warmup,
+                "think_time_s": run.get("think_time"),
+                "rate": rate,
+                "model": "open" if rate else "closed",
+                "arrival": run.get("arrival") if rate else None,
+                "schedule": run.get("schedule", "shared") if rate else None,
+                "latency_limit_s": run.get("latency_limit"),
+                "seed": self.seed,
+                "interval_s": self.interval,
+            },
+            elapsed_s=elapsed,
+            transactions=agg.transactions,
+            errors_total=agg.error_count,
+            counters=dict(agg.counters),
+            operations=operations,
+            overall=_figures(overall),
+            intervals=[sample.as_dict() for sample in agg.intervals],
+            workers=self.group.worker_stats(elapsed) if self.group is not None else [],
+            latency_histogram=latency_histogram(agg.cum_all, agg.cum),
+            pg=pg,
+            events=list(self.snapshot.events),
+            errors=[ErrorFigures(k.label, k.sqlstate, k.count, k.first_message) for k in agg.errors.values()],
+            notes=list(self.plan.notes),
+            waits=agg.waits(),
+        )
+
+
+def _figures(stats: LabelStats) -> OperationFigures:
+    return OperationFigures(stats.count, stats.errors, stats.tps, stats.latency_ms, stats.service_ms)

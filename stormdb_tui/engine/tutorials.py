@@ -34,7 +34,9 @@ from typing import Any
 import yaml
 
 from stormdb_tui.config import RunConfig, load_config
-from stormdb_tui.errors import ConfigError
+from stormdb_tui.engine.plan import RunPlan, make_plan
+from stormdb_tui.engine.session import RunSession
+from stormdb_tui.errors import ConfigError, StormError
 from stormdb_tui.report.model import Report
 
 ACTION_KEYS = ("config", "set", "run", "sweep", "check", "compare", "look")
@@ -270,38 +272,31 @@ def load_tutorial_config(path: str) -> RunConfig:
 
 
 def make_step_plan(state: TutorialState, dsn: str | None, extra: Sequence[tuple[str, Any]] = (),
-                   data_dir: str | None = None) -> Any:
-    """A :class:`~stormdb_tui.engine.runner.RunPlan` for the current state plus ``extra`` overrides."""
-    from stormdb_tui.engine.plan import make_plan
-
+                   data_dir: str | None = None) -> RunPlan:
+    """A :class:`~stormdb_tui.engine.plan.RunPlan` for the current state plus ``extra`` overrides."""
     cfg = state.load()
     overrides = list(state.overrides.items()) + list(extra)
     return make_plan(cfg, overrides=overrides, dsn=dsn, data_dir=data_dir, monitor_default=True, quiet=True)
 
 
-def run_plan(plan: Any, stop: Callable[[Any], None] | None = None) -> Report:
-    """Prepare (load data when missing) and run; ``stop`` receives the runner so a UI can cancel."""
-    from stormdb_tui.engine.runner import Runner
+def run_plan(plan: RunPlan, stop: Callable[[RunSession], None] | None = None) -> Report:
+    """Prepare (load data when missing) and run; ``stop`` receives the session so a UI can cancel.
 
-    runner = Runner(plan)
+    A step's report stays with the tutorial: no report files are written.
+    """
+    session = RunSession(plan, write_files=False)
     if stop is not None:
-        stop(runner)
-    runner.prepare()
-    return runner.run()
+        stop(session)
+    outcome = session.execute()
+    if outcome.report is None:
+        raise StormError(outcome.error or f"the run {outcome.status}")
+    return outcome.report
 
 
-def run_checks(plan: Any) -> list[tuple[str, bool, str]]:
+def run_checks(plan: RunPlan) -> list[tuple[str, bool, str]]:
     """The workload's readiness check and, when it has them, its consistency conditions."""
-    from stormdb_tui.engine.runner import Runner
-
-    runner = Runner(plan)
-    with runner.connect_admin() as conn:
-        problems = plan.workload.check(conn)
-        results = [("data present", not problems, "; ".join(problems))]
-        consistency = getattr(plan.workload, "consistency", None)
-        if not problems and consistency is not None:
-            results.extend((str(n), bool(ok), str(d or "")) for n, ok, d in consistency(conn))
-    return results
+    # A skipped condition (None) is no failure here; `stormdb-tui check` prints it as SKIP.
+    return [(name, passed is not False, detail) for name, passed, detail in RunSession(plan).check()]
 
 
 def sweep_overrides(action: Action) -> list[tuple[str, list[tuple[str, Any]]]]:

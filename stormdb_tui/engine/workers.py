@@ -30,15 +30,15 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
-from stormdb_tui.errors import DatabaseError
 from stormdb_tui.engine.metrics import (
-    COUNTER_NAMES,
     CONNECTION_LABEL,
+    COUNTER_NAMES,
     IntervalPart,
     Recorder,
     fold_recorder,
     new_histogram,
 )
+from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import WorkerContext, Workload
 
 BACKOFF_START_S = 0.05

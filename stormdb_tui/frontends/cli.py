@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from stormdb_tui import __version__
-from stormdb_tui.errors import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
-    EXIT_USAGE,
-    StormError,
-    UsageError,
-)
+from stormdb_tui.engine.plan import RunRequest, plan_from_request
+from stormdb_tui.engine.session import Hooks, RunSession, signals_stop
+from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, StormError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,14 +138,24 @@ def _yaml_scalar(text: str) -> Any:
         return text
 
 
-def _load_cfg(args: argparse.Namespace) -> Any:
-    from stormdb_tui.config import RunConfig, load_config
+def request_from_args(args: argparse.Namespace) -> RunRequest:
+    """What ``run``, ``setup`` and ``check`` were asked to do, as the engine's typed request."""
+    return RunRequest(
+        config_path=getattr(args, "config", None),
+        overrides=tuple(_overrides(args)),
+        dsn=getattr(args, "dsn", None),
+        data_dir=getattr(args, "data_dir", None),
+        setup=bool(getattr(args, "setup", False)),
+        rebuild=bool(getattr(args, "rebuild", False)),
+        monitor=getattr(args, "pg_stats", None),
+        report_json=getattr(args, "report_json", None),
+        report_md=getattr(args, "report_md", None),
+        plugin_paths=tuple(getattr(args, "plugin_path", None) or ()),
+    )
 
-    cfg = load_config(args.config) if getattr(args, "config", None) else RunConfig()
-    extra = getattr(args, "plugin_path", None) or []
-    if extra:
-        cfg.plugins["paths"] = list(cfg.plugins.get("paths") or []) + list(extra)
-    return cfg
+
+def _warn(text: str) -> None:
+    print(f"stormdb-tui: warning: {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _tui(args: argparse.Namespace, **kwargs: Any) -> int:
+def _tui(args: argparse.Namespace, request: RunRequest | None = None) -> int:
     from stormdb_tui.registry import PATH_ENV
     from stormdb_tui.tui.app import run_app
 
@@ -190,45 +194,17 @@ def _tui(args: argparse.Namespace, **kwargs: Any) -> int:
         os.environ[PATH_ENV] = os.pathsep.join([*extra, *current])
 
     return run_app(config=getattr(args, "config", None), dsn=getattr(args, "dsn", None),
-                   data_dir=getattr(args, "data_dir", None), **kwargs)
-
-
-def plan_from_run_args(args: argparse.Namespace, *, monitor_default: bool, quiet: bool = False) -> Any:
-    """The plan for ``stormdb-tui run ...``: config file, flags, report paths, target.
-
-    The headless runner and the workbench build it the same way; only the
-    default for server statistics differs (off headless, on in the TUI).
-    """
-    from stormdb_tui.engine.plan import make_plan
-
-    cfg = _load_cfg(args)
-    if args.report_json:
-        cfg.report["json"] = args.report_json
-    if args.report_md:
-        cfg.report["markdown"] = args.report_md
-    warnings, cfg.warnings = cfg.warnings, []
-    if not quiet:
-        for warning in warnings:
-            print(f"stormdb-tui: warning: {warning}", file=sys.stderr)
-    return make_plan(
-        cfg,
-        overrides=_overrides(args),
-        dsn=args.dsn,
-        data_dir=args.data_dir,
-        setup=args.setup,
-        rebuild=args.rebuild,
-        monitor=args.pg_stats,
-        monitor_default=monitor_default,
-        quiet=quiet,
-    )
+                   data_dir=getattr(args, "data_dir", None), request=request)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    request = request_from_args(args)
     if not args.no_ui:
-        return _tui(args, run_args=args)
+        return _tui(args, request)
     from stormdb_tui.frontends.headless import run_headless
 
-    return run_headless(plan_from_run_args(args, monitor_default=False), quiet=args.quiet)
+    plan = plan_from_request(request, monitor_default=False, warn=None if args.quiet else _warn, quiet=args.quiet)
+    return run_headless(plan, quiet=args.quiet)
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:
@@ -270,48 +246,35 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
 
 def _cmd_setup(args: argparse.Namespace) -> int:
     from stormdb_tui.frontends.headless import progress_printer
-    from stormdb_tui.engine.plan import make_plan
-    from stormdb_tui.engine.runner import Runner
 
-    cfg = _load_cfg(args)
-    plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir, setup=True, rebuild=args.rebuild)
-    runner = Runner(plan)
-    _install_signals(runner)
-    runner.prepare(progress_printer())
+    request = replace(request_from_args(args), setup=True)
+    session = RunSession(plan_from_request(request, monitor_default=False, warn=_warn), Hooks(progress=progress_printer()))
+    with signals_stop(session):
+        result = session.setup_only()
     print(file=sys.stderr)
-    if runner.setup_result is not None:
-        res = runner.setup_result
-        if res.rows:
-            print(f"loaded {plan.workload.name}: {res.rows:,} rows in {res.elapsed_s:.1f}s ({res.rows_per_s:,.0f} rows/s)")
+    name = session.workload_name
+    if result is not None:
+        if result.rows:
+            print(f"loaded {name}: {result.rows:,} rows in {result.elapsed_s:.1f}s ({result.rows_per_s:,.0f} rows/s)")
         else:
             # Idempotent setups skip data that already matches; "loaded 0 rows" read like a failed load.
-            print(f"{plan.workload.name}: nothing loaded (the data already matches the options, or the "
+            print(f"{name}: nothing loaded (the data already matches the options, or the "
                   "workload has none); --rebuild drops and reloads it")
     return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from stormdb_tui.engine.plan import make_plan
-
-    cfg = _load_cfg(args)
-    plan = make_plan(cfg, overrides=_overrides(args), dsn=args.dsn, data_dir=args.data_dir)
-    from stormdb_tui.engine.runner import Runner
-
-    runner = Runner(plan)
-    ok = True
-    with runner.connect_admin() as conn:
-        problems = plan.workload.check(conn)
-        for problem in problems:
+    session = RunSession(plan_from_request(request_from_args(args), monitor_default=False, warn=_warn))
+    (_, present, problems), *conditions = session.check()
+    if present:
+        print(f"PASS  {session.workload_name}: data present and matches the options")
+    else:
+        for problem in problems.split("; "):
             print(f"FAIL  {problem}")
-        ok = not problems
-        if ok:
-            print(f"PASS  {plan.workload.name}: data present and matches the options")
-        consistency = getattr(plan.workload, "consistency", None)
-        if ok and consistency is not None:
-            for name, passed, detail in consistency(conn):
-                print(f"{'PASS' if passed else 'FAIL'}  {name}" + (f": {detail}" if detail else ""))
-                ok = ok and passed
-    return EXIT_OK if ok else EXIT_FAILED
+    for name, passed, detail in conditions:
+        verdict = "SKIP" if passed is None else "PASS" if passed else "FAIL"
+        print(f"{verdict}  {name}" + (f": {detail}" if detail else ""))
+    return EXIT_OK if present and all(passed is not False for _, passed, _ in conditions) else EXIT_FAILED
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -327,29 +290,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stormdb_tui.tui.app import run_app
 
     return run_app(report_file=args.file)
-
-
-def _install_signals(runner: Any) -> dict[str, int]:
-    """First SIGINT/SIGTERM: graceful stop. A second SIGINT: exit at once."""
-    state = {"signal": 0}
-
-    def handler(signum: int, frame: Any) -> None:
-        if state["signal"] and signum == signal.SIGINT:
-            os._exit(EXIT_SIGINT)
-        state["signal"] = signum
-        runner.request_stop("interrupted" if signum == signal.SIGINT else "terminated")
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return state
-
-
-def exit_code_for(status: str, signum: int) -> int:
-    if status == "interrupted":
-        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
-    if status == "failed":
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 __all__ = ["main", "build_parser", "EXIT_USAGE"]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from stormdb_tui.errors import EXIT_FAILED, StormError
 from stormdb_tui.engine.metrics import IntervalSample, RunSnapshot
+from stormdb_tui.engine.plan import RunPlan
+from stormdb_tui.engine.session import Hooks, Outcome, RunSession, signals_stop
+from stormdb_tui.engine.states import Phase, Status
+from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.model import Report
-from stormdb_tui.report.markdown import fmt
-from stormdb_tui.engine.runner import Runner, RunPlan
 from stormdb_tui.workload import SetupProgress
 
 
@@ -85,53 +86,36 @@ def summary_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, str]]:
-    """Write the configured report files; (written, one-line message) per file, never raises."""
-    results = []
-    for key, writer in (("json", report.write_json), ("markdown", report.write_markdown)):
-        path = paths.get(key)
-        if not path:
-            continue
-        try:
-            results.append((True, f"{key} report written to {writer(path)}"))
-        except OSError as exc:
-            results.append((False, f"could not write the {key} report to {path}: {exc.strerror or exc}"))
-    return results
-
-
 def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
     """Prepare, run and report; returns the process exit code."""
-    from stormdb_tui.frontends.cli import _install_signals, exit_code_for
 
     def on_interval(snap: RunSnapshot, sample: IntervalSample) -> None:
         if not quiet:
             print(interval_line(snap, sample), file=sys.stderr, flush=True)
 
-    def on_phase(phase: str, message: str) -> None:
-        if not quiet and message and phase in ("setup", "warmup", "connecting"):
+    def on_phase(phase: Phase, message: str) -> None:
+        if not quiet and message and phase in (Phase.SETUP, Phase.WARMUP, Phase.CONNECTING):
             print(f"stormdb-tui: {phase}: {message}", file=sys.stderr, flush=True)
 
-    runner = Runner(plan, on_interval=on_interval, on_phase=on_phase)
-    state = _install_signals(runner)
-    try:
-        runner.prepare(None if quiet else progress_printer())
-    except StormError:
-        if state["signal"]:
+    hooks = Hooks(phase=on_phase, progress=None if quiet else progress_printer(), interval=on_interval)
+    session = RunSession(plan, hooks)
+    with signals_stop(session):
+        outcome = session.execute()
+    return report_outcome(outcome)
+
+
+def report_outcome(outcome: Outcome) -> int:
+    """Print an outcome the headless way (summary on stdout, the rest on stderr); its exit code."""
+    report = outcome.report
+    if report is None:
+        if outcome.status is Status.CANCELLED:
             print("stormdb-tui: interrupted during setup", file=sys.stderr)
-            return exit_code_for("interrupted", state["signal"])
-        raise
-    if state["signal"]:
-        return exit_code_for("interrupted", state["signal"])
-    report = runner.run()
+        else:
+            print(f"stormdb-tui: error: {outcome.error}", file=sys.stderr)
+        return outcome.exit_code
     print(summary_text(report))
-    problems = []
-    for ok, line in write_reports(report, plan.config.report):
+    for ok, line in outcome.written:
         print(f"stormdb-tui: {line}" if ok else f"stormdb-tui: error: {line}", file=sys.stderr)
-        if not ok:
-            problems.append(line)
-    code = exit_code_for(report.status, state["signal"])
-    if report.status == "failed":
+    if report.status == Status.FAILED:
         print(f"stormdb-tui: error: run failed: {report.data.get('message')}", file=sys.stderr)
-    if problems and code == 0:
-        code = EXIT_FAILED
-    return code
+    return outcome.exit_code

@@ -48,12 +48,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from stormdb_tui.monitor import queries as pg_queries
 from stormdb_tui.db import connect, first_line
+from stormdb_tui.monitor import queries as pg_queries
 from stormdb_tui.monitor.sample import EventDetector, compute_sample, delta
-from stormdb_tui.monitor.summary import agreement, render_pg_markdown, summarize
+from stormdb_tui.monitor.summary import agreement, summarize
 
-__all__ = ["PgMonitor", "render_pg_markdown"]
+__all__ = ["PgMonitor"]
 
 
 class PgMonitor:

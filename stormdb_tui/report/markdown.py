@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from stormdb_tui.report.fmt import fmt, table
+from stormdb_tui.report.server import render_pg_markdown
+
 LAT_COLUMNS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    """A table cell: numbers with thousands separators, None as a dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 1000:
-            return f"{int(value):,}"
-        return f"{value:,.{digits}f}"
-    return str(value).replace("|", "\\|")
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt(cell) for cell in row) + " |")
-    return "\n".join(lines)
 
 
 def _lat_header() -> list[str]:
@@ -223,10 +204,4 @@ def _render_value(value: Any) -> str:
 
 
 def _pg_markdown(pg: Any) -> str:
-    if not pg:
-        return ""
-    try:
-        from stormdb_tui.monitor.poller import render_pg_markdown
-    except ImportError:
-        return _render_value(pg)
-    return render_pg_markdown(pg)
+    return render_pg_markdown(pg) if pg else ""

@@ -8,18 +8,17 @@ reader never sees half a report.
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import tempfile
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from stormdb_tui import TOOL_NAME, __version__
+from stormdb_tui.db import sqlstate_class
 from stormdb_tui.errors import ConfigError, StormError
-
-if TYPE_CHECKING:
-    from stormdb_tui.engine.runner import Runner
 
 SCHEMA_VERSION = 1
 LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean", "stddev")
@@ -99,6 +98,62 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> str:
     return target
 
 
+@dataclass(frozen=True)
+class OperationFigures:
+    """Counts and latency summaries (ms) of one operation label, or of all of them."""
+
+    count: int
+    errors: int
+    tps: float
+    latency_ms: Mapping[str, float | None]
+    service_ms: Mapping[str, float | None] | None = None
+
+
+@dataclass(frozen=True)
+class ErrorFigures:
+    """One kind of failure: where, which SQLSTATE, how often, and the first message seen."""
+
+    operation: str
+    sqlstate: str
+    count: int
+    first_message: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a finished run measured, as plain values: what :func:`build_report` lays out.
+
+    The engine fills it once at the end of a run; the report never reaches
+    back into the engine's live objects.
+    """
+
+    status: str
+    message: str | None
+    stop_reason: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    config: Mapping[str, Any]
+    target: Mapping[str, Any]
+    server: Mapping[str, Any]
+    workload: Mapping[str, Any]
+    run: Mapping[str, Any]
+    elapsed_s: float
+    transactions: int
+    errors_total: int
+    counters: Mapping[str, int]
+    operations: Mapping[str, OperationFigures]
+    overall: OperationFigures
+    intervals: Sequence[Mapping[str, Any]]
+    workers: Sequence[Mapping[str, Any]]
+    latency_histogram: Mapping[str, Any] | None
+    pg: Mapping[str, Any] | None
+    events: Sequence[Mapping[str, Any]]
+    errors: Sequence[ErrorFigures]
+    notes: Sequence[str] = field(default_factory=tuple)
+    waits: Mapping[str, Any] = field(default_factory=dict)
+    """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
+
+
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
     summary = summary or {}
     out = {key: summary.get(key) for key in LATENCY_KEYS}
@@ -107,121 +162,82 @@ def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, workload_extra: Mapping[str, Any]) -> Report:
-    """Assemble the report from a finished runner."""
-    cfg = runner.cfg
-    snap = runner.snapshot
-    agg = runner.aggregator
-    labels, overall = agg.label_stats(elapsed)
-    counters = agg.counters
-    operations: dict[str, Any] = {}
-    for stats in labels:
-        entry: dict[str, Any] = {
-            "count": stats.count,
-            "errors": stats.errors,
-            "tps": round(stats.tps, 3),
-            "latency_ms": _latency(stats.latency_ms),
-        }
-        if stats.service_ms is not None:
-            entry["service_ms"] = _latency(stats.service_ms)
-        operations[stats.label] = entry
-    totals = {
-        "elapsed_s": elapsed,
-        "operations": operations,
-        "rollbacks": counters.get("rollbacks", 0),
-        "transactions": agg.transactions,
+def _operation(figures: OperationFigures) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "count": figures.count,
+        "errors": figures.errors,
+        "tps": round(figures.tps, 3),
+        "latency_ms": _latency(figures.latency_ms),
     }
-    workload = runner.workload
-    try:
-        workload_summary = dict(workload.summary(totals) or {})
-    except Exception as exc:  # a plugin's summary must not lose the report
-        workload_summary = {"error": f"summary failed: {exc}"}
-    workload_summary.update(workload_extra)
-    rate = cfg.run.get("rate")
+    if figures.service_ms is not None:
+        entry["service_ms"] = _latency(figures.service_ms)
+    return entry
+
+
+def build_report(result: RunResult) -> Report:
+    """Lay a finished run out as the report's JSON document (DESIGN section 7)."""
+    elapsed = result.elapsed_s
+    counters = result.counters
     summary = {
         "elapsed_s": round(elapsed, 3),
-        "transactions": agg.transactions,
-        "tps": round(agg.transactions / elapsed, 3) if elapsed > 0 else 0.0,
+        "transactions": result.transactions,
+        "tps": round(result.transactions / elapsed, 3) if elapsed > 0 else 0.0,
         "queries": counters.get("queries", 0),
         "qps": round(counters.get("queries", 0) / elapsed, 3) if elapsed > 0 else 0.0,
-        "errors": agg.error_count,
+        "errors": result.errors_total,
         "retries": counters.get("retries", 0),
         "rollbacks": counters.get("rollbacks", 0),
         "reconnects": counters.get("reconnects", 0),
-        "latency_ms": _latency(overall.latency_ms),
+        "latency_ms": _latency(result.overall.latency_ms),
     }
-    if overall.service_ms is not None:  # open model, or a pool smaller than the workers
-        summary["service_ms"] = _latency(overall.service_ms)
-    summary.update({k: _latency(v) for k, v in agg.waits().items() if v is not None})
+    run = result.run
+    rate = run.get("rate")
+    if result.overall.service_ms is not None:  # open model, or a pool smaller than the workers
+        summary["service_ms"] = _latency(result.overall.service_ms)
+    summary.update({k: _latency(v) for k, v in result.waits.items() if v is not None})
     if rate:
         summary["skipped"] = counters.get("skipped", 0)
-    if rate or cfg.run.get("latency_limit"):
+    if rate or run.get("latency_limit_s"):
         summary["late"] = counters.get("late", 0)
     if counters.get("reconnect_failures"):
         summary["reconnect_failures"] = counters["reconnect_failures"]
-    setup = None
-    if runner.setup_result is not None:
-        res = runner.setup_result
-        setup = {"rows": res.rows, "seconds": round(res.elapsed_s, 3), "rows_per_s": round(res.rows_per_s, 1)}
-    server = runner.server or {}
+    server = result.server
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
-        "status": runner.status,
-        "message": runner.message or None,
-        "stop_reason": runner.stop_reason,
-        "started_at": runner.started_at.isoformat() if runner.started_at else None,
-        "ended_at": runner.ended_at.isoformat() if runner.ended_at else None,
-        "config": cfg.echo(),
-        "target": {"source": runner.plan.target.source, "conninfo": runner.plan.target.redacted},
+        "status": str(result.status),
+        "message": result.message or None,
+        "stop_reason": result.stop_reason,
+        "started_at": result.started_at.isoformat() if result.started_at else None,
+        "ended_at": result.ended_at.isoformat() if result.ended_at else None,
+        "config": dict(result.config),
+        "target": dict(result.target),
         "server": {
             "version": server.get("version"),
             "version_num": server.get("version_num"),
             "database": server.get("database"),
             "settings": server.get("settings", {}),
         },
-        "workload": {
-            "name": workload.name,
-            "version": workload.version,
-            "options": {k: v for k, v in workload.opts.items()},
-            "summary": workload_summary,
-            "setup": setup,
-        },
-        "run": {
-            "workers": runner.workers,
-            "connections": runner.group.pool_size if runner.group is not None else cfg.run.get("connections") or runner.workers,
-            "connections_configured": cfg.run.get("connections"),
-            "processes": cfg.run.get("processes", 1),
-            "duration_s": runner.duration,
-            "transactions_limit": cfg.run.get("transactions"),
-            "warmup_s": runner.warmup,
-            "think_time_s": cfg.run.get("think_time"),
-            "rate": rate,
-            "model": "open" if rate else "closed",
-            "arrival": cfg.run.get("arrival") if rate else None,
-            "schedule": cfg.run.get("schedule", "shared") if rate else None,
-            "latency_limit_s": cfg.run.get("latency_limit"),
-            "seed": runner.seed,
-            "interval_s": runner.interval,
-        },
+        "workload": dict(result.workload),
+        "run": dict(result.run),
         "summary": summary,
-        "operations": operations,
-        "intervals": [sample.as_dict() for sample in agg.intervals],
-        "workers": runner.group.worker_stats(elapsed) if runner.group is not None else [],
-        "latency_histogram": latency_histogram(agg.cum_all, agg.cum),
-        "pg": dict(pg) if pg is not None else None,
-        "events": list(snap.events),
+        "operations": {label: _operation(figures) for label, figures in result.operations.items()},
+        "intervals": list(result.intervals),
+        "workers": list(result.workers),
+        "latency_histogram": dict(result.latency_histogram) if result.latency_histogram else None,
+        "pg": dict(result.pg) if result.pg is not None else None,
+        "events": list(result.events),
         "errors": [
             {
-                "operation": kind.label,
+                "operation": kind.operation,
                 "sqlstate": kind.sqlstate,
-                "class": _class_of(kind.sqlstate),
+                "class": sqlstate_class(kind.sqlstate),
                 "count": kind.count,
                 "first_message": kind.first_message,
             }
-            for kind in sorted(agg.errors.values(), key=lambda k: -k.count)
+            for kind in sorted(result.errors, key=lambda k: -k.count)
         ],
-        "notes": list(runner.plan.notes),
+        "notes": list(result.notes),
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
@@ -230,45 +246,3 @@ def build_report(runner: Runner, elapsed: float, pg: Mapping[str, Any] | None, w
         "line": "client/server agreement: not checked (server statistics were off; --pg-stats)"}
     data["warnings"] = [data["agreement"]["warning"]] if data["agreement"].get("warning") else []
     return Report(data)
-
-
-def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Transaction counts in 1-2-5 latency buckets, overall and per label (for histogram plots).
-
-    Percentiles say where the tail is; the buckets show its shape (two humps
-    mean two populations, e.g. cache hits and misses). ``edges_ms`` are the
-    buckets' upper bounds; ``counts`` has one list per label and ``"*"``.
-    """
-    if overall is None or overall.get_total_count() == 0:
-        return None
-    edges_us: list[int] = []
-    decade = 1
-    top = overall.get_max_value()
-    while not edges_us or edges_us[-1] < top:
-        edges_us.extend(decade * m for m in (1, 2, 5))
-        decade *= 10
-    low = overall.get_min_value()
-    first = max(0, next(i for i, e in enumerate(edges_us) if e >= low) - 1)
-    edges_us = edges_us[first:]
-
-    def counts(hist: Any) -> list[int]:
-        # Walk the raw counts array: hdrh's iterators cost seconds on a wide histogram.
-        out = [0] * len(edges_us)
-        last = len(edges_us) - 1
-        value_at = hist.get_value_from_index
-        for index, count in enumerate(hist.counts):
-            if count:
-                out[min(bisect.bisect_left(edges_us, value_at(index)), last)] += count
-        return out
-
-    result = {"*": counts(overall)}
-    for label, hist in labels.items():
-        if hist.get_total_count():
-            result[label] = counts(hist)
-    return {"edges_ms": [e / 1000.0 for e in edges_us], "counts": result}
-
-
-def _class_of(sqlstate: str) -> str:
-    from stormdb_tui.db import sqlstate_class
-
-    return sqlstate_class(sqlstate)

@@ -1,10 +1,10 @@
 """The workbench application: screens, the run lifecycle, and the entry point.
 
 Screens stack as pick → setup → dashboard (replacing setup) → report. One run
-at a time is driven by a :class:`~stormdb_tui.tui.session.RunSession` in a
-Textual thread worker; its callbacks post messages (never
+at a time is driven by the engine's :class:`~stormdb_tui.engine.session.RunSession`
+in a Textual thread worker; its hooks post messages (never
 ``call_from_thread``, which would block the engine), and the dashboard polls
-the runner's immutable snapshot on a timer.
+the session's immutable snapshot on a timer.
 
 Other screens (the tutorials) drive the app through :meth:`StormApp.load_config`,
 :meth:`StormApp.start_run`, :meth:`StormApp.focus_pane` and
@@ -13,7 +13,6 @@ Other screens (the tutorials) drive the app through :meth:`StormApp.load_config`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,20 +21,20 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 
-from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
 from stormdb_tui.engine.metrics import RunSnapshot
+from stormdb_tui.engine.plan import RunPlan, RunRequest, plan_from_request, validate_request
+from stormdb_tui.engine.session import RunSession
+from stormdb_tui.engine.states import LIVE_PHASES
+from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
 from stormdb_tui.registry import Registry, discover
 from stormdb_tui.report.model import Report
-from stormdb_tui.engine.runner import RunPlan
 from stormdb_tui.tui.messages import ConnectionTested, RunFinished, RunPhaseChanged, SetupProgressed
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.help import HelpScreen
 from stormdb_tui.tui.screens.pick import PickScreen
 from stormdb_tui.tui.screens.setup import SetupScreen
-from stormdb_tui.tui.session import PickSettings, RunSession, build_plan, check_connection, plan_from_args
+from stormdb_tui.tui.session import PickSettings, build_plan, check_connection, execute, run_session
 from stormdb_tui.tui.widgets.confirm import ConfirmDialog
-
-LIVE_PHASES = ("starting", "warmup", "measuring", "stopping")
 
 
 class StormApp(App[int]):
@@ -56,7 +55,7 @@ class StormApp(App[int]):
         config: str | None = None,
         dsn: str | None = None,
         data_dir: str | None = None,
-        run_args: argparse.Namespace | None = None,
+        request: RunRequest | None = None,
         report_file: str | None = None,
         *,
         registry: Registry | None = None,
@@ -66,7 +65,7 @@ class StormApp(App[int]):
         self.config_arg = config
         self.dsn = dsn
         self.data_dir = data_dir
-        self.run_args = run_args
+        self.request = request
         self.report_file = report_file
         self.refresh_s = refresh_s
         self.registry = registry
@@ -84,8 +83,7 @@ class StormApp(App[int]):
 
     def on_mount(self) -> None:
         if self.registry is None:
-            paths = list(getattr(self.run_args, "plugin_path", None) or [])
-            self.registry = discover(paths)
+            self.registry = discover(list(self.request.plugin_paths) if self.request else [])
         self.pick = PickScreen(self.registry, config=self.config_arg, dsn=self.dsn)
         self.push_screen(self.pick)
         if self.report_file:
@@ -93,10 +91,10 @@ class StormApp(App[int]):
                 self.open_report(Report.load(self.report_file))
             except StormError as exc:
                 self.notify(str(exc), severity="error", timeout=10)
-        elif self.run_args is not None:
-            args = self.run_args
-            workload = getattr(args, "workload", None) or ""
-            self._launch(lambda: plan_from_args(args), workload, rebuild=bool(args.rebuild))
+        elif self.request is not None:
+            request, registry = self.request, self.registry
+            self._launch(lambda: plan_from_request(request, monitor_default=True, registry=registry, quiet=True),
+                         request.workload or "", rebuild=request.rebuild)
 
     # -- the contract other screens use ----------------------------------------------------
 
@@ -150,9 +148,7 @@ class StormApp(App[int]):
 
     def current_snapshot(self) -> RunSnapshot | None:
         """The runner's latest immutable snapshot (read on the dashboard's timer)."""
-        session = self.session
-        runner = session.runner if session is not None else None
-        return runner.snapshot if runner is not None else None
+        return self.session.snapshot if self.session is not None else None
 
     # -- run lifecycle -------------------------------------------------------------------------
 
@@ -174,12 +170,13 @@ class StormApp(App[int]):
         self._begin(build, workload)
 
     def _begin(self, build: Callable[[], RunPlan], workload: str) -> None:
-        self.session = RunSession(build, self.post_message)
+        session = self.session = run_session(build, self.post_message)
         self.setup_screen = SetupScreen(workload)
         self.dashboard = None
         self._run_active = True
         self.push_screen(self.setup_screen)
-        self.run_worker(self.session.run, thread=True, name="run", group="run", exit_on_error=False)
+        self.run_worker(lambda: execute(session, self.post_message), thread=True, name="run", group="run",
+                        exit_on_error=False)
 
     def stop_run(self, *, abort: bool = False) -> None:
         """``s``: stop gracefully and show the report; ``a``: stop and leave with status 130."""
@@ -222,7 +219,8 @@ class StormApp(App[int]):
         if message.report is not None:
             report = message.report
             self.last_report = report
-            for note in session.written if session is not None else []:
+            written = session.outcome.written if session is not None and session.outcome else ()
+            for _, note in written:
                 self.notify(note, timeout=6)
             self.exit_code = EXIT_SIGINT if aborted else (EXIT_FAILED if report.status == "failed" else EXIT_OK)
             if self.dashboard is not None:
@@ -306,32 +304,20 @@ def run_app(
     config: str | None = None,
     dsn: str | None = None,
     data_dir: str | None = None,
-    run_args: argparse.Namespace | None = None,
+    request: RunRequest | None = None,
     report_file: str | None = None,
 ) -> int:
     """Open the workbench; returns the process exit code (130 when a run was aborted)."""
     registry = None
-    if run_args is not None:
-        registry = _validate_run_args(run_args)
+    if request is not None:
+        registry = validate_request(request)
     elif report_file:
         Report.load(report_file)
     if config and not Path(config).exists():
         from stormdb_tui.config import load_config
 
         load_config(config)
-    app = StormApp(config=config, dsn=dsn, data_dir=data_dir, run_args=run_args, report_file=report_file,
+    app = StormApp(config=config, dsn=dsn, data_dir=data_dir, request=request, report_file=report_file,
                    registry=registry)
     result = app.run()
     return result if isinstance(result, int) else app.exit_code
-
-
-def _validate_run_args(args: argparse.Namespace) -> Registry:
-    """Reject a bad config or flag before the screen opens (exit status 2, like headless)."""
-    from stormdb_tui.frontends.cli import _load_cfg, _overrides
-    from stormdb_tui.engine.plan import apply_overrides
-
-    cfg = _load_cfg(args)
-    registry = discover(cfg.plugins.get("paths") or [])
-    cls = apply_overrides(cfg, registry, _overrides(args))
-    cfg.workload_options(tuple(cls.options))
-    return registry

@@ -1,26 +1,26 @@
-"""One run driven from the workbench: plan building and the thread that runs it.
+"""One run driven from the workbench: the pick screen's settings and the thread that runs them.
 
-The run thread is started with ``app.run_worker(fn, thread=True)``. It builds
-the plan (which may start the embedded server), prepares the data and runs the
-workload; the only things it sends to the UI are messages posted with
-``app.post_message`` (thread-safe and non-blocking) from the runner's
-``on_phase`` and progress callbacks. The dashboard reads
-:attr:`RunSession.runner`'s immutable snapshot on its own timer.
+The run itself is the engine's :class:`~stormdb_tui.engine.session.RunSession`,
+executed by a thread worker (``app.run_worker(fn, thread=True)``). It builds
+the plan (which may start the embedded server), prepares the data, runs the
+workload and writes the report files; the only things it sends to the UI are
+messages posted with ``app.post_message`` (thread-safe and non-blocking) from
+the session's hooks. The dashboard reads the session's immutable snapshot on
+its own timer.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stormdb_tui import db
 from stormdb_tui.config import RunConfig, load_config
+from stormdb_tui.engine.plan import RunPlan
+from stormdb_tui.engine.session import Hooks, RunSession
 from stormdb_tui.errors import StormError
-from stormdb_tui.frontends.headless import write_reports
 from stormdb_tui.registry import Registry
-from stormdb_tui.engine.runner import Runner, RunPlan
 from stormdb_tui.tui.messages import RunFinished, RunPhaseChanged, SetupProgressed
 
 RUN_FIELDS = ("workers", "duration", "warmup", "rate", "think_time")
@@ -76,71 +76,29 @@ def build_plan(
     )
 
 
-def plan_from_args(args: argparse.Namespace) -> RunPlan:
-    """The plan for ``stormdb-tui run ...`` without ``--no-ui``; server statistics default to on here."""
-    from stormdb_tui.frontends.cli import plan_from_run_args
+def run_session(build: Callable[[], RunPlan], post: Callable[[Any], Any]) -> RunSession:
+    """An engine session whose hooks post messages to the app (thread-safe, non-blocking).
 
-    return plan_from_run_args(args, monitor_default=True, quiet=True)
+    Its plan runs its workers in a child process, so the UI in this process
+    never competes with them for the GIL.
+    """
+
+    def isolated() -> RunPlan:
+        plan = build()
+        plan.isolate_workers = True
+        return plan
+
+    hooks = Hooks(
+        phase=lambda phase, detail: post(RunPhaseChanged(phase, detail)),
+        progress=lambda progress: post(SetupProgressed(progress)),
+    )
+    return RunSession(isolated, hooks)
 
 
-class RunSession:
-    """The state of one run: its plan, its runner, and how it was asked to stop."""
-
-    def __init__(self, build: Callable[[], RunPlan], post: Callable[[Any], Any]) -> None:
-        self._build = build
-        self._post = post
-        self.plan: RunPlan | None = None
-        self.runner: Runner | None = None
-        self.stop_reason: str | None = None
-        self.aborted = False
-        self.finished = False
-        self.written: list[str] = []
-        """One line per report file written at the end (config ``report:`` paths)."""
-
-    @property
-    def workload_name(self) -> str:
-        return self.plan.workload.name if self.plan is not None else ""
-
-    def request_stop(self, reason: str, *, abort: bool = False) -> None:
-        """Graceful stop (``s``) or abort (``a``): in-flight transactions end, the report is kept."""
-        self.aborted = self.aborted or abort
-        if self.stop_reason is None:
-            self.stop_reason = reason
-        runner = self.runner
-        if runner is not None:
-            runner.request_stop(reason)
-
-    def run(self) -> None:
-        """The body of the thread worker; every outcome ends in one :class:`RunFinished`."""
-        post = self._post
-        try:
-            post(RunPhaseChanged("connecting", "resolving the target"))
-            self.plan = self._build()
-            self.plan.isolate_workers = True
-            runner = Runner(self.plan, on_phase=lambda phase, detail: post(RunPhaseChanged(phase, detail)))
-            self.runner = runner
-            if self.stop_reason is not None:
-                post(RunFinished("cancelled", error="cancelled before the run started"))
-                return
-            runner.prepare(lambda progress: post(SetupProgressed(progress)))
-            if self.stop_reason is not None:
-                post(RunFinished("cancelled", error="cancelled during setup"))
-                return
-            report = runner.run()
-            self._write_reports(report)
-            post(RunFinished(report.status, report=report))
-        except StormError as exc:
-            status = "cancelled" if self.stop_reason is not None else "failed"
-            post(RunFinished(status, error=str(exc)))
-        except Exception as exc:
-            status = "cancelled" if self.stop_reason is not None and self.plan is not None else "failed"
-            post(RunFinished(status, error=f"{type(exc).__name__}: {db.first_line(exc)}"))
-        finally:
-            self.finished = True
-
-    def _write_reports(self, report: Any) -> None:
-        if self.plan is not None:
-            self.written = [line for _, line in write_reports(report, self.plan.config.report)]
+def execute(session: RunSession, post: Callable[[Any], Any]) -> None:
+    """The body of the run thread: every outcome ends in one :class:`RunFinished`."""
+    outcome = session.execute()
+    post(RunFinished(str(outcome.status), report=outcome.report, error=outcome.error))
 
 
 def check_connection(dsn: str | None, config_path: str | None, data_dir: str | None) -> tuple[bool, str]:

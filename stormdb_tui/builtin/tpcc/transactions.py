@@ -77,11 +77,14 @@ OS_CUSTOMER = """SELECT c_id, c_balance, c_first, c_middle, c_last FROM tpcc.cus
 WHERE c_w_id = %s AND c_d_id = %s AND c_id = %s"""
 OS_CUSTOMERS_BY_NAME = """SELECT c_id, c_balance, c_first, c_middle, c_last FROM tpcc.customer
 WHERE c_w_id = %s AND c_d_id = %s AND c_last = %s ORDER BY c_first"""
-OS_ORDER = """SELECT o_id, o_entry_d, o_carrier_id FROM tpcc.orders
-WHERE o_w_id = %s AND o_d_id = %s AND o_c_id = %s ORDER BY o_id DESC LIMIT 1"""
-OS_LINES = """SELECT ol_i_id, ol_supply_w_id, ol_quantity, ol_amount, ol_delivery_d FROM tpcc.order_line
-WHERE ol_w_id = %(w)s AND ol_d_id = %(d)s AND ol_o_id = (SELECT max(o_id) FROM tpcc.orders
-  WHERE o_w_id = %(w)s AND o_d_id = %(d)s AND o_c_id = %(c)s)"""
+# The newest order and its lines in one statement, hence one snapshot: under READ COMMITTED two
+# statements could see different newest orders and return a header with another order's lines.
+OS_ORDER_LINES = """WITH o AS (
+  SELECT o_id, o_entry_d, o_carrier_id FROM tpcc.orders
+  WHERE o_w_id = %(w)s AND o_d_id = %(d)s AND o_c_id = %(c)s ORDER BY o_id DESC LIMIT 1)
+SELECT o.o_id, o.o_entry_d, o.o_carrier_id, ol_i_id, ol_supply_w_id, ol_quantity, ol_amount, ol_delivery_d
+FROM o LEFT JOIN tpcc.order_line ON ol_w_id = %(w)s AND ol_d_id = %(d)s AND ol_o_id = o.o_id
+ORDER BY ol_number"""
 
 DELIVERY = """WITH no AS (
   DELETE FROM tpcc.new_order WHERE no_w_id = %(w)s AND no_d_id = %(d)s AND no_o_id = (
@@ -108,13 +111,19 @@ WHERE d_w_id = %s AND d_id = %s AND s_quantity < %s"""
 
 @dataclass
 class Terminal:
-    """One worker's fixed TPC-C identity: home warehouse, Stock-Level district, C constants."""
+    """One worker's TPC-C identity: home warehouse, Stock-Level district, C constants.
+
+    ``warehouses`` lists the warehouses the terminal may take as its home;
+    with more than one (the ``all_warehouses`` option) each transaction
+    picks one of them, so fewer terminals than warehouses still touch all.
+    """
 
     w_id: int
     d_id: int
     scale: int
     c: NURandConstants
     cursors: list[Any] = field(default_factory=list)
+    warehouses: tuple[int, ...] = ()
     skipped_deliveries: int = 0
     last_total: Decimal = Decimal(0)
 
@@ -136,14 +145,23 @@ def _customer_key(rng: Any, t: Terminal) -> tuple[str | None, int | None]:
     return None, nurand(rng, A_CUSTOMER_ID, 1, CUSTOMERS_PER_DISTRICT, t.c.c_id)
 
 
-def new_order(ctx: Any, t: Terminal) -> bool:
-    """Clause 2.4: returns False when the transaction was rolled back on purpose (unused item)."""
+def new_order(ctx: Any, t: Terminal, rollback: bool | None = None) -> bool:
+    """Clause 2.4: returns False when the transaction was rolled back on purpose (unused item).
+
+    ``rollback`` forces (True) or forbids (False) the 1% unused-item case
+    instead of drawing it. A rolled-back New-Order still does the work of
+    clause 2.4.2.3 for its valid items: their stock rows are updated and
+    their order lines inserted before the rollback, so it costs the server
+    what a real one costs.
+    """
     rng = ctx.rng
     w_id = t.w_id
     d_id = rng.randint(1, DISTRICTS_PER_WAREHOUSE)
     c_id = nurand(rng, A_CUSTOMER_ID, 1, CUSTOMERS_PER_DISTRICT, t.c.c_id)
     ol_cnt = rng.randint(5, 15)
-    rollback = rng.randint(1, 100) == 1
+    drawn = rng.randint(1, 100) == 1
+    if rollback is None:
+        rollback = drawn
     lines = []
     for number in range(1, ol_cnt + 1):
         i_id = nurand(rng, A_ITEM_ID, 1, ITEMS, t.c.ol_i_id)
@@ -155,11 +173,11 @@ def new_order(ctx: Any, t: Terminal) -> bool:
         lines.append((number, i_id, supply, rng.randint(1, 10)))
     all_local = int(all(line[2] == w_id for line in lines))
     item_ids = sorted({line[1] for line in lines})
-    stock_keys = sorted({(line[2], line[1]) for line in lines})
+    stock_keys = sorted({(line[2], line[1]) for line in lines if line[1] != UNUSED_ITEM_ID})
     c_head, c_cust, c_items, c_stock = t.cursors
     conn = ctx.conn
     committed = True
-    with conn.pipeline(), conn.transaction():
+    with conn.pipeline() as pipeline, conn.transaction():
         c_head.execute(
             NO_HEAD, {"w": w_id, "d": d_id, "c": c_id, "n": ol_cnt, "local": all_local}, prepare=True
         )
@@ -174,13 +192,14 @@ def new_order(ctx: Any, t: Terminal) -> bool:
         o_id, d_tax = c_head.fetchone()
         c_discount, _c_last, _c_credit, w_tax = c_cust.fetchone()
         items = {row[0]: row for row in c_items.fetchall()}
-        if len(items) < len(item_ids):
-            committed = False
-            raise psycopg.Rollback()
+        # An item not found signals the rollback (clause 2.4.2.3); the lines before it are processed first.
+        committed = len(items) == len(item_ids)
         stock = {(row[0], row[1]): [row[2], row[3], row[4], 0, 0, 0] for row in c_stock.fetchall()}
         numbers, ids, supplies, quantities, amounts, dists = [], [], [], [], [], []
         total = Decimal(0)
         for number, i_id, supply, qty in lines:
+            if i_id not in items:
+                continue
             s = stock[(supply, i_id)]
             s[0] = s[0] - qty if s[0] >= qty + 10 else s[0] - qty + 91
             s[3] += qty
@@ -212,6 +231,10 @@ def new_order(ctx: Any, t: Terminal) -> bool:
         )
         ctx.queries += 2
         t.last_total = total * (1 - c_discount) * (1 + w_tax + d_tax)
+        if not committed:
+            # Wait for both statements' results: the server has done the work before it is undone.
+            pipeline.sync()
+            raise psycopg.Rollback()
     return committed
 
 
@@ -246,13 +269,17 @@ def payment(ctx: Any, t: Terminal) -> None:
             raise RuntimeError(f"payment: customer {c_w_id}/{c_d_id}/{c_id} not found")
 
 
-def order_status(ctx: Any, t: Terminal) -> None:
-    """Clause 2.6: the customer's balance, newest order and its lines (read-only)."""
+def order_status(ctx: Any, t: Terminal) -> tuple[int, list[tuple[Any, ...]]]:
+    """Clause 2.6: the customer's balance, newest order and its lines (read-only).
+
+    Returns the order id and its lines as read, header and lines from the
+    same statement (clause 3.4.1: they describe one order).
+    """
     rng = ctx.rng
     w_id = t.w_id
     d_id = rng.randint(1, DISTRICTS_PER_WAREHOUSE)
     last, c_id = _customer_key(rng, t)
-    c_c, c_o, c_l, _ = t.cursors
+    c_c, c_o, _, _ = t.cursors
     conn = ctx.conn
     with conn.pipeline(), conn.transaction():
         if last is not None:
@@ -261,11 +288,11 @@ def order_status(ctx: Any, t: Terminal) -> None:
             c_id = rows[(len(rows) - 1) // 2][0]
         else:
             c_c.execute(OS_CUSTOMER, (w_id, d_id, c_id), prepare=True)
-        c_o.execute(OS_ORDER, (w_id, d_id, c_id), prepare=True)
-        c_l.execute(OS_LINES, {"w": w_id, "d": d_id, "c": c_id}, prepare=True)
-        ctx.queries += 3
-        c_o.fetchone()
-        c_l.fetchall()
+        c_o.execute(OS_ORDER_LINES, {"w": w_id, "d": d_id, "c": c_id}, prepare=True)
+        ctx.queries += 2
+        rows = c_o.fetchall()
+    o_id = rows[0][0] if rows else 0
+    return o_id, [row[3:] for row in rows if row[3] is not None]
 
 
 def delivery(ctx: Any, t: Terminal) -> int:

@@ -22,8 +22,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
 
+from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.model import Report
-from stormdb_tui.report.markdown import fmt
 from stormdb_tui.tui.widgets.charts import ChartView, column_chart
 
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
@@ -300,7 +300,7 @@ class ReportScreen(Screen):
         pg = self.data.get("pg")
         if pg:
             try:
-                from stormdb_tui.monitor.poller import render_pg_markdown
+                from stormdb_tui.report.server import render_pg_markdown
 
                 return "\n".join(head) + "\n" + render_pg_markdown(dict(pg))
             except Exception as exc:  # a malformed section of an old file must not take the screen down

@@ -25,8 +25,8 @@ from textual.widgets.option_list import Option as ListOption
 
 from stormdb_tui.engine import tutorials
 from stormdb_tui.errors import StormError
+from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.model import Report
-from stormdb_tui.report.markdown import fmt
 
 
 class TutorialListScreen(Screen):
