@@ -351,3 +351,15 @@ def test_a_disagreement_between_client_and_server_is_a_warning(loaded):
 def test_the_report_says_when_the_agreement_was_not_checked(loaded):
     report = Runner(_simple_plan(loaded, duration=1)).run().data
     assert report["agreement"]["checked"] is False and "not checked" in report["agreement"]["line"]
+
+
+def test_agreement_allows_for_setup_and_flags_an_unexplained_gap():
+    from stormdb_tui.monitor.summary import agreement
+
+    ok = agreement(client_commits=10_000, server_commits=10_000 + 30 + 8, monitor_commits=30, setups=4)
+    assert ok["status"] == "ok" and ok["difference"] == 8
+    missing = agreement(client_commits=10_000, server_commits=9_000 + 30, monitor_commits=30, setups=4)
+    assert missing["status"] == "warning" and missing["difference"] == -1000
+    assert "no other session explains it" in missing["warning"]
+    extra = agreement(client_commits=10_000, server_commits=12_000, monitor_commits=30, others_peak=1)
+    assert extra["status"] == "warning" and "other sessions" in extra["warning"]

@@ -325,6 +325,7 @@ class Runner:
         """Keep the counts of unmeasured work: the client-and-server agreement covers the whole run."""
         self.unmeasured["transactions"] += sum(h.get_total_count() for h in part.hists.values())
         self.unmeasured["rollbacks"] += part.counters.get("rollbacks", 0)
+        self.unmeasured["reconnects"] = self.unmeasured.get("reconnects", 0) + part.counters.get("reconnects", 0)
 
     def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float, final: bool = False) -> None:
         part: IntervalPart = group.swap(measuring=True)
@@ -365,7 +366,8 @@ class Runner:
         unmeasured = self.unmeasured
         commits = agg.transactions - agg.counters.get("rollbacks", 0) + unmeasured["transactions"] - unmeasured["rollbacks"]
         try:
-            pg = monitor.stop(agg.transactions, {"commits": commits})
+            setups = self.workers + agg.counters.get("reconnects", 0) + unmeasured.get("reconnects", 0)
+            pg = monitor.stop(agg.transactions, {"commits": commits, "setups": setups})
             self.agreement = pg.get("agreement")
             return pg
         except Exception as exc:

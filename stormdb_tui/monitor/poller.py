@@ -225,6 +225,7 @@ class PgMonitor:
                 monitor_commits=max(self._run_polls - 1, 0),
                 others_peak=self._others_peak,
                 autovacuum=self._autovacuum_seen,
+                setups=int(client.get("setups", 0)),
             )
         self._stopped = pg
         return pg

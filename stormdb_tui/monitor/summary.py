@@ -108,7 +108,9 @@ def summarize(
 AGREEMENT_TOLERANCE = 0.01
 """Share of the expected commits the server may differ by before the report warns."""
 AGREEMENT_SLACK = 20
-"""Commits the client cannot see: each connection's setup statements, the pool's checks."""
+"""Commits the client cannot see at all (the odd catalog read, a session's first statements)."""
+AGREEMENT_PER_SETUP = 10
+"""Commits each worker's setup on a connection may run (``start_worker``: PREPARE, SET, a read)."""
 
 
 def agreement(
@@ -118,6 +120,7 @@ def agreement(
     monitor_commits: int,
     others_peak: int = 0,
     autovacuum: bool = False,
+    setups: int = 0,
 ) -> dict[str, Any]:
     """The client-and-server agreement check: our commit count against the database's ``xact_commit``.
 
@@ -133,7 +136,8 @@ def agreement(
     difference = int(server_commits - expected)
     share = difference / expected if expected else None
     others = bool(others_peak) or autovacuum
-    large = abs(difference) > max(AGREEMENT_SLACK, AGREEMENT_TOLERANCE * expected)
+    slack = AGREEMENT_SLACK + AGREEMENT_PER_SETUP * setups
+    large = abs(difference) > max(slack, AGREEMENT_TOLERANCE * expected)
     line = (
         f"client/server agreement: the client counted {client_commits:,} commits, the server "
         f"{int(server_commits):,} (xact_commit, less {monitor_commits:,} of the monitor's own polls): "
@@ -151,6 +155,7 @@ def agreement(
         "other_sessions": others,
         "other_sessions_peak": others_peak,
         "autovacuum": autovacuum,
+        "tolerance": max(slack, round(AGREEMENT_TOLERANCE * expected)),
         "line": line,
     }
     if large:
