@@ -304,11 +304,13 @@ def test_server_window_event_clock_and_partial_intervals(loaded):
     # select-only: one commit a transaction. The warm-up's (as many again) are not in the window.
     assert pg["deltas"]["commits"] < 1.5 * s["transactions"]
     assert pg["per_transaction"]["transactions"] == s["transactions"]
+    # The CHECKPOINT's first event is seen within a poll or two of when it was issued (the
+    # monitor's clock put it a whole warm-up later); its end comes when the writes are done.
     actual = issued[0] - runner.aggregator.origin
-    ends = [e for e in pg["events"] if e["type"] == "checkpoint"]
-    assert ends and all(abs(e["t_s"] - actual) < 1.2 for e in ends)
-    series = [e for e in report["events"] if e["type"] == "checkpoint"]
-    assert series and all(abs(e["t_s"] - actual) < 1.2 for e in series)
+    for events in (pg["events"], report["events"]):
+        times = sorted(e["t_s"] for e in events if e["type"] == "checkpoint")
+        assert times and abs(times[0] - actual) < 1.2, (actual, times)
+        assert all(actual - 1.2 < t <= s["elapsed_s"] + 0.6 for t in times), (actual, times)
     # Every interval has server figures, the last (0.3 s) one included, each over its own window.
     assert all(i["pg"] is not None for i in report["intervals"])
     first = report["intervals"][0]["pg"]
