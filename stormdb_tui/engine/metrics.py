@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import time
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableSequence
@@ -34,6 +33,8 @@ SIGNIFICANT = 3
 REPORT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 CONNECTION_LABEL = "(connection)"
 """The pseudo-operation a failed reconnect is recorded under: it is no transaction's error."""
+INTERVAL_LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max")
+"""What each interval keeps of its overall latency (the dashboard shows the full ladder per interval)."""
 
 
 def _acyclic(hist: HdrHistogram) -> HdrHistogram:
@@ -394,7 +395,7 @@ class Aggregator:
             self.counters[name] = self.counters.get(name, 0) + value
         self.transactions += count
         self.error_count += errors
-        overall = latency_summary(interval_all, (50.0, 95.0, 99.0))
+        overall = latency_summary(interval_all)
         if pg and pg.get("events"):
             origin = self.origin
             self.events.extend(
@@ -417,7 +418,7 @@ class Aggregator:
             retries=counters["retries"],
             rollbacks=counters["rollbacks"],
             skipped=counters["skipped"],
-            latency_ms={k: overall[k] for k in ("p50", "p95", "p99", "max", "mean")},
+            latency_ms={k: overall[k] for k in (*INTERVAL_LATENCY_KEYS, "mean")},
             labels=labels,
             pg=pg,
             late=counters["late"],
@@ -516,16 +517,6 @@ def fold_recorder(
         prev = part.worker_counts.get(wid, (0, 0))
         part.worker_counts[wid] = (prev[0] + count, prev[1] + failed)
     return offsets
-
-
-def monotonic() -> float:
-    return time.monotonic()
-
-
-def safe_ratio(numerator: float, denominator: float) -> float | None:
-    if denominator <= 0 or math.isnan(denominator):
-        return None
-    return numerator / denominator
 
 
 def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:
