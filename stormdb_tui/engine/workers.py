@@ -220,7 +220,7 @@ class Worker:
             return
         shared_pool = group.shared_pool
         schedule = group.schedule if group.schedule is not None else Schedule(
-            group.rate / group.total_workers, group.arrival == "poisson", random.Random(ctx.rng.random())
+            float(group.rate or 0) / group.total_workers, group.arrival == "poisson", random.Random(ctx.rng.random())
         )
         claim = schedule.claim
         while not group.stopping:

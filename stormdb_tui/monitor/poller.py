@@ -163,10 +163,10 @@ class PgMonitor:
         self._last_take = time.monotonic()
         if final:
             with self._poll_lock:
-                fresh = self._latest is not None
-                cur = None if fresh or self._prev is None else self._poll()
-                if cur is not None:
-                    self._publish(self._handle(self._prev, cur))
+                prev = self._prev
+                cur = None if self._latest is not None or prev is None else self._poll()
+                if prev is not None and cur is not None:
+                    self._publish(self._handle(prev, cur))
                     self._prev = cur
         with self._lock:
             sample, events = self._latest, self._pending_events
