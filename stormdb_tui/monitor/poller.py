@@ -33,8 +33,15 @@ and ``connection_limit`` (client connections reaching ``max_connections``
 minus the reserved slots).
 
 Backends flush their statistics at most about once a second, so database
-counters lag the load by up to a second; WAL bytes come from the WAL insert
-position and are exact. Stop the monitor after the load connections are
+counters lag the load by up to a second and arrive in steps: backends that
+started together flush together, and a one-second interval can show none of
+its commits while the next shows two seconds' worth. The run's totals are
+exact (the last poll waits for the load sessions to exit and flush). WAL
+bytes come from the WAL insert position and are exact at every poll.
+
+The measured window starts at :meth:`PgMonitor.mark` (a poll when measuring
+begins), so the report's deltas and per-transaction figures exclude the
+warm-up, and event times are given from that poll, on the time series' clock. Stop the monitor after the load connections are
 closed: a backend flushes its last counters when it exits.
 """
 
