@@ -59,10 +59,19 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
     Option("arrival", "choice", "poisson", "open-model arrivals", choices=("poisson", "uniform")),
     Option(
+        "schedule",
+        "choice",
+        "shared",
+        "open model: one arrival schedule per process taken by whichever worker is free (shared, as "
+        "pgbench -R), or one per worker at rate/workers (per_worker)",
+        choices=("shared", "per_worker"),
+    ),
+    Option(
         "latency_limit",
         "duration",
         None,
-        "open model: transactions already later than this at their start are skipped (pgbench -L)",
+        "transactions slower than this are counted late; in the open model those already later "
+        "than this at their start are skipped (pgbench -L)",
         minimum=0,
     ),
     Option("seed", "int", None, "random seed; each worker uses seed + worker id (default: random)"),
@@ -366,6 +375,24 @@ def check_percentiles(
             )
         out.append(number)
     return out
+
+
+def check_window(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
+    """The measured window is at least 1 s unless a transaction count ends the run.
+
+    Checked once every override is applied (``--duration 0 --transactions 100``
+    is valid in either order). A zero-length window measured only the drain
+    of in-flight transactions and reported it as throughput.
+    """
+    if run.get("transactions") is None and run.get("duration") is not None and run["duration"] < 1:
+        raise ConfigError(
+            "a run must measure for at least 1 s (or give run.transactions)",
+            path="run.duration",
+            file=source,
+            line=(lines or {}).get("run.duration"),
+            expected="a duration of 1s or more",
+            found=run["duration"],
+        )
 
 
 def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
