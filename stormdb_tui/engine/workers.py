@@ -89,6 +89,8 @@ class Worker:
                 stopping=lambda: group.stopping,
             )
             group.workload.start_worker(self.ctx)
+            if group.ramp and not self._ramp_wait():
+                return
             if group.rate:
                 self._run_open()
             else:
@@ -103,6 +105,18 @@ class Worker:
                 except Exception:
                     pass
                 group.release(self.ctx.conn)
+
+    def _ramp_wait(self) -> bool:
+        """Hold this worker back until its turn in the ramp; False when the run stops first.
+
+        Worker ids are global, so workers in several processes interleave as one ramp.
+        """
+        group = self.group
+        delay = group.ramp * self.id / max(group.total_workers, 1)
+        remaining = group.started + delay - time.monotonic()
+        if remaining > 0:
+            group.stop_event.wait(remaining)
+        return not group.stopping
 
     def _run_closed(self) -> None:
         group = self.group
@@ -281,6 +295,8 @@ class WorkerGroup:
         self.total_workers = total_workers
         self.seed = seed
         self.think_time = float(run.get("think_time") or 0.0)
+        self.ramp = float(run.get("ramp") or 0.0)
+        self.started = time.monotonic()
         self.rate = run.get("rate")
         self.arrival = run.get("arrival", "poisson")
         self.latency_limit = run.get("latency_limit")
@@ -336,6 +352,7 @@ class WorkerGroup:
         return ""
 
     def start(self) -> None:
+        self.started = time.monotonic()
         for worker in self.workers:
             worker.thread.start()
 
