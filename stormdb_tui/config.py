@@ -27,7 +27,7 @@ import yaml
 
 from stormdb_tui import config_stormdb
 from stormdb_tui.errors import ConfigError
-from stormdb_tui.options import Option, parse_duration, suggest, validate_options
+from stormdb_tui.options import Option, suggest, validate_options
 
 RUN_OPTIONS: tuple[Option, ...] = (
     Option("workers", "int", 4, "concurrent worker threads (clients)", minimum=1, maximum=10000),
@@ -462,8 +462,3 @@ def apply_override(cfg: RunConfig, key: str, value: Any, workload_decls: tuple[O
         check_run(cfg.run)
     if section == "metrics":
         check_percentiles(cfg.metrics["percentiles"])
-
-
-def duration_seconds(value: Any) -> float:
-    """Seconds from a duration value, for callers outside the option system."""
-    return parse_duration(value)

@@ -107,9 +107,6 @@ class Target:
     def redacted(self) -> str:
         return redact(self.conninfo)
 
-    def with_dbname(self, dbname: str) -> Target:
-        return Target(pg_conninfo.make_conninfo(self.conninfo, dbname=dbname), self.source, self.description)
-
 
 _DB_KEYS = {
     "host": "host",
@@ -200,7 +197,3 @@ def _with_unit(setting: str, unit: str | None) -> str:
         kb = int(setting) * 8
         return f"{kb // 1024}MB" if kb % 1024 == 0 else f"{kb}kB"
     return f"{setting}{unit}"
-
-
-def server_version_num(conn: psycopg.Connection) -> int:
-    return int(conn.info.server_version)

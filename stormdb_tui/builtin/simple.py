@@ -1,20 +1,20 @@
-"""``simple``: pgbench's built-in scripts on pgbench-compatible tables.
+"""``simple``: pgbench's scripts on pgbench-compatible tables.
 
 The tables (``pgbench_branches``, ``pgbench_tellers``, ``pgbench_accounts``,
 ``pgbench_history``) live in the workload's own schema (``pgbench`` by
 default), sized exactly as ``pgbench -i -s SCALE`` sizes them: 1 branch,
-10 tellers and 100,000 accounts per unit of scale. The scripts are
-pgbench's, statement for statement:
+10 tellers and 100,000 accounts per unit of scale.
 
-* ``tpcb-like`` — update an account, read it back, update its teller and
-  branch, insert a history row, in one transaction;
-* ``simple-update`` — the same without the teller and branch updates;
-* ``select-only`` — read one account balance;
-* ``mixed`` — the three picked per transaction from ``mix`` weights.
-
-Statements are prepared once per connection and executed through psycopg's
-low-level interface; multi-statement transactions are sent as one pipeline
-(``pipeline: true``), so a transaction costs one round trip.
+What runs are pgbench scripts, executed by :mod:`stormdb_tui.pgbench` with
+pgbench's semantics: the built-in ``tpcb-like``, ``simple-update`` and
+``select-only`` (their text is pgbench's), a weighted ``mixed`` of them, or
+any script files given in ``scripts`` (``my.sql@5``). Each script run is one
+transaction for the engine, labelled by the script's name. Statements are
+sent one per round trip, prepared (pgbench's ``-M prepared``) unless
+``query_mode`` says otherwise; ``pipeline: true`` wraps each script in
+``\\startpipeline``/``\\endpipeline`` so a transaction costs one round trip.
+The connection's ``search_path`` starts with the workload's schema, so
+scripts name the tables without a schema, as they do for pgbench.
 """
 
 from __future__ import annotations
@@ -24,26 +24,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from stormdb_tui.errors import ConfigError
 from stormdb_tui.options import Option
-from stormdb_tui.toolkit import fastpath
-from stormdb_tui.workload import Progress, WeightedMix, WorkerContext, Workload
+from stormdb_tui.pgbench import QUERY_MODES, Program, load_scripts
+from stormdb_tui.pgbench.blocking import BlockingExecutor
+from stormdb_tui.pgbench.client import RANDOM_STREAMS
+from stormdb_tui.pgbench.script import _VALID_NAME, wrap_in_pipeline
+from stormdb_tui.workload import Progress, WorkerContext, Workload
 
 ACCOUNTS_PER_SCALE = 100_000
 TELLERS_PER_SCALE = 10
 BRANCHES_PER_SCALE = 1
 SCRIPTS = ("tpcb-like", "simple-update", "select-only")
 COPY_BATCH = 50_000  # divides ACCOUNTS_PER_SCALE: a batch stays within one branch
-
-_STATEMENTS = {
-    "sd_begin": "BEGIN",
-    "sd_commit": "COMMIT",
-    "sd_upd_acc": "UPDATE {s}.pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
-    "sd_sel_acc": "SELECT abalance FROM {s}.pgbench_accounts WHERE aid = $1",
-    "sd_upd_tel": "UPDATE {s}.pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
-    "sd_upd_bra": "UPDATE {s}.pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2",
-    "sd_ins_his": "INSERT INTO {s}.pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)",
-}
-
 
 def _account_rows(start: int, end: int) -> bytes:
     """COPY text for accounts ``start`` .. ``end - 1`` (a batch never spans two branches).
@@ -76,8 +69,23 @@ class SimpleWorkload(Workload):
             choices=SCRIPTS,
         ),
         Option("schema", "str", "pgbench", "schema that holds the pgbench tables (owned by this workload)"),
-        Option("pipeline", "bool", True, "send multi-statement transactions as one pipeline"),
+        Option("pipeline", "bool", False, "wrap each script in \\startpipeline/\\endpipeline (one round trip)"),
         Option("fillfactor", "int", 100, "fillfactor of the tables, as pgbench -F", minimum=10, maximum=100),
+        Option(
+            "scripts",
+            "list",
+            None,
+            "pgbench scripts as NAME@WEIGHT: built-in names or script files (replaces script and mix)",
+        ),
+        Option("defines", "list", None, "script variables as NAME=VALUE, like pgbench -D"),
+        Option("query_mode", "choice", "prepared", "protocol, as pgbench -M", choices=QUERY_MODES),
+        Option(
+            "random_stream",
+            "choice",
+            "python",
+            "python (fast) or pgbench (the values pgbench draws for the same run.seed and clients)",
+            choices=RANDOM_STREAMS,
+        ),
     )
 
     def __init__(self, options: Any = None, run: Any = None) -> None:
@@ -86,11 +94,40 @@ class SimpleWorkload(Workload):
         self.accounts = ACCOUNTS_PER_SCALE * self.scale
         self.tellers = TELLERS_PER_SCALE * self.scale
         self.branches = BRANCHES_PER_SCALE * self.scale
+        self.query_mode = self.opts["query_mode"]
         script = self.opts["script"]
-        self.mix = WeightedMix(self.opts["mix"] if script == "mixed" else {script: 1})
-        self.single = None if script == "mixed" else script
-        schema_ident = '"' + self.schema.replace('"', '""') + '"'
-        self.statements = {k: v.format(s=schema_ident) for k, v in _STATEMENTS.items()}
+        if self.opts["scripts"]:
+            specs = list(self.opts["scripts"])
+        elif script == "mixed":
+            specs = [f"{name}@{_weight(w)}" for name, w in _integer_weights(self.opts["mix"]).items()]
+        else:
+            specs = [script]
+        try:
+            scripts = load_scripts(specs, mode=self.query_mode)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path="workload.scripts") from None
+        if self.opts["pipeline"]:
+            if self.query_mode == "simple":
+                raise ConfigError(
+                    "pipeline mode needs the extended protocol", path="workload.pipeline",
+                    hint="use query_mode prepared or extended",
+                )
+            scripts = [wrap_in_pipeline(s) for s in scripts]
+        self.scripts = scripts
+        self.uses_tables = not self.opts["scripts"] or any(
+            s.source in ("tpcb-like", "simple-update", "select-only") for s in scripts
+        )
+        run_seed = self.run_settings.get("seed")
+        self.program = Program(
+            scripts,
+            mode=self.query_mode,
+            scale=self.scale,
+            defines=_defines(self.opts["defines"] or []),
+            seed=run_seed,
+            clients=int(self.run_settings.get("workers") or 1),
+            stream=self.opts["random_stream"],
+        )
+        self.schema_ident = '"' + self.schema.replace('"', '""') + '"'
 
     # -- data --------------------------------------------------------------
 
@@ -98,6 +135,8 @@ class SimpleWorkload(Workload):
         return sql.Identifier(self.schema, name)
 
     def check(self, conn: psycopg.Connection) -> list[str]:
+        if not self.uses_tables:
+            return []  # user scripts bring their own tables, as with pgbench -f
         row = conn.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (f'"{self.schema}".pgbench_branches',)
         ).fetchone()
@@ -177,43 +216,59 @@ class SimpleWorkload(Workload):
     # -- the run -----------------------------------------------------------
 
     def start_worker(self, ctx: WorkerContext) -> None:
-        fastpath.prepare(ctx.conn, self.statements)
+        res = ctx.conn.pgconn.exec_(f"SET search_path TO {self.schema_ident}, public".encode())
+        if res.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(res, encoding=ctx.conn.info.encoding)
+        ctx.state["pgbench_executor"] = BlockingExecutor(ctx.conn, self.query_mode, ctx.stopping)
+        if "pgbench_client" not in ctx.state:
+            rng = self.program.client_rng(ctx.worker_id, ctx.rng)
+            ctx.state["pgbench_client"] = self.program.client(ctx.worker_id, rng)
 
     def transaction(self, ctx: WorkerContext) -> str:
-        script = self.single
-        if script is None:
-            script = self.mix.pick(ctx)
+        state = ctx.state
+        client = state["pgbench_client"]
+        if ctx.attempt and ctx.label in self.program.by_name:
+            # A retry reruns the same script. pgbench also replays the same random
+            # draws; saving the generator's state costs 15-90 us a transaction
+            # (Random.getstate copies 625 words), so a retry draws afresh here.
+            script = self.program.by_name[ctx.label]
         else:
-            ctx.label = script
-        # Uniform keys as pgbench draws them. ``random()`` scaled is a third
-        # of ``randint``'s cost (0.1 vs 0.24 µs), paid up to four times a transaction.
-        rnd = ctx.rng.random
-        aid = b"%d" % (int(rnd() * self.accounts) + 1)
-        conn = ctx.conn
-        if script == "select-only":
-            fastpath.execute(conn, b"sd_sel_acc", (aid,))
-            ctx.queries += 1
-            return script
-        delta = b"%d" % (int(rnd() * 10001) - 5000)
-        tid = b"%d" % (int(rnd() * self.tellers) + 1)
-        bid = b"%d" % (int(rnd() * self.branches) + 1)
-        steps: list[tuple[bytes, tuple[bytes | None, ...]]] = [
-            (b"sd_begin", ()),
-            (b"sd_upd_acc", (delta, aid)),
-            (b"sd_sel_acc", (aid,)),
-        ]
-        if script == "tpcb-like":
-            steps.append((b"sd_upd_tel", (delta, tid)))
-            steps.append((b"sd_upd_bra", (delta, bid)))
-        steps.append((b"sd_ins_his", (tid, bid, aid, delta)))
-        steps.append((b"sd_commit", ()))
-        if self.opts["pipeline"]:
-            fastpath.pipeline(conn, steps)
-        else:
-            for name, params in steps:
-                fastpath.execute(conn, name, params)
-        ctx.queries += len(steps)
-        return script
+            script = self.program.choose(ctx.rng)
+            ctx.label = script.name
+        executor = state["pgbench_executor"]
+        if executor.conn is not ctx.conn:
+            executor = state["pgbench_executor"] = BlockingExecutor(ctx.conn, self.query_mode, ctx.stopping)
+        try:
+            ctx.queries += executor.run(client, script)
+        finally:
+            client.in_pipeline = False
+        return script.name
+
+
+def _integer_weights(weights: dict[str, float]) -> dict[str, float]:
+    """pgbench's weights are integers: fractional mixes are scaled up by 1000 first."""
+    if all(float(w).is_integer() for w in weights.values()):
+        return {k: w for k, w in weights.items() if w > 0}
+    return {k: round(w * 1000) for k, w in weights.items() if round(w * 1000) > 0}
+
+
+def _weight(w: float) -> str:
+    return str(int(w))
+
+
+def _defines(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items (pgbench's -D) as variables; errors name the option."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not _VALID_NAME.match(name):
+            raise ConfigError(
+                "invalid variable definition", path="workload.defines", expected="NAME=VALUE with a valid name",
+                found=item,
+            )
+        out[name] = value
+    return out
 
 
 WORKLOAD = SimpleWorkload

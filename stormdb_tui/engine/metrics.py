@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import time
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableSequence
@@ -448,16 +447,6 @@ def fold_recorder(
         prev = part.worker_counts.get(wid, (0, 0))
         part.worker_counts[wid] = (prev[0] + count, prev[1] + len(errors))
     return offsets
-
-
-def monotonic() -> float:
-    return time.monotonic()
-
-
-def safe_ratio(numerator: float, denominator: float) -> float | None:
-    if denominator <= 0 or math.isnan(denominator):
-        return None
-    return numerator / denominator
 
 
 def latency_histogram(overall: Any, labels: Mapping[str, Any]) -> dict[str, Any] | None:

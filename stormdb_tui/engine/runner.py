@@ -312,11 +312,8 @@ class Runner:
     def _start_monitor(self) -> Any:
         if not self.plan.monitor:
             return None
-        try:
-            from stormdb_tui.monitor.poller import PgMonitor
-        except ImportError:
-            self.plan.notes.append("server monitoring is not available in this build")
-            return None
+        from stormdb_tui.monitor.poller import PgMonitor
+
         mon_cfg = self.cfg.monitoring
         monitor = PgMonitor(
             self.plan.target.conninfo,

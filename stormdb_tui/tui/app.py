@@ -266,11 +266,8 @@ class StormApp(App[int]):
     # -- other screens --------------------------------------------------------------------------
 
     def open_report(self, report: Report) -> bool:
-        try:
-            from stormdb_tui.tui.screens.report import ReportScreen
-        except ImportError:
-            self.notify("the report screen is not available in this build", severity="warning")
-            return False
+        from stormdb_tui.tui.screens.report import ReportScreen
+
         self.push_screen(ReportScreen(report))
         return True
 
@@ -281,11 +278,8 @@ class StormApp(App[int]):
         self.open_report(self.last_report)
 
     def action_tutorials(self) -> None:
-        try:
-            from stormdb_tui.tui.screens.tutorial import TutorialListScreen
-        except ImportError:
-            self.notify("the tutorials are not available in this build", severity="warning")
-            return
+        from stormdb_tui.tui.screens.tutorial import TutorialListScreen
+
         self.push_screen(TutorialListScreen())
 
     def action_help(self) -> None:

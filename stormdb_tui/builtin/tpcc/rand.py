@@ -34,11 +34,6 @@ _ALNUM = string.ascii_letters + string.digits
 _POOL_SIZE = 1 << 16
 
 
-def last_name(number: int) -> str:
-    """The C_LAST for a number in 0..999 (clause 4.3.2.3)."""
-    return LAST_NAMES[number]
-
-
 def nurand(rng: random.Random, a: int, x: int, y: int, c: int) -> int:
     """NURand(A, x, y) = (((random(0, A) | random(x, y)) + C) % (y - x + 1)) + x."""
     r = rng.randint

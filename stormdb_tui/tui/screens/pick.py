@@ -245,9 +245,6 @@ class PickScreen(Screen):
         else:
             await self.select_config(self.configs[int(option_id[4:])])
 
-    def failed_plugins(self) -> list[str]:
-        return [f"{e.name}: {e.error}" for e in self.registry.failed]
-
     # -- target ------------------------------------------------------------------------
 
     def _sync_target_input(self) -> None:
