@@ -182,3 +182,50 @@ def test_ramp_starts_workers_one_by_one(run_cli, dsn, tmp_path):
     # Worker 3 starts 0.9 s after worker 0, so it runs well under half as long.
     assert workers[3] < 0.75 * workers[0], workers
     assert workers[1] > workers[3] and workers[2] > workers[3]
+
+
+def test_tutorial_commands_parse():
+    """The shell commands the capacity tutorial shows are valid for this version of the CLI."""
+    import shlex
+
+    from stormdb_tui.frontends.cli import build_parser, request_from_args
+    from stormdb_tui.frontends.sweep import build_spec
+
+    text = (HERE.parent / "demos" / "07-capacity.md").read_text()
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith("stormdb-tui sweep ")]
+    assert len(commands) >= 3
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        args = build_parser().parse_args(argv)
+        args.plugin_path = []
+        spec = build_spec(args, request_from_args(args))
+        assert spec is not None and (spec.values or spec.key == "run.rate"), command
+
+
+@pytest.mark.tui
+def test_sweep_screen_shows_each_step_and_the_fit(dsn):
+    import asyncio
+
+    from stormdb_tui.engine.plan import RunRequest
+    from stormdb_tui.engine.sweep import SweepSpec
+    from stormdb_tui.tui.screens.sweep import SweepApp, SweepScreen
+
+    request = RunRequest(overrides=(("workload.name", "simple"), ("workload.script", "select-only"),
+                                    ("run.duration", 0.5)), dsn=dsn)
+    screen = SweepScreen(request, SweepSpec("workers", (1, 2, 3)))
+    app = SweepApp(screen)
+
+    async def drive() -> None:
+        async with app.run_test() as pilot:
+            for _ in range(600):
+                if screen.doc is not None:
+                    break
+                await pilot.pause(0.1)
+            assert screen.doc is not None and screen.doc["status"] == "completed"
+            from textual.widgets import DataTable, Static
+
+            assert screen.query_one(DataTable).row_count == 3
+            verdict = str(screen.query_one("#sweep-verdict", Static).render())
+            assert "USL" in verdict and "R²" in verdict
+
+    asyncio.run(drive())

@@ -66,6 +66,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-recall", type=float, default=0.9, help="recall@k threshold for the best QPS (default 0.9)")
     g.add_argument("--recall-samples", type=int, default=200,
                    help="distinct queries measuring recall@k per step (default 200)")
+    g.add_argument("--ui", action="store_true", help="show the sweep in the workbench's sweep screen")
 
 
 def _duration(flag: str, text: str | None) -> float | None:
@@ -170,6 +171,20 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def _run_ui(args: argparse.Namespace, request: RunRequest, spec: SweepSpec | None, slo: Slo | None,
+            registry: Any) -> int:
+    from stormdb_tui.tui.screens.sweep import SweepApp, SweepScreen
+
+    find = (dict(start=args.start_rate, max_rate=args.max_rate, tolerance=args.tolerance, max_steps=args.max_steps)
+            if args.find_rate else None)
+    screen = SweepScreen(request, spec, slo=slo, find_rate=find, registry=registry,
+                         markdown_path=request.report_md or "sweep.md")
+    SweepApp(screen).run()
+    if screen.doc is not None and request.report_json:
+        write_sweep(screen.doc, request.report_json, None)
+    return EXIT_OK if screen.doc is not None and screen.doc["status"] == "completed" else EXIT_FAILED
+
+
 def run_sweep(args: argparse.Namespace, request: RunRequest, warn: Any) -> int:
     """Run the sweep the flags describe; print a line per step, then the Markdown; exit status."""
     slo: Slo | None = parse_slo(args.slo) if args.slo else None
@@ -188,6 +203,8 @@ def run_sweep(args: argparse.Namespace, request: RunRequest, warn: Any) -> int:
     spec = build_spec(args, request)
     registry = discover(list(request.plugin_paths) + list(request_config(request).plugins.get("paths") or []))
     setting = spec.key if spec is not None else "run.rate"
+    if getattr(args, "ui", False):
+        return _run_ui(args, request, spec, slo, registry)
 
     def done(step: Step) -> None:
         print(step_line(step, setting), flush=True)
