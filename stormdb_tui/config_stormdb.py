@@ -451,7 +451,8 @@ _ALL_SPECIFIC_KEYS = frozenset(k for table in _WORKLOAD_KEYS.values() for k in t
 
 def _monitoring(r: _Reader, data: Mapping[str, Any]) -> None:
     mon: dict[str, Any] = {}
-    metrics = data.get("metrics") if isinstance(data.get("metrics"), Mapping) else {}
+    section = data.get("metrics")
+    metrics: Mapping[str, Any] = section if isinstance(section, Mapping) else {}
     for key, ours in (("collect_pg_stats", "enabled"), ("pg_stats_statements", "statements")):
         for path, container in ((key, data), (f"metrics.{key}", metrics)):
             if key in container:
