@@ -13,7 +13,6 @@ from stormdb_tui.engine.sweep import step_values
 from stormdb_tui.errors import UsageError
 from stormdb_tui.report.slo import parse_slo
 from stormdb_tui.report.sweep import sweep_markdown
-from stormdb_tui.report.textplot import xy_plot
 from stormdb_tui.report.usl import fit_usl, usl
 
 HERE = Path(__file__).resolve().parent
@@ -65,10 +64,19 @@ def test_usl_fit_needs_three_levels():
     assert fit_usl([1, 1, 2], [100, 110, 190]) is None
 
 
-def test_plot_draws_points_and_curve():
-    text = xy_plot([(1, 10), (2, 19), (4, 30)], lambda n: 10 * n / (1 + 0.2 * (n - 1)), x_label="workers",
-                   marks=[(3.0, "N*")])
-    assert text.count("o") + text.count("*") >= 3 and "·" in text and "| N*" in text
+def test_markdown_draws_the_fit():
+    steps = [{"index": i, "value": float(n), "report": {}, "status": "completed", "error": None,
+              "figures": {"tps": usl(n, 1000, 0.05, 0.01), "latency_ms": {"p99": 1.0 + n}, "errors": 0,
+                          "error_rate": 0.0}} for i, n in enumerate((1, 2, 4, 8, 16))]
+    from stormdb_tui.report.sweep import build_sweep_document
+
+    doc = build_sweep_document(setting="run.workers", strategy="list", steps=steps, started_at="t0",
+                               ended_at="t1", status="completed")
+    assert doc["usl"]["peak_concurrency"] == pytest.approx(math.sqrt(0.95 / 0.01), rel=0.05)
+    md = sweep_markdown(doc)
+    assert "N* = sqrt((1−σ)/κ)" in md and "measured (o) and the USL fit" in md
+    chart = md.split("```")[1]
+    assert "\x1b" not in chart and len(chart.splitlines()) >= 15
 
 
 # -- SLO rules -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from stormdb_tui import __version__
 from stormdb_tui.report.fmt import fmt, table
 from stormdb_tui.report.model import write_atomic
-from stormdb_tui.report.textplot import xy_plot
+from stormdb_tui.report.plots import text_chart
 from stormdb_tui.report.usl import UslFit, fit_usl
 
 SWEEP_SCHEMA_VERSION = 1
@@ -83,6 +83,40 @@ def build_sweep_document(
     return doc
 
 
+def xy_plot(plt: Any, points: Sequence[tuple[float, float | None]], *, title: str, x_label: str,
+            y_label: str = "", curve: Any = None, marks: Sequence[tuple[float, str]] = ()) -> None:
+    """Measured points (and a fitted curve, and vertical marks) against the swept value, with plotext.
+
+    The same draw function serves the Markdown (:func:`~stormdb_tui.report.plots.text_chart`) and
+    the workbench's sweep screen, so both show the same chart.
+    """
+    pts = [(float(x), float(y)) for x, y in points if y is not None]
+    plt.title(title)
+    plt.xlabel(x_label)
+    if y_label:
+        plt.ylabel(y_label)
+    if not pts:
+        plt.title(title + ": no steps yet")
+        return
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    top = max(ys)
+    if curve is not None:
+        hi = max(xs + [m for m, _ in marks])
+        cx = [hi * i / 200 for i in range(1, 201)]
+        cy = [curve(x) for x in cx]
+        top = max(top, max(cy))
+        plt.plot(cx, cy, color="blue", marker="braille", label="fitted")
+    plt.scatter(xs, ys, color="green", marker="o", label="measured")
+    for x, text in marks:
+        plt.vline(x, "magenta")
+        plt.text(text, x, top * 1.05, color="magenta", alignment="center")
+    plt.ylim(0, max(top * 1.12, 1.0))
+
+
+def _chart(**kwargs: Any) -> list[str]:
+    return ["```", text_chart(lambda plt: xy_plot(plt, **kwargs), width=80, height=20).rstrip(), "```", ""]
+
+
 def _value(v: Any) -> str:
     return fmt(int(v)) if isinstance(v, float) and v.is_integer() else fmt(v)
 
@@ -140,8 +174,8 @@ def sweep_markdown(doc: Mapping[str, Any]) -> str:
     if not fit and not doc.get("find_rate"):
         points = [(s["value"], s["figures"].get("tps")) for s in steps if s["figures"].get("tps") is not None]
         if points:
-            out += ["## Throughput against the swept value", "", "```",
-                    xy_plot(points, None, x_label=setting, y_label="tps"), "```", ""]
+            out += ["## Throughput against the swept value", ""]
+            out += _chart(points=points, title=f"tps against {setting}", x_label=setting)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -168,8 +202,9 @@ def _usl_section(doc: Mapping[str, Any], fit: Mapping[str, Any]) -> list[str]:
                  f"{fmt(fit['measured_peak_throughput'], 0)} tps")
     points = [(s["value"], s["figures"]["tps"]) for s in doc["steps"] if s["figures"].get("tps") is not None]
     marks = [(peak, f"N* {peak:.1f}")] if peak is not None and peak <= 4 * max(p[0] for p in points) else []
-    lines += ["", "```", xy_plot(points, lambda n: usl(n, lam, sigma, kappa) if n > 0 else 0.0,
-                                 x_label="workers", y_label="tps", marks=marks), "```", ""]
+    lines.append("")
+    lines += _chart(points=points, curve=lambda n: usl(n, lam, sigma, kappa), marks=marks,
+                    title="tps against workers: measured (o) and the USL fit", x_label="workers")
     return lines
 
 
@@ -191,9 +226,9 @@ def _rate_section(doc: Mapping[str, Any]) -> list[str]:
         lines.append(f"- step {index + 1} at {fmt(s['value'], 1)}/s {what}: {detail}")
     points = [(s["value"], s["figures"].get("latency_ms", {}).get("p99")) for s in steps
               if s["figures"].get("latency_ms", {}).get("p99") is not None]
-    if points:
-        lines += ["", "```", xy_plot(points, None, x_label="target rate (tx/s)", y_label="p99 ms"), "```"]
     lines.append("")
+    if points:
+        lines += _chart(points=points, title="p99 (ms) against the target rate", x_label="target rate (tx/s)")
     return lines
 
 
@@ -207,9 +242,9 @@ def _recall_section(doc: Mapping[str, Any]) -> list[str]:
                      f"`{doc['setting']}` = {_value(rec['value'])} (recall@k {rec['recall_at_k']:.4f}).")
     points = [(s["figures"]["recall_at_k"], s["figures"]["tps"]) for s in doc["steps"]
               if s["figures"].get("recall_at_k") is not None and s["figures"].get("tps") is not None]
-    if points:
-        lines += ["", "```", xy_plot(points, None, x_label="recall@k", y_label="qps"), "```"]
     lines.append("")
+    if points:
+        lines += _chart(points=points, title="QPS against recall@k", x_label="recall@k")
     return lines
 
 

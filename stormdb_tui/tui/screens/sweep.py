@@ -29,8 +29,9 @@ from stormdb_tui.engine.sweep import Step, Sweep, SweepHooks, SweepSpec
 from stormdb_tui.registry import Registry
 from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.slo import Slo
-from stormdb_tui.report.sweep import build_sweep_document, sweep_markdown, write_sweep
-from stormdb_tui.tui.widgets.charts import ChartView, column_chart
+from stormdb_tui.report.sweep import build_sweep_document, sweep_markdown, write_sweep, xy_plot
+from stormdb_tui.report.usl import usl
+from stormdb_tui.tui.widgets.charts import Chart
 
 COLUMNS = ("step", "value", "tps", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "errors", "hit", "extra")
 
@@ -64,7 +65,7 @@ class SweepScreen(Screen[None]):
     SweepScreen #sweep-status { height: auto; padding: 0 1; }
     SweepScreen #sweep-steps { height: 1fr; }
     SweepScreen #sweep-charts { height: 16; }
-    SweepScreen #sweep-charts ChartView { width: 1fr; height: 16; }
+    SweepScreen #sweep-charts Chart { width: 1fr; height: 16; }
     SweepScreen #sweep-verdict { height: auto; padding: 0 1; }
     """
 
@@ -92,8 +93,8 @@ class SweepScreen(Screen[None]):
             yield Static(self._status_text(), id="sweep-status")
             yield DataTable(id="sweep-steps", zebra_stripes=True, cursor_type="row")
             with Horizontal(id="sweep-charts"):
-                yield ChartView(lambda w, h: self._chart("tps", w, h), id="chart-tps")
-                yield ChartView(lambda w, h: self._chart("p99", w, h), id="chart-p99")
+                yield Chart(lambda plt: self._chart(plt, "tps"), id="chart-tps")
+                yield Chart(lambda plt: self._chart(plt, "p99"), id="chart-p99")
             yield Static("", id="sweep-verdict")
         yield Footer()
 
@@ -157,7 +158,7 @@ class SweepScreen(Screen[None]):
             f"{hit * 100:.1f}%" if hit is not None else "–", extra,
         )
         self.query_one("#sweep-status", Static).update(self._status_text())
-        for chart in self.query(ChartView):
+        for chart in self.query(Chart):
             chart.refresh()
 
     def on_sweep_finished(self, message: SweepFinished) -> None:
@@ -168,6 +169,8 @@ class SweepScreen(Screen[None]):
             return
         verdict.update(self._verdict(message.doc))
         self.query_one("#sweep-status", Static).update(self._status_text())
+        for chart in self.query(Chart):
+            chart.refresh()
 
     # -- rendering -------------------------------------------------------------------------
 
@@ -177,15 +180,15 @@ class SweepScreen(Screen[None]):
         count = f"{len(self.steps)}/{total}" if total else str(len(self.steps))
         return Text(f"sweep of {self.setting}: {count} steps, {state}", style="bold")
 
-    def _chart(self, what: str, width: int, height: int) -> Text:
+    def _chart(self, plt: Any, what: str) -> None:
         if what == "tps":
-            values = [s.figures.get("tps") for s in self.steps]
-            title = f"tps against {self.setting}"
+            points = [(s.value, s.figures.get("tps")) for s in self.steps]
+            fit = (self.doc or {}).get("usl")
+            curve = (lambda n: usl(n, fit["lambda"], fit["sigma"], fit["kappa"])) if fit else None
+            xy_plot(plt, points, title=f"tps against {self.setting}", x_label=self.setting, curve=curve)
         else:
-            values = [(s.figures.get("latency_ms") or {}).get("p99") for s in self.steps]
-            title = f"p99 ms against {self.setting}"
-        labels = [fmt(s.value, 0) for s in self.steps]
-        return column_chart(values, width, height, x_labels=labels, title=title, bars=True)
+            points = [(s.value, (s.figures.get("latency_ms") or {}).get("p99")) for s in self.steps]
+            xy_plot(plt, points, title=f"p99 ms against {self.setting}", x_label=self.setting)
 
     def _verdict(self, doc: dict[str, Any]) -> Text:
         out = Text()
