@@ -137,6 +137,8 @@ class Worker:
             )
             if conn is not None:
                 group.workload.start_worker(self.ctx)
+            if group.ramp and not self._ramp_wait():
+                return
             if group.rate:
                 self._run_open()
             else:
@@ -152,6 +154,18 @@ class Worker:
                     pass
                 group.release(self.ctx.conn)
                 self.borrowed = False
+
+    def _ramp_wait(self) -> bool:
+        """Hold this worker back until its turn in the ramp; False when the run stops first.
+
+        Worker ids are global, so workers in several processes interleave as one ramp.
+        """
+        group = self.group
+        delay = group.ramp * self.id / max(group.total_workers, 1)
+        remaining = group.started + delay - time.monotonic()
+        if remaining > 0:
+            group.stop_event.wait(remaining)
+        return not group.stopping
 
     def _run_closed(self) -> None:
         group = self.group
@@ -380,6 +394,8 @@ class WorkerGroup:
         self.total_workers = total_workers
         self.seed = seed
         self.think_time = float(run.get("think_time") or 0.0)
+        self.ramp = float(run.get("ramp") or 0.0)
+        self.started = time.monotonic()
         self.rate = run.get("rate")
         self.arrival = run.get("arrival", "poisson")
         self.schedule_mode = run.get("schedule") or "shared"
@@ -448,6 +464,7 @@ class WorkerGroup:
             # keeps it that long, and the wait shows as schedule lag (see RESULTS).
             self._saved_switch = sys.getswitchinterval()
             sys.setswitchinterval(float(os.environ.get("STORMDB_SWITCH_INTERVAL", OPEN_MODEL_SWITCH_S)))
+        self.started = time.monotonic()
         for worker in self.workers:
             worker.thread.start()
 
