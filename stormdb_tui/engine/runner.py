@@ -41,6 +41,10 @@ from stormdb_tui.workload import Progress, SetupProgress
 MONITOR_STOP_S = 5.0
 
 
+class _StoppedInWarmup(Exception):
+    """A stop request arrived before the measured window opened."""
+
+
 class Runner:
     """Drives one run of one workload against one target."""
 
@@ -81,6 +85,9 @@ class Runner:
         self.stop_grace = float(run.get("stop_grace") or 10.0)
         self.hung: dict[int, dict[str, Any]] = {}
         """Worker id -> what it was inside and for how long, for calls past run.transaction_timeout."""
+        self.unmeasured = {"transactions": 0, "rollbacks": 0}
+        """What ran outside the measured window (warm-up, a drain after a stop in warm-up)."""
+        self.agreement: dict[str, Any] | None = None
 
     # -- control -------------------------------------------------------------
 
@@ -157,6 +164,7 @@ class Runner:
         self.started_at = datetime.now(timezone.utc)
         self.status = "running"
         monitor = self._start_monitor()
+        self.monitoring = monitor is not None
         run = self.cfg.run
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
@@ -195,21 +203,21 @@ class Runner:
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
                 group.measuring = True
-                if monitor is not None:
-                    monitor.take()
-                    monitor.mark_measuring()
+                self._open_window(monitor)
                 self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
+            self.aggregator.origin = measure_start
             group.start()
             if self.warmup:
                 self._set_phase("warmup", f"warming up for {self.warmup:g}s")
                 self._warm(measure_start)
-                group.swap(measuring=False)
+                self._count_unmeasured(group.swap(measuring=False))
+                if self._stop.is_set():
+                    raise _StoppedInWarmup
                 self._window_started(window_conn)
-                if monitor is not None:
-                    monitor.take()
-                    monitor.mark_measuring()
+                self._open_window(monitor)
                 measure_start = t_last = time.monotonic()
+                self.aggregator.origin = measure_start
                 group.measuring = True
             self._set_phase("measuring", "")
             deadline = measure_start + self.duration if self.duration is not None else None
@@ -236,6 +244,8 @@ class Runner:
                     if broken:
                         failure = f"stopped early: every worker failed repeatedly in the workload's code: {broken}"
                         break
+        except _StoppedInWarmup:
+            pass
         except DatabaseError as exc:
             failure = str(exc)
         except Exception as exc:
@@ -246,7 +256,9 @@ class Runner:
             abandoned = self._join_or_abandon(group, measure_start)
             end = time.monotonic()
             if group.measuring and end > t_last:
-                self._sample(group, monitor, measure_start, t_last, end)
+                self._sample(group, monitor, measure_start, t_last, end, final=True)
+            elif not group.measuring:
+                self._count_unmeasured(group.swap(measuring=False))
             group.close()
             if window_conn is not None:
                 window_conn.close()
@@ -271,6 +283,9 @@ class Runner:
         if failure is not None:
             self.status = "failed"
             self.message = failure
+        elif self.stop_reason and not group.measuring:
+            self.status = "interrupted"
+            self.message = f"stopped during the warm-up ({self.stop_reason}): nothing was measured"
         elif self.stop_reason:
             self.status = "interrupted"
             self.message = f"stopped early: {self.stop_reason}"
@@ -379,7 +394,7 @@ class Runner:
             if now >= end:
                 return
             self._stop.wait(min(self.interval, end - now))
-            self.group.swap(measuring=False)
+            self._count_unmeasured(self.group.swap(measuring=False))
             self.snapshot = self._make_snapshot(0.0, phase="warmup", elapsed_override=time.monotonic() - t0)
 
     def _wait_until(self, until: float, group: Any) -> None:
@@ -391,9 +406,20 @@ class Runner:
             if group.alive() == 0:
                 return
 
-    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float) -> None:
+    def _open_window(self, monitor: Any) -> None:
+        """The measured window opens: the server's counters are read now, not at the monitor's start."""
+        if monitor is not None:
+            monitor.mark()
+
+    def _count_unmeasured(self, part: IntervalPart) -> None:
+        """Keep the counts of unmeasured work: the client-and-server agreement covers the whole run."""
+        self.unmeasured["transactions"] += sum(h.get_total_count() for h in part.hists.values())
+        self.unmeasured["rollbacks"] += part.counters.get("rollbacks", 0)
+        self.unmeasured["reconnects"] = self.unmeasured.get("reconnects", 0) + part.counters.get("reconnects", 0)
+
+    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float, final: bool = False) -> None:
         part: IntervalPart = group.swap(measuring=True)
-        pg = monitor.take() if monitor is not None else None
+        pg = monitor.take(final=final) if monitor is not None else None
         sample = self.aggregator.add([part], now - start, now - last, pg)
         self.snapshot = self._make_snapshot(now - start)
         if self.on_interval is not None:
@@ -425,11 +451,15 @@ class Runner:
         """The monitor's final reading, given at most MONITOR_STOP_S: a frozen server must not hold the report."""
         if monitor is None:
             return None
+        agg = self.aggregator
+        unmeasured = self.unmeasured
+        commits = agg.transactions - agg.counters.get("rollbacks", 0) + unmeasured["transactions"] - unmeasured["rollbacks"]
+        setups = self.workers + agg.counters.get("reconnects", 0) + unmeasured.get("reconnects", 0)
         box: dict[str, Any] = {}
 
         def stop() -> None:
             try:
-                box["pg"] = monitor.stop(self.aggregator.transactions)
+                box["pg"] = monitor.stop(agg.transactions, {"commits": commits, "setups": setups})
             except Exception as exc:
                 box["error"] = db.first_line(exc)
 
@@ -446,6 +476,7 @@ class Runner:
             self.plan.notes.append(f"server monitoring failed at the end: {why}")
             return None
         pg = box["pg"]
+        self.agreement = pg.get("agreement")
         mapping = self.workload.statement_operations()
         if mapping and monitor.statement_deltas:
             from stormdb_tui.monitor.operations import operation_costs
@@ -469,7 +500,10 @@ class Runner:
     def _make_snapshot(self, elapsed: float, phase: str | None = None, elapsed_override: float | None = None) -> RunSnapshot:
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed) if agg.transactions or agg.error_count else ((), None)
-        last_pg = agg.intervals[-1].pg if agg.intervals else None
+        # The newest interval with server figures: one without them (none fresh yet) does not mean "off".
+        last_pg = next((i.pg for i in reversed(agg.intervals) if i.pg is not None), None)
+        if last_pg is None and getattr(self, "monitoring", False):
+            last_pg = {}  # on, no figures yet: an empty sample, never the "statistics off" None
         return RunSnapshot(
             status=self.status,
             phase=phase or self.phase,
@@ -491,6 +525,7 @@ class Runner:
             pg=last_pg,
             events=tuple(agg.events),
             message=self.message,
+            agreement=getattr(self, "agreement", None),
         )
 
     def _static_sections(self, **workload_extra: Any) -> dict[str, Any]:
@@ -507,7 +542,9 @@ class Runner:
                          **workload_extra},
             "run": {
                 "workers": self.workers,
-                "connections": run.get("connections") or self.workers,
+                # What was opened: the workbench's child and the processes split run.connections too.
+                "connections": self.group.pool_size if self.group is not None else run.get("connections") or self.workers,
+                "connections_configured": run.get("connections"),
                 "processes": run.get("processes", 1),
                 "duration_s": self.duration,
                 "transactions_limit": run.get("transactions"),
@@ -516,6 +553,7 @@ class Runner:
                 "rate": rate,
                 "model": "open" if rate else "closed",
                 "arrival": run.get("arrival") if rate else None,
+                "schedule": run.get("schedule", "shared") if rate else None,
                 "latency_limit_s": run.get("latency_limit"),
                 "seed": self.seed,
                 "interval_s": self.interval,
@@ -573,6 +611,7 @@ class Runner:
             errors=[ErrorFigures(k.label, k.sqlstate, k.count, k.first_message) for k in agg.errors.values()],
             notes=list(self.plan.notes),
             hung=[dict(entry) for entry in self.hung.values()],
+            waits=agg.waits(),
         )
 
 

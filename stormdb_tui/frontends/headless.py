@@ -35,6 +35,8 @@ def interval_line(snap: RunSnapshot, sample: IntervalSample) -> str:
     )
     if sample.retries:
         text += f", {sample.retries} retries"
+    if sample.lag_ms is not None:  # as pgbench -P prints it with -R
+        text += f", lag {fmt(sample.lag_ms.get('mean'), 3)} ms"
     if sample.skipped:
         text += f", {sample.skipped} skipped"
     pg = sample.pg or {}
@@ -75,6 +77,10 @@ def summary_text(report: Report) -> str:
         lines.append("errors:")
         for err in data["errors"][:10]:
             lines.append(f"  {err['count']:>7,}  {err['sqlstate']} {err['class']} in {err['operation']}: {err['first_message']}")
+    if data.get("agreement"):
+        lines.append(data["agreement"]["line"])
+    for warning in data.get("warnings") or []:
+        lines.append(f"warning: {warning}")
     for note in data.get("notes") or []:
         lines.append(f"note: {note}")
     return "\n".join(lines)
