@@ -79,7 +79,13 @@ def test_backend_killed_mid_transaction(cluster):
     killed = []
 
     def kill_one():
-        time.sleep(1.5)
+        # Worker processes (processes: auto) take a moment to start: wait for their connections.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not cluster.sql(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'stormdb-tui:load' AND state = 'active'"
+        ):
+            time.sleep(0.1)
+        time.sleep(0.5)
         rows = cluster.sql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = 'stormdb-tui:load' ORDER BY pid LIMIT 1"

@@ -27,6 +27,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from stormdb_tui.engine.audit import ClientTally
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT = 3
@@ -170,9 +172,12 @@ class IntervalPart:
     """worker id -> (transactions, errors) in this interval."""
     counters: dict[str, int] = field(default_factory=dict)
     """Deltas of queries, retries, rollbacks, skipped, late, reconnects."""
+    client: list[dict[str, Any]] = field(default_factory=list)
+    """One record per client process: its CPU, run-queue wait and lag (see engine.audit)."""
 
     def encode(self) -> dict[str, Any]:
         return {
+            "client": self.client,
             "hists": {k: h.encode() for k, h in self.hists.items()},
             "svc_hists": {k: h.encode() for k, h in self.svc_hists.items()},
             "errors": [(e.label, e.sqlstate, e.count, e.first_message) for e in self.errors.values()],
@@ -189,6 +194,7 @@ class IntervalPart:
             part.errors[(label, state)] = ErrorKind(label, state, count, msg)
         part.worker_counts = dict(data["worker_counts"])
         part.counters = dict(data["counters"])
+        part.client = list(data.get("client") or ())
         return part
 
 
@@ -211,6 +217,8 @@ class IntervalSample:
     latency_ms: Mapping[str, float | None]
     labels: Mapping[str, Mapping[str, Any]]
     pg: Mapping[str, Any] | None = None
+    client: Mapping[str, Any] | None = None
+    """The client's own figures for the interval and whether it was the limit (engine.audit)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -226,6 +234,7 @@ class IntervalSample:
             "latency_ms": dict(self.latency_ms),
             "operations": {k: dict(v) for k, v in self.labels.items()},
             "pg": dict(self.pg) if self.pg is not None else None,
+            "client": dict(self.client) if self.client is not None else None,
         }
 
 
@@ -265,6 +274,9 @@ class RunSnapshot:
     pg: Mapping[str, Any] | None
     events: tuple[Mapping[str, Any], ...] = ()
     message: str = ""
+    client_bound: bool = False
+    """The last interval was limited by the load generator itself: its figures describe the client."""
+    client: Mapping[str, Any] | None = None
 
     @property
     def last(self) -> IntervalSample | None:
@@ -292,6 +304,7 @@ class Aggregator:
         self.transactions = 0
         self.error_count = 0
         self.events: list[dict[str, Any]] = []
+        self.client = ClientTally()
 
     def add(self, parts: list[IntervalPart], t_s: float, duration_s: float, pg: Mapping[str, Any] | None = None) -> IntervalSample:
         """Merge one interval's parts; returns the new sample (also appended to the series)."""
@@ -300,6 +313,7 @@ class Aggregator:
         label_errs: dict[str, int] = {}
         counters = dict.fromkeys(COUNTER_NAMES, 0)
         errors = 0
+        client = self.client.add([r for part in parts for r in part.client], duration_s)
         for part in parts:
             for label, hist in part.hists.items():
                 if label in label_hists:
@@ -367,6 +381,7 @@ class Aggregator:
             latency_ms={k: overall[k] for k in ("p50", "p95", "p99", "max")},
             labels=labels,
             pg=pg,
+            client=client,
         )
         self.intervals.append(sample)
         return sample

@@ -75,6 +75,8 @@ class Runner:
         self.ended_at: datetime | None = None
         self.report: Report | None = None
         self.group: Any = None
+        self.driver = "threads"
+        self.processes = 1
 
     # -- control -------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class Runner:
 
     def run(self) -> Report:
         """Run to the end (duration, transaction count or stop request) and build the report."""
+        from stormdb_tui.engine.multiplex import MultiplexGroup, choose_driver, resolve_processes
         from stormdb_tui.engine.workers import WorkerGroup
 
         self.started_at = datetime.now(timezone.utc)
@@ -154,7 +157,8 @@ class Runner:
         run = self.cfg.run
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
-        processes = int(run.get("processes") or 1)
+        self.driver = choose_driver(self.workload, run)
+        processes = self.processes = min(resolve_processes(run, self.driver), self.workers)
         if processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.engine.processes import ProcessGroup
 
@@ -167,6 +171,16 @@ class Runner:
                 seed=self.seed,
                 connections=run.get("connections"),
                 quiet=self.plan.isolate_workers,
+                driver=self.driver,
+            )
+        elif self.driver == "multiplex":
+            group = MultiplexGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                list(range(self.workers)),
+                run,
+                total_workers=self.workers,
+                seed=self.seed,
             )
         else:
             group = WorkerGroup(
@@ -352,6 +366,7 @@ class Runner:
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed) if agg.transactions or agg.error_count else ((), None)
         last_pg = agg.intervals[-1].pg if agg.intervals else None
+        last_client = agg.intervals[-1].client if agg.intervals else None
         return RunSnapshot(
             status=self.status,
             phase=phase or self.phase,
@@ -373,6 +388,8 @@ class Runner:
             pg=last_pg,
             events=tuple(agg.events),
             message=self.message,
+            client_bound=bool(last_client and last_client.get("bound")),
+            client=last_client,
         )
 
     def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
@@ -421,7 +438,9 @@ class Runner:
             run={
                 "workers": self.workers,
                 "connections": run.get("connections") or self.workers,
-                "processes": run.get("processes", 1),
+                "processes": self.processes,
+                "processes_setting": run.get("processes", "auto"),
+                "driver": self.driver,
                 "duration_s": self.duration,
                 "transactions_limit": run.get("transactions"),
                 "warmup_s": self.warmup,
@@ -446,6 +465,7 @@ class Runner:
             events=list(self.snapshot.events),
             errors=[ErrorFigures(k.label, k.sqlstate, k.count, k.first_message) for k in agg.errors.values()],
             notes=list(self.plan.notes),
+            client=agg.client.summary(agg.transactions),
         )
 
 

@@ -28,6 +28,7 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
+from stormdb_tui.engine.audit import ClientMeter, LagProbe
 from stormdb_tui.engine.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
 from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import WorkerContext, Workload
@@ -290,6 +291,8 @@ class WorkerGroup:
         self.measuring = False
         self.stop_event = threading.Event()
         self.fatal_errors: list[str] = []
+        self.meter = ClientMeter()
+        self.probe = LagProbe()
         n = len(worker_ids)
         self.pool_size = min(connections or n, n)
         self.shared_pool = self.pool_size < n
@@ -336,6 +339,8 @@ class WorkerGroup:
         return ""
 
     def start(self) -> None:
+        self.meter.reset()
+        self.probe.start()
         for worker in self.workers:
             worker.thread.start()
 
@@ -363,6 +368,7 @@ class WorkerGroup:
     def stop(self) -> None:
         self.stopping = True
         self.stop_event.set()
+        self.probe.stop()
 
     def alive(self) -> int:
         return sum(1 for w in self.workers if w.thread.is_alive())
@@ -404,6 +410,7 @@ class WorkerGroup:
                 count, errs = wpart.worker_counts.get(worker.id, (0, 0))
                 worker.cum_count += count
                 worker.cum_errors += errs
+        part.client.append(self.meter.take(self.probe.take(), driver="threads"))
         return part
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
@@ -459,6 +466,7 @@ def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
     for wid, (count, errs) in part.worker_counts.items():
         prev = into.worker_counts.get(wid, (0, 0))
         into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+    into.client.extend(part.client)
 
 
 def _split(total: int | None, parts: int) -> list[int | None]:

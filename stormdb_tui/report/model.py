@@ -150,6 +150,8 @@ class RunResult:
     events: Sequence[Mapping[str, Any]]
     errors: Sequence[ErrorFigures]
     notes: Sequence[str] = field(default_factory=tuple)
+    client: Mapping[str, Any] | None = None
+    """The load generator's own figures (CPU per transaction, saturated intervals, lag)."""
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -229,6 +231,7 @@ def build_report(result: RunResult) -> Report:
             for kind in sorted(result.errors, key=lambda k: -k.count)
         ],
         "notes": list(result.notes),
+        "client": dict(result.client) if result.client is not None else None,
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
