@@ -49,3 +49,13 @@ def test_setup_with_nothing_to_load_does_not_claim_a_load(run_cli, dsn):
     proc = run_cli("setup", "--workload", "connection_overhead", "--dsn", dsn, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "nothing loaded" in proc.stdout and "0 rows" not in proc.stdout
+
+
+def test_every_run_setting_has_a_flag_that_sets_it():
+    from stormdb_tui.config import RUN_OPTIONS
+    from stormdb_tui.frontends.cli import _overrides, build_parser
+
+    for option in RUN_OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        args = build_parser().parse_args(["run", flag, "7"])
+        assert (f"run.{option.name}", "7") in _overrides(args), flag

@@ -6,7 +6,8 @@ import pytest
 
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.testing import ScreenHarness, canned_snapshot, run_async, screen_text
-from stormdb_tui.tui.widgets.panes import Pane, event_marks, spark_rows
+from stormdb_tui.tui.widgets.charts import Chart
+from stormdb_tui.tui.widgets.panes import Pane, recent_events
 
 pytestmark = pytest.mark.tui
 
@@ -15,15 +16,33 @@ def _harness(source, size_workers: int = 4) -> ScreenHarness:
     return ScreenHarness(lambda: DashboardScreen(source, "demo", refresh_s=0.1))
 
 
-def test_sparkline_and_event_marks() -> None:
-    rows = spark_rows([0, 50, 100], 3, 2)
-    assert rows == ["  █", " ██"]
-    assert spark_rows([1.0] * 10, 4, 1) == ["████"]
+def test_recent_events_use_the_chart_letters() -> None:
     snap = canned_snapshot(intervals=10)
-    marks, recent = event_marks(snap, 10)
-    assert marks[2] == "C" and marks[7] == "V"  # checkpoint at t=3 s, autovacuum at t=8 s
-    assert marks[4] == "!"  # the interval with an error
-    assert recent == ["3s checkpoint started", "8s autovacuum started: pgbench_accounts"]
+    assert recent_events(snap) == ["C 3s checkpoint started", "V 8s autovacuum started: pgbench_accounts"]
+
+
+@pytest.mark.parametrize("size", [(160, 48), (80, 24), (60, 20)])
+@run_async
+async def test_charts_fill_their_panes_and_latency_stays_at_every_size(size) -> None:
+    snap = canned_snapshot(intervals=30)
+    app = _harness(lambda: snap)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        dash = app.shown
+        latency = dash.query_one("#pane-latency", Pane)
+        assert latency.display and latency.region.height >= 6, latency.region
+        assert "all (run)" in screen_text(app) and "last interval" in screen_text(app)
+        throughput = dash.query_one("#pane-throughput", Pane)
+        chart = throughput.query_one(Chart)
+        assert chart.region.width >= throughput.content_region.width - 1
+        assert chart.region.height >= throughput.content_region.height - 2
+        if size == (160, 48):
+            lat_chart = latency.query_one(Chart)
+            assert lat_chart.display and lat_chart.region.width >= 40 and lat_chart.region.height >= 10
+            text = screen_text(app)
+            for key in ("p50", "p90", "p95", "p99", "p99.9", "max"):
+                assert key in text
+            assert "seconds into the measured window" in text  # the plotext axes
 
 
 @run_async
@@ -46,7 +65,7 @@ async def test_panes_show_the_snapshot() -> None:
         assert "idle in transaction" in text and "total 9 / 97" in text  # connections by state
         assert "Lock 3" in text
         assert "checkpoint started" in text  # a server event on the timeline
-        assert "elapsed" in text and "tx 14,100" in text
+        assert "/ 0:30" in text and "tx 14,100" in text
 
 
 @run_async
@@ -61,7 +80,8 @@ async def test_keys_workers_focus_and_stop() -> None:
         await pilot.pause(0.1)
         text = screen_text(app)
         assert dash.query_one("#pane-workers").display
-        assert "64 workers" in text and "#63" in text
+        assert "64 workers" in text
+        assert dash.query_one("#pane-workers", Pane).query_one(Chart).region.height >= 6
         await pilot.press("w")
         await pilot.pause()
         assert not dash.query_one("#pane-workers").display
@@ -105,10 +125,14 @@ async def test_fits_80x24_and_shows_monitoring_off() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)
         text = screen_text(app)
-        for title in ("Throughput", "Server", "Latency", "Errors", "Connections"):
+        for title in ("Throughput", "Server", "Latency"):
             assert title in text
+        assert "errors 7" in text.splitlines()[1]  # the error count stays on the status line
         assert "server statistics off" in text
         assert "Stop" in text.splitlines()[-1]  # the footer is on screen
+        await pilot.press("3")  # 24 rows: errors and connections come up on demand
+        await pilot.pause()
+        assert "Errors" in screen_text(app) and "Connections" in screen_text(app)
 
 
 @run_async
@@ -130,7 +154,7 @@ async def test_an_hour_at_64_workers_redraws_in_place() -> None:
             dash.show_snapshot(snap)
         await pilot.pause()
         assert list(dash.query(Pane)) == panes
-        assert "63" in screen_text(app)  # the last worker id is listed
+        assert "64 workers" in screen_text(app)
         for key in ("w", "2", "w"):
             await pilot.press(key)
             await pilot.pause()

@@ -15,7 +15,6 @@ from stormdb_tui.engine.runner import Runner
 from stormdb_tui.report.model import Report
 from stormdb_tui.tui.screens.report import ExportPrompt, ReportScreen
 from stormdb_tui.tui.testing import screen_text
-from stormdb_tui.tui.widgets.charts import ChartView
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.tui
@@ -104,7 +103,7 @@ def test_report_of_a_real_run(real_report: Report, tmp_path: Path) -> None:
             assert any(f"Latency histogram, {label}" in screen_text(app) for label in labels)
             await pilot.press("3")
             await pilot.pause()
-            assert "Throughput (transactions/s per interval)" in screen_text(app)
+            assert "Throughput (tx/s per interval)" in screen_text(app)
             await pilot.press("4")
             await pilot.pause()
             assert "Server statistics" in screen.query_one("#server-md")._markdown
@@ -175,12 +174,15 @@ def test_unwritable_path_is_an_error_notification(tmp_path: Path) -> None:
     assert not (tmp_path / "reports").exists()
 
 
-def test_chart_fits_small_sizes() -> None:
-    from stormdb_tui.tui.widgets.charts import column_chart
+def test_text_charts_are_plotext_plots_that_fit_their_size() -> None:
+    from stormdb_tui.report import plots
 
-    text = column_chart([1.0, None, 3.0, 2.0], 20, 6, x_labels=["0s", "4s"], marks={2: "c"}, title="t")
-    lines = text.plain.splitlines()
-    assert len(lines) == 6 and all(len(line) <= 20 for line in lines)
-    assert "█" in text.plain and "c" in lines[-2]
-    assert column_chart([], 20, 6).plain == "(no data)"
-    assert ChartView.DEFAULT_CSS
+    data = {"intervals": [{"t_s": i + 1.0, "tps": 100.0 + i, "latency_ms": {"p50": 1.0, "p99": 3.0 + i}}
+                          for i in range(10)],
+            "events": [{"t_s": 4.0, "type": "autovacuum"}]}
+    text = plots.text_chart(lambda plt: plots.report_throughput(plt, data), 40, 10)
+    lines = text.splitlines()
+    assert len(lines) == 10 and all(len(line) <= 40 for line in lines)
+    assert "\x1b" not in text  # no colour codes in Markdown
+    assert "V" in text  # the autovacuum event, lettered as on the dashboard
+    assert plots.text_chart(lambda plt: plots.report_latency(plt, {"intervals": []}), 30, 6).strip()

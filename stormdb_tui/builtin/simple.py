@@ -30,6 +30,7 @@ from stormdb_tui.pgbench import QUERY_MODES, Program, load_scripts
 from stormdb_tui.pgbench.blocking import BlockingExecutor
 from stormdb_tui.pgbench.client import RANDOM_STREAMS
 from stormdb_tui.pgbench.script import _VALID_NAME, wrap_in_pipeline
+from stormdb_tui.toolkit.copy import copy_chunks
 from stormdb_tui.workload import Progress, WorkerContext, Workload
 
 ACCOUNTS_PER_SCALE = 100_000
@@ -185,25 +186,19 @@ class SimpleWorkload(Workload):
                     self._ident("pgbench_branches"), sql.Literal(ff)
                 )
             )
-            with conn.cursor() as cur:
-                progress.phase("branches")
-                with cur.copy(sql.SQL("COPY {} FROM STDIN WITH (FREEZE)").format(self._ident("pgbench_branches"))) as copy:
-                    copy.write("".join(f"{b}\t0\t\n" for b in range(1, self.branches + 1)))
-                progress.advance(self.branches)
-                progress.phase("tellers")
-                with cur.copy(sql.SQL("COPY {} FROM STDIN WITH (FREEZE)").format(self._ident("pgbench_tellers"))) as copy:
-                    copy.write(
-                        "".join(f"{t}\t{(t - 1) // TELLERS_PER_SCALE + 1}\t0\t\n" for t in range(1, self.tellers + 1))
-                    )
-                progress.advance(self.tellers)
-                progress.phase("accounts")
-                with cur.copy(sql.SQL("COPY {} FROM STDIN WITH (FREEZE)").format(self._ident("pgbench_accounts"))) as copy:
-                    for start in range(1, self.accounts + 1, COPY_BATCH):
-                        if progress.cancelled:
-                            raise psycopg.errors.QueryCanceled("setup cancelled")
-                        end = min(start + COPY_BATCH, self.accounts + 1)
-                        copy.write(_account_rows(start, end))
-                        progress.advance(end - start)
+            progress.phase("branches")
+            branches = "".join(f"{b}\t0\t\n" for b in range(1, self.branches + 1))
+            copy_chunks(conn, self._ident("pgbench_branches"), None, [(branches, self.branches)], progress, freeze=True)
+            progress.phase("tellers")
+            tellers = "".join(f"{t}\t{(t - 1) // TELLERS_PER_SCALE + 1}\t0\t\n" for t in range(1, self.tellers + 1))
+            copy_chunks(conn, self._ident("pgbench_tellers"), None, [(tellers, self.tellers)], progress, freeze=True)
+            progress.phase("accounts")
+            accounts = (
+                (_account_rows(start, min(start + COPY_BATCH, self.accounts + 1)),
+                 min(start + COPY_BATCH, self.accounts + 1) - start)
+                for start in range(1, self.accounts + 1, COPY_BATCH)
+            )
+            copy_chunks(conn, self._ident("pgbench_accounts"), None, accounts, progress, freeze=True)
             progress.phase("primary keys")
             for table, column in (("pgbench_branches", "bid"), ("pgbench_tellers", "tid"), ("pgbench_accounts", "aid")):
                 conn.execute(

@@ -22,9 +22,11 @@ from dataclasses import replace
 from typing import Any
 
 from stormdb_tui import __version__
+from stormdb_tui.config import METRICS_OPTIONS, RUN_OPTIONS
 from stormdb_tui.engine.plan import RunRequest, plan_from_request
 from stormdb_tui.engine.session import Hooks, RunSession, signals_stop
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, StormError, UsageError
+from stormdb_tui.options import Option
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,23 +51,33 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plugin-path", action="append", default=_KEEP, help="extra folder of drop-in workloads")
 
 
+# pgbench's letters for the flags a pgbench user reaches for first.
+_SHORT_FLAGS = {"workers": "-j", "duration": "-T", "transactions": "-t", "rate": "-R", "latency_limit": "-L"}
+_FLAG_SECTIONS = (("run", RUN_OPTIONS), ("metrics", tuple(o for o in METRICS_OPTIONS if o.name == "interval")))
+
+
+_RUN_BY_NAME = {option.name: option for option in RUN_OPTIONS}
+
+
+def _flag_dest(section: str, option: Option) -> str:
+    return f"opt_{section}_{option.name}"
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_target_args(p)
-    p.add_argument("--workers", "-j", type=str, help="concurrent workers")
-    p.add_argument("--connections", type=str, help="pool size (default: one per worker)")
-    p.add_argument("--processes", type=str, help="client processes")
-    p.add_argument("--duration", "-T", type=str, help="measured duration, e.g. 30s, 2m")
-    p.add_argument("--transactions", "-t", type=str, help="total transactions instead of a duration")
-    p.add_argument("--warmup", type=str, help="warm-up time excluded from statistics")
-    p.add_argument("--rate", "-R", type=str, help="target tx/s over all workers (open model)")
-    p.add_argument("--latency-limit", "-L", type=str, help="open model: skip transactions later than this")
-    p.add_argument("--think-time", type=str, help="pause between transactions")
-    p.add_argument("--seed", type=str, help="random seed")
-    p.add_argument("--interval", type=str, help="sampling interval (default 1s)")
+    # One flag per declared run setting: the option declarations are the single source of
+    # names, help and validation (values are parsed like the same keys in a config file).
+    for section, options in _FLAG_SECTIONS:
+        for option in options:
+            flags = [f"--{option.name.replace('_', '-')}"]
+            if section == "run" and option.name in _SHORT_FLAGS:
+                flags.append(_SHORT_FLAGS[option.name])
+            p.add_argument(*flags, dest=_flag_dest(section, option), metavar=option.name.upper(),
+                           help=f"{option.help} ({option.describe_type()}; {section}.{option.name})")
     p.add_argument("--setup", action="store_true", help="create and load the workload's data before running")
     p.add_argument("--rebuild", action="store_true", help="drop the workload's own objects and reload them")
     stats = p.add_mutually_exclusive_group()
-    stats.add_argument("--pg-stats", dest="pg_stats", action="store_true", default=None, help="collect server statistics")
+    stats.add_argument("--pg-stats", dest="pg_stats", action="store_true", default=None, help="collect server statistics (default: on in the workbench, off with --no-ui)")
     stats.add_argument("--no-pg-stats", dest="pg_stats", action="store_false", help="do not collect server statistics")
     p.add_argument("--report-json", help="write the JSON report here")
     p.add_argument("--report-md", help="write the Markdown report here")
@@ -101,25 +113,13 @@ def _overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     pairs: list[tuple[str, Any]] = []
     if getattr(args, "workload", None):
         pairs.append(("workload.name", args.workload))
-    flag_keys = {
-        "workers": "run.workers",
-        "connections": "run.connections",
-        "processes": "run.processes",
-        "duration": "run.duration",
-        "transactions": "run.transactions",
-        "warmup": "run.warmup",
-        "rate": "run.rate",
-        "latency_limit": "run.latency_limit",
-        "think_time": "run.think_time",
-        "seed": "run.seed",
-        "interval": "metrics.interval",
-    }
-    for attr, key in flag_keys.items():
-        value = getattr(args, attr, None)
-        if value is not None:
-            pairs.append((key, value))
-    if getattr(args, "transactions", None) is not None:
-        pairs.append(("run.duration", 0))
+    for section, options in _FLAG_SECTIONS:
+        for option in options:
+            value = getattr(args, _flag_dest(section, option), None)
+            if value is not None:
+                pairs.append((f"{section}.{option.name}", value))
+    if getattr(args, _flag_dest("run", _RUN_BY_NAME["transactions"]), None) is not None:
+        pairs.append(("run.duration", 0))  # a transaction count replaces the duration
     for item in getattr(args, "set", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stormdb_tui.report import plots
 from stormdb_tui.report.fmt import fmt, table
 from stormdb_tui.report.server import render_pg_markdown
 
@@ -68,6 +69,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         out.append("Latency counts from each transaction's scheduled start; service time (from its actual start):")
         out.append("")
         out.append(table(_lat_header(), [[svc.get(c) for c in LAT_COLUMNS]]))
+    if data.get("latency_histogram"):
+        out.append("")
+        out.append(_chart_block(lambda plt: plots.report_histogram(plt, data), 12))
     extra = {k: v for k, v in (wl.get("summary") or {}).items() if isinstance(v, (dict, list))}
     if extra:
         out.append("")
@@ -81,6 +85,12 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if intervals:
         out.append("")
         out.append("## Time series")
+        out.append("")
+        out.append(f"Server events on the charts: {plots.EVENT_LEGEND}.")
+        out.append("")
+        out.append(_chart_block(lambda plt: plots.report_throughput(plt, data), 16))
+        out.append("")
+        out.append(_chart_block(lambda plt: plots.report_latency(plt, data), 16))
         out.append("")
         series_rows = []
         # Server events (checkpoints, autovacuum, connection limit) sit on the row
@@ -100,6 +110,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if workers:
         out.append("")
         out.append("## Workers")
+        out.append("")
+        out.append(_chart_block(lambda plt: plots.report_workers(plt, data), 12))
         out.append("")
         out.append(
             table(
@@ -147,6 +159,14 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     out.append("```")
     out.append("")
     return "\n".join(out)
+
+
+def _chart_block(draw: Any, height: int) -> str:
+    """A plotext chart as a fenced text block (the same chart the workbench draws)."""
+    try:
+        return "```text\n" + plots.text_chart(draw, 100, height) + "\n```"
+    except Exception as exc:  # a chart that cannot be drawn must not cost the report
+        return f"(chart not drawn: {exc})"
 
 
 def _options_text(options: Any) -> str:

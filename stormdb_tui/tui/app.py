@@ -14,7 +14,12 @@ Other screens (the tutorials) drive the app through :meth:`StormApp.load_config`
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import tempfile
+import traceback
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +83,10 @@ class StormApp(App[int]):
         self._run_active = False
         self._pending_focus: str | None = None
         self._pick_task: asyncio.Future[Any] | None = None
+        self.internal_error: BaseException | None = None
+        self._error_screen: Any = None
+        self._exit_after_run: int | None = None
+        self.error_reported = False
 
     # -- startup -----------------------------------------------------------------------
 
@@ -122,6 +131,8 @@ class StormApp(App[int]):
                 await pending
                 self.start_run(overrides)
 
+            # the next run's dashboard does not exist yet: a pane asked for meanwhile waits for it
+            self.dashboard = None
             self.run_worker(later(), group="start")
             return True
         assert self.pick is not None and self.registry is not None
@@ -136,11 +147,36 @@ class StormApp(App[int]):
         return True
 
     def focus_pane(self, name: str) -> bool:
-        """Focus a dashboard pane: throughput, latency, errors, server, connections, workers."""
-        if self.dashboard is not None and self.dashboard.is_mounted:
-            return self.dashboard.focus_pane(name)
-        self._pending_focus = name
-        return False
+        """Focus a dashboard pane: throughput, latency, errors, server, connections, workers.
+
+        Before the run's dashboard exists the focus waits for it; a dashboard
+        under other screens gets it when it is back on top; a finished run's
+        dashboard that was closed opens again on its final figures.
+        """
+        dash = self.dashboard
+        if dash is None:
+            self._pending_focus = name
+            return False
+        if dash in self.screen_stack:
+            if self.screen is dash:
+                return dash.focus_pane(name)
+            dash.initial_focus = name
+            self.notify(f"the {name} pane is on the dashboard under this screen: escape goes back to it", timeout=5)
+            return False
+        if self._run_active or self.session is None or self.current_snapshot() is None:
+            self._pending_focus = name
+            return False
+        status = self.last_report.status if self.last_report is not None else "finished"
+        self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
+                                             monitoring=self._monitoring())
+        self.dashboard.initial_focus = name
+        self.dashboard.finish(status)
+        self.push_screen(self.dashboard)
+        return True
+
+    def _monitoring(self) -> bool | None:
+        plan = self.session.plan if self.session is not None else None
+        return None if plan is None else bool(plan.monitor)
 
     @property
     def run_active(self) -> bool:
@@ -197,7 +233,8 @@ class StormApp(App[int]):
         if self.setup_screen is not None and self.dashboard is None:
             self.setup_screen.show_phase(message.phase, message.detail)
         if message.phase in LIVE_PHASES and self.dashboard is None and self.session is not None:
-            self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s)
+            self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
+                                             monitoring=self._monitoring())
             if self._pending_focus:
                 self.dashboard.initial_focus = self._pending_focus
                 self._pending_focus = None
@@ -216,6 +253,14 @@ class StormApp(App[int]):
         self._run_active = False
         session = self.session
         aborted = session is not None and session.aborted
+        if self.internal_error is not None:
+            self._run_ended_after_error(message)
+            return
+        if self._exit_after_run is not None:
+            lines = self._kept_report_lines(message)
+            self.exit(self._exit_after_run, return_code=self._exit_after_run,
+                      message="\n".join(lines) if lines else None)
+            return
         if message.report is not None:
             report = message.report
             self.last_report = report
@@ -288,10 +333,126 @@ class StormApp(App[int]):
         self.push_screen(HelpScreen(self.screen, list(self.BINDINGS)))
 
     async def action_quit(self) -> None:
-        if self._run_active:
-            self.stop_run(abort=True)
+        if self.internal_error is not None:
+            self.leave_after_error()
             return
-        self.exit(self.exit_code)
+        if self._run_active:
+            if isinstance(self.screen, ConfirmDialog) or self._exit_after_run is not None:
+                return
+            question = ("A run is going. Stop it and quit? In-flight transactions finish and the report "
+                        "is kept (written where the config says, otherwise under reports/).")
+
+            def answered(ok: bool | None) -> None:
+                if ok and self._run_active:
+                    self._exit_after_run = EXIT_OK
+                    self.stop_run(abort=False)
+
+            self.push_screen(ConfirmDialog(question, yes="Stop and quit", no="Keep running"), answered)
+            return
+        self.exit(self.exit_code, return_code=self.exit_code)
+
+    # -- internal errors ---------------------------------------------------------------------
+
+    async def _dispatch_message(self, message: Any) -> None:
+        # Bindings and the app's own handlers run in the app's message loop, which
+        # Textual ends on the first exception; catching it here keeps the loop alive
+        # so the error screen can be shown and answered.
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:
+            self._handle_exception(error)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in a handler: stop the run gracefully, keep its report, say what broke, exit 1.
+
+        Textual's own handling prints the traceback only after the app ends,
+        which with a run going means after the workers finish, and the
+        process then exits 0. A second error while this one is shown falls
+        back to Textual's handling.
+        """
+        if self.internal_error is not None or not self.is_running:
+            super()._handle_exception(error)
+            return
+        self.internal_error = error
+        self.exit_code = EXIT_FAILED
+        summary = f"{type(error).__name__}: {error}"
+        log_path = _write_traceback(error)
+        frames = [line.rstrip() for line in traceback.format_exception(error)[-6:]]
+        going = bool(self._run_active and self.session is not None)
+        if going:
+            assert self.session is not None
+            self.session.request_stop(f"internal error: {summary}"[:300])
+        try:
+            from stormdb_tui.tui.screens.error import ErrorScreen
+
+            self._error_screen = ErrorScreen(summary, frames, log_path, going)
+            self.push_screen(self._error_screen)
+        except Exception:
+            super()._handle_exception(error)
+
+    def _run_ended_after_error(self, message: RunFinished) -> None:
+        lines = self._kept_report_lines(message)
+        if self._error_screen is not None and self._error_screen.is_mounted:
+            self._error_screen.run_stopped(lines)
+        if self._exit_after_run is not None:
+            self.exit(EXIT_FAILED, return_code=EXIT_FAILED, message=self._error_message(lines))
+
+    def _kept_report_lines(self, message: RunFinished) -> list[str]:
+        """Where the finished run's report is; written under reports/ when the config names no file."""
+        report = message.report
+        if report is None:
+            return [f"the run ended without a report ({message.status}: {message.error or 'no detail'})"]
+        self.last_report = report
+        written = _written_lines(self.session)
+        if written:
+            return written
+        try:
+            return [f"JSON report written to {report.write_json(default_report_path(report.data, 'json'))}"]
+        except Exception as exc:  # the report must not be the second casualty
+            return [f"the report could not be written: {exc}"]
+
+    def _error_message(self, lines: list[str]) -> str:
+        error = self.internal_error
+        self.error_reported = True
+        head = f"stormdb-tui: internal error: {type(error).__name__}: {error}"
+        log = _write_traceback(error) if error is not None else None
+        tail = [f"the traceback is in {log}"] if log else []
+        return "\n".join([head, *lines, *tail])
+
+    def leave_after_error(self) -> None:
+        """``q`` on the error screen: leave now, or as soon as the run has written its report."""
+        if self._run_active:
+            self._exit_after_run = EXIT_FAILED
+            self.notify("leaving as soon as the run has stopped and its report is written", timeout=10)
+            return
+        lines = self._error_screen.run_lines if self._error_screen is not None else []
+        self.exit(EXIT_FAILED, return_code=EXIT_FAILED, message=self._error_message(lines))
+
+
+def default_report_path(data: Mapping[str, Any], kind: str) -> str:
+    """``reports/<workload>-<start time>.json`` (or ``.md``) in the working directory."""
+    name = str((data.get("workload") or {}).get("name") or "report")
+    try:
+        stamp = datetime.fromisoformat(str(data.get("started_at") or "")).strftime("%Y%m%d-%H%M%S")
+    except ValueError:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"
+
+
+def _written_lines(session: RunSession | None) -> list[str]:
+    outcome = session.outcome if session is not None else None
+    return [line for _ok, line in outcome.written] if outcome is not None else []
+
+
+def _write_traceback(error: BaseException) -> str | None:
+    path = os.path.join(tempfile.gettempdir(), f"stormdb-tui-error-{os.getpid()}.log")
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("".join(traceback.format_exception(error)))
+    except OSError:
+        return None
+    return path
 
 
 def run_app(
@@ -314,4 +475,33 @@ def run_app(
     app = StormApp(config=config, dsn=dsn, data_dir=data_dir, request=request, report_file=report_file,
                    registry=registry)
     result = app.run()
-    return result if isinstance(result, int) else app.exit_code
+    if app.internal_error is not None:
+        return _finish_after_error(app)
+    if isinstance(result, int):
+        return result
+    return app.return_code or app.exit_code
+
+
+def _finish_after_error(app: StormApp) -> int:
+    """The app closed on an internal error: let the run write its report, then say what happened."""
+    import sys
+    import time
+
+    session = app.session
+    if session is not None and not session.finished:
+        session.request_stop(f"internal error: {type(app.internal_error).__name__}")
+        deadline = time.monotonic() + 120
+        while not session.finished and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if not app.error_reported:
+        lines: list[str] = []
+        report = session.runner.report if session is not None and session.runner is not None else None
+        if _written_lines(session):
+            lines = _written_lines(session)
+        elif report is not None:
+            try:
+                lines = [f"JSON report written to {report.write_json(default_report_path(report.data, 'json'))}"]
+            except Exception as exc:
+                lines = [f"the report could not be written: {exc}"]
+        print(app._error_message(lines), file=sys.stderr)
+    return EXIT_FAILED

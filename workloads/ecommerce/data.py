@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg import sql
 
+from stormdb_tui.toolkit import copy as toolkit_copy
 from stormdb_tui.workload import Progress
 
 from .schema import Sizes
@@ -157,19 +158,4 @@ class ShopData:
 def copy_lines(conn: Any, table: sql.Composable, columns: Iterable[str], lines: Iterable[str],
                progress: Progress) -> int:
     """COPY text ``lines`` into ``table`` in batches, advancing ``progress``; returns the rows written."""
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
-    written = 0
-    batch: list[str] = []
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for line in lines:
-            batch.append(line)
-            if len(batch) >= COPY_BATCH:
-                copy.write("".join(batch))
-                written += len(batch)
-                progress.advance(len(batch))
-                batch.clear()
-        if batch:
-            copy.write("".join(batch))
-            written += len(batch)
-            progress.advance(len(batch))
-    return written
+    return toolkit_copy.copy_chunks(conn, table, list(columns), toolkit_copy.batched_lines(lines, COPY_BATCH), progress)

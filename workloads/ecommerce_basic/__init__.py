@@ -24,8 +24,9 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from psycopg import Rollback
+from psycopg import Rollback, sql
 
+from stormdb_tui.toolkit.copy import copy_rows
 from stormdb_tui.workload import Option, Progress, WeightedMix, WorkerContext, Workload
 
 SCHEMA = "ecommerce_basic"
@@ -178,17 +179,8 @@ class EcommerceBasic(Workload):
     def _copy(self, conn: Any, progress: Progress, table: str, columns: str, expected: int, rows: Any) -> None:
         """Stream rows into a table with COPY, reporting progress every 5,000 rows."""
         progress.phase(f"copy {table}", expected)
-        batch = 0
-        with conn.cursor() as cur, cur.copy(f"COPY {SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                batch += 1
-                if batch == 5000:
-                    progress.advance(batch)
-                    batch = 0
-                    if progress.cancelled:
-                        raise Rollback()  # leaves the transaction, undoing the load
-        progress.advance(batch)
+        # A cancelled load raises inside the transaction, which undoes everything loaded so far.
+        copy_rows(conn, sql.Identifier(SCHEMA, table), [c.strip() for c in columns.split(",")], rows, progress)
 
     # --- synthetic data: one seeded stream per table, so loads are reproducible ---
 

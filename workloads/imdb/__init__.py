@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from stormdb_tui.errors import ConfigError, WorkloadError
+from stormdb_tui.toolkit.copy import copy_rows
 from stormdb_tui.workload import Option, Progress, WeightedMix, WorkerContext, Workload
 
 from . import schema, tsv
@@ -127,17 +130,7 @@ class ImdbWorkload(Workload):
         data = Synthetic(self.scale, skew=0.8)
         for table, columns, expected, rows in data.tables():
             progress.phase(f"copy {table}", expected)
-            with conn.cursor() as cur, cur.copy(f"COPY imdb.{table} ({columns}) FROM STDIN") as copy:
-                batch = 0
-                for row in rows:
-                    copy.write_row(row)
-                    batch += 1
-                    if batch == 5000:
-                        progress.advance(batch)
-                        batch = 0
-                        if progress.cancelled:
-                            raise WorkloadError("imdb load cancelled")
-                progress.advance(batch)
+            copy_rows(conn, sql.Identifier("imdb", table), [c.strip() for c in columns.split(",")], rows, progress)
 
     # --- lifecycle: workers -------------------------------------------------
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 from psycopg import sql
 
 from stormdb_tui.errors import WorkloadError
+from stormdb_tui.toolkit.copy import copy_chunks
 
 # key -> (file name, standard columns, columns the transform needs)
 FILES = {
@@ -109,14 +110,8 @@ def _stage(conn: Any, key: str, path: Path | None, progress: Any) -> None:
     progress.phase(f"copy {path.name}", _estimate_rows(path))
     with _open(path) as handle:
         file_columns = handle.readline().decode("utf-8").rstrip("\r\n").split("\t")
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            table, sql.SQL(", ").join(sql.Identifier(c) for c in file_columns))
-        with conn.cursor() as cur, cur.copy(statement) as copy:
-            while chunk := handle.read(_CHUNK):
-                copy.write(chunk)
-                progress.advance(chunk.count(b"\n"))
-                if progress.cancelled:
-                    raise WorkloadError("load cancelled")
+        chunks = ((chunk, chunk.count(b"\n")) for chunk in iter(lambda: handle.read(_CHUNK), b""))
+        copy_chunks(conn, table, file_columns, chunks, progress)
 
 
 def _int(expr: str, digits: int = 9) -> str:

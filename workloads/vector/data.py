@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg import sql
 
+from stormdb_tui.toolkit.copy import batched_lines, copy_chunks
 from stormdb_tui.workload import Progress
 
 COPY_BATCH_ROWS = 1000
@@ -66,27 +67,14 @@ def rows(mixture: Mixture, seed: int, count: int, categories: int) -> Iterator[t
         yield row_id, rng.randrange(categories), cluster, mixture.literal(values)
 
 
+COLUMNS = ("id", "category", "cluster", "embedding")
+
+
 def copy_rows(conn: Any, table: sql.Composable, data: Iterator[tuple[int, int, int, str]],
               progress: Progress) -> int:
     """COPY the rows in text format, in batches, advancing ``progress``; returns rows written.
 
-    Stops early (returning the count so far) when ``progress.cancelled`` is set.
+    A cancelled load raises :class:`~stormdb_tui.toolkit.copy.LoadCancelled` between batches.
     """
-    written = 0
-    stmt = sql.SQL("COPY {} (id, category, cluster, embedding) FROM STDIN").format(table)
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        batch: list[str] = []
-        for row_id, category, cluster, literal in data:
-            batch.append(f"{row_id}\t{category}\t{cluster}\t{literal}\n")
-            if len(batch) >= COPY_BATCH_ROWS:
-                copy.write("".join(batch))
-                written += len(batch)
-                progress.advance(len(batch))
-                batch.clear()
-                if progress.cancelled:
-                    break
-        if batch and not progress.cancelled:
-            copy.write("".join(batch))
-            written += len(batch)
-            progress.advance(len(batch))
-    return written
+    lines = (f"{row_id}\t{category}\t{cluster}\t{literal}\n" for row_id, category, cluster, literal in data)
+    return copy_chunks(conn, table, COLUMNS, batched_lines(lines, COPY_BATCH_ROWS), progress)

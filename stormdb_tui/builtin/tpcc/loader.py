@@ -20,10 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
+
 from stormdb_tui.builtin.tpcc import generate as gen
 from stormdb_tui.builtin.tpcc import schema
 from stormdb_tui.builtin.tpcc.rand import NURandConstants
-from stormdb_tui.errors import WorkloadError
+from stormdb_tui.toolkit.copy import LoadCancelled, copy_chunks
 from stormdb_tui.workload import Progress
 
 S = schema.SCHEMA
@@ -153,49 +155,44 @@ class Loader:
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _copy(self, cur: Any, table: str, chunks: Iterator[gen.Chunk]) -> int:
-        total = 0
-        cols = ", ".join(schema.columns(table))
-        with cur.copy(f"COPY {S}.{table} ({cols}) FROM STDIN") as copy:
-            for text, n in chunks:
-                if self.progress.cancelled or self._abort.is_set():
-                    raise WorkloadError("TPC-C load cancelled")
-                copy.write(text)
-                total += n
-                self.progress.advance(n)
-        return total
+    def _copy(self, table: str, chunks: Iterator[gen.Chunk]) -> int:
+        return copy_chunks(self._conn(), sql.Identifier(S, table), schema.columns(table), self._unless_aborted(chunks),
+                           self.progress)
+
+    def _unless_aborted(self, chunks: Iterator[gen.Chunk]) -> Iterator[gen.Chunk]:
+        """Another loader thread failed: stop this one at its next chunk."""
+        for chunk in chunks:
+            if self._abort.is_set():
+                raise LoadCancelled("TPC-C load cancelled")
+            yield chunk
 
     def _rng(self, name: str) -> random.Random:
         return random.Random(f"tpcc-load-{self.seed}-{name}")
 
     def _load_items(self) -> int:
-        with self._conn().cursor() as cur:
-            return self._copy(cur, "item", gen.items(self._rng("item")))
+        return self._copy("item", gen.items(self._rng("item")))
 
     def _load_stock(self, w_id: int) -> int:
-        with self._conn().cursor() as cur:
-            return self._copy(cur, "stock", gen.stock(self._rng(f"stock-{w_id}"), w_id))
+        return self._copy("stock", gen.stock(self._rng(f"stock-{w_id}"), w_id))
 
     def _load_customers(self, w_id: int, c_load: int) -> int:
         """The warehouse row, its districts, and their customers and history rows."""
         rng = self._rng(f"customers-{w_id}")
         now = self.now
         districts = range(1, gen.DISTRICTS_PER_WAREHOUSE + 1)
-        with self._conn().cursor() as cur:
-            rows = self._copy(cur, "warehouse", gen.warehouse(rng, w_id))
-            rows += self._copy(cur, "district", gen.districts(rng, w_id))
-            customer_chunks = (c for d in districts for c in gen.customers(rng, w_id, d, c_load, now))
-            rows += self._copy(cur, "customer", customer_chunks)
-            history_chunks = (c for d in districts for c in gen.history(rng, w_id, d, now))
-            rows += self._copy(cur, "history", history_chunks)
+        rows = self._copy("warehouse", gen.warehouse(rng, w_id))
+        rows += self._copy("district", gen.districts(rng, w_id))
+        customer_chunks = (c for d in districts for c in gen.customers(rng, w_id, d, c_load, now))
+        rows += self._copy("customer", customer_chunks)
+        history_chunks = (c for d in districts for c in gen.history(rng, w_id, d, now))
+        rows += self._copy("history", history_chunks)
         return rows
 
     def _load_orders(self, w_id: int, d_id: int) -> int:
         """One district's orders, their order lines and its new_order rows."""
         rng = self._rng(f"orders-{w_id}-{d_id}")
         lines, counts = gen.orders(rng, w_id, d_id, self.now)
-        with self._conn().cursor() as cur:
-            rows = self._copy(cur, "orders", iter([("".join(lines), len(lines))]))
-            rows += self._copy(cur, "order_line", gen.order_lines(rng, w_id, d_id, counts, self.now))
-            rows += self._copy(cur, "new_order", gen.new_orders(w_id, d_id))
+        rows = self._copy("orders", iter([("".join(lines), len(lines))]))
+        rows += self._copy("order_line", gen.order_lines(rng, w_id, d_id, counts, self.now))
+        rows += self._copy("new_order", gen.new_orders(w_id, d_id))
         return rows

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -26,7 +27,7 @@ PANES = ("throughput", "server", "latency", "errors", "connections", "workers")
 TITLES = {
     "throughput": "Throughput tx/s",
     "server": "Server",
-    "latency": "Latency ms (cumulative)",
+    "latency": "Latency ms: run and last interval; over time p50 p95 p99 p99.9",
     "errors": "Errors",
     "connections": "Connections",
     "workers": "Workers",
@@ -56,8 +57,9 @@ class DashboardScreen(Screen):
     ]
 
     def __init__(self, snapshot_source: Callable[[], RunSnapshot | None], workload: str = "",
-                 refresh_s: float = 0.5) -> None:
-        super().__init__(id="dashboard")
+                 refresh_s: float = 0.5, monitoring: bool | None = None) -> None:
+        super().__init__(classes="dashboard")
+        self.monitoring = monitoring
         self.snapshot_source = snapshot_source
         self.workload = workload
         self.refresh_s = refresh_s
@@ -87,10 +89,23 @@ class DashboardScreen(Screen):
         self.title = "stormdb-tui"
         self.sub_title = f"{self.workload} — live"
         self.query_one("#pane-workers").display = False
+        for pane in self.query(Pane):
+            pane.monitoring = self.monitoring
+        self._reflow(self.app.size.width, self.app.size.height)
         self.set_interval(self.refresh_s, self.tick)
         self.tick()
         if self.initial_focus:
-            self.call_after_refresh(self.focus_pane, self.initial_focus)
+            name, self.initial_focus = self.initial_focus, None
+            self.call_after_refresh(self.focus_pane, name)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._reflow(event.size.width, event.size.height)
+
+    def _reflow(self, width: int, height: int) -> None:
+        """Narrow terminals lose the side column's width, short ones the bottom row (shown on demand)."""
+        self.set_class(width < 100, "-narrow")
+        self.set_class(height < 30, "-short")
+        self.set_class(height < 22, "-tiny")
 
     # -- updates ---------------------------------------------------------------------
 
@@ -138,12 +153,13 @@ class DashboardScreen(Screen):
         if self.phase == "warmup" and self._warm_t0 is not None and snap is not None and not self.finished_status:
             text.append(f" warm-up {_clock(time.monotonic() - self._warm_t0)} / {_clock(snap.warmup_s)}")
         else:
-            text.append(f" elapsed {_clock(elapsed)}")
+            text.append(f" {_clock(elapsed)}")
             if duration:
-                text.append(f" / {_clock(duration)}  remaining {_clock(duration - elapsed)}")
+                text.append(f" / {_clock(duration)}")
         if snap is not None:
-            text.append(f"  tx {snap.transactions:,}  {fmt_rate(snap.tps)} tps  {fmt_rate(snap.qps)} qps  ")
+            text.append(f"  tx {snap.transactions:,}  ")
             text.append(f"errors {snap.errors:,}", style="bold red" if snap.errors else "")
+            text.append(f"  {fmt_rate(snap.tps)} tps  {fmt_rate(snap.qps)} qps")
         if self.finished_status:
             text.append("   r: report  escape: back", style="dim")
         elif self.detail and self.phase not in ("measuring",):
@@ -173,7 +189,9 @@ class DashboardScreen(Screen):
     def show_workers(self, visible: bool) -> None:
         workers = self.query_one("#pane-workers", Pane)
         workers.display = visible
-        self.query_one("#dash-bottom").display = not visible
+        bottom = self.query_one("#dash-bottom")
+        bottom.display = not visible
+        bottom.set_class(not visible and self.has_class("-short"), "-shown")
         if visible and self._snap is not None:
             self.call_after_refresh(workers.show, self._snap)
 
@@ -188,10 +206,23 @@ class DashboardScreen(Screen):
             self.show_workers(True)
         elif name in ("errors", "connections"):
             self.show_workers(False)
+            self.query_one("#dash-bottom").add_class("-shown")
+        else:
+            self.query_one("#dash-bottom").remove_class("-shown")
+        found = self.query(f"#pane-{name}").results(Pane)
+        target = next(found, None)
+        if target is None:
+            return False
         for pane in self.query(Pane):
             pane.set_class(pane.pane_name == name, "-highlight")
-        self.query_one(f"#pane-{name}", Pane).focus()
+        target.focus()
         return True
+
+    def on_screen_resume(self) -> None:
+        """Back on top (a tutorial asked for a pane meanwhile): focus it now."""
+        if self.initial_focus:
+            name, self.initial_focus = self.initial_focus, None
+            self.call_after_refresh(self.focus_pane, name)
 
     def action_back(self) -> None:
         if self.finished_status is not None:

@@ -43,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def __init__(self, under: Screen, app_bindings: list[Binding]) -> None:
-        super().__init__(id="help")
+        super().__init__(classes="help")
         self.under = under
         self.app_bindings = app_bindings
 

@@ -248,8 +248,9 @@ class PickScreen(Screen):
     # -- target ------------------------------------------------------------------------
 
     def _sync_target_input(self) -> None:
-        use_dsn = self.query_one("#target-dsn", RadioButton).value
-        self.query_one("#dsn", Input).disabled = not use_dsn
+        # The field stays enabled so Tab reaches it (a disabled one is skipped, and the
+        # letters typed then went to the screen's bindings); typing selects the DSN target.
+        self.query_one("#dsn", Input).disabled = False
 
     @on(RadioSet.Changed, "#target-kind")
     def _target_changed(self, event: RadioSet.Changed) -> None:
@@ -258,6 +259,8 @@ class PickScreen(Screen):
 
     @on(Input.Changed, "#dsn")
     def _dsn_changed(self, event: Input.Changed) -> None:
+        if event.value.strip() and event.input.has_focus:
+            self.query_one("#target-dsn", RadioButton).value = True
         self.refresh_start()
 
     def dsn(self) -> str | None:

@@ -9,9 +9,7 @@ series, no histogram) by saying so instead of failing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from rich.table import Table
@@ -22,9 +20,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
 
+from stormdb_tui.report import plots
 from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.model import Report
-from stormdb_tui.tui.widgets.charts import ChartView, column_chart
+from stormdb_tui.tui.widgets.charts import Chart
 
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
 STATUS_STYLE = {"completed": "bold green", "interrupted": "bold yellow", "failed": "bold red"}
@@ -84,7 +83,8 @@ class ReportScreen(Screen):
     ReportScreen TabPane > VerticalScroll { height: 1fr; }
     ReportScreen .report-table { height: auto; max-height: 20; margin: 1 0 0 0; }
     ReportScreen .dim { color: $text-muted; }
-    ReportScreen #latency-chart, ReportScreen #tps-chart, ReportScreen #p99-chart { height: 12; }
+    ReportScreen #latency-chart, ReportScreen #tps-chart, ReportScreen #p99-chart { height: 16; }
+    ReportScreen #workers-chart { height: 12; }
     """
 
     def __init__(self, report: Report, *, name: str | None = None) -> None:
@@ -105,12 +105,14 @@ class ReportScreen(Screen):
                 yield DataTable(id="ops-table", classes="report-table", zebra_stripes=True, cursor_type="row")
                 yield Static(self._notes_text(), id="notes")
             with TabPane("Latency", id="latency"), VerticalScroll():
-                yield ChartView(self._latency_chart, id="latency-chart")
+                yield Chart(self._latency_chart, id="latency-chart")
                 yield Static(self._ladder_table(), id="ladder")
             with TabPane("Timeline", id="timeline"), VerticalScroll():
-                yield ChartView(self._tps_chart, id="tps-chart")
-                yield ChartView(self._p99_chart, id="p99-chart")
+                yield Chart(self._tps_chart, id="tps-chart")
+                yield Chart(self._p99_chart, id="p99-chart")
                 yield Static(self._events_text(), id="events")
+                if self.data.get("workers"):
+                    yield Chart(self._workers_chart, id="workers-chart")
             with TabPane("Server", id="server"), VerticalScroll():
                 yield Markdown(self._server_markdown(), id="server-md")
             with TabPane("Errors", id="errors"), VerticalScroll():
@@ -201,31 +203,12 @@ class ReportScreen(Screen):
         hist = self.data.get("latency_histogram") or {}
         return list((hist.get("counts") or {}).keys())
 
-    def _latency_chart(self, width: int, height: int) -> Text:
-        hist = self.data.get("latency_histogram") or {}
-        counts = hist.get("counts") or {}
-        edges = hist.get("edges_ms") or []
-        if not counts or not edges:
-            return self._ladder_chart(width, height)
-        label = self._hist_labels[self._hist_index % len(self._hist_labels)]
-        values = list(counts.get(label) or [])
-        first = next((i for i, v in enumerate(values) if v), 0)
-        last = max((i for i, v in enumerate(values) if v), default=len(values) - 1)
-        first = max(first - 1, 0)
-        shown = values[first:last + 1]
-        labels = ["≤" + nice_ms(e) for e in edges[first:last + 1]]
-        name = "all operations" if label == "*" else label
-        more = "  (l: next operation)" if len(self._hist_labels) > 1 else ""
-        return column_chart(shown, width, height, x_labels=labels, bars=True,
-                            title=f"Latency histogram, {name}: transactions per bucket (ms){more}")
-
-    def _ladder_chart(self, width: int, height: int) -> Text:
-        """Without buckets (older reports) the overall percentile ladder stands in for the histogram."""
-        lat = (self.data.get("summary") or {}).get("latency_ms") or {}
-        keys = [k for k in ("p50", "p90", "p95", "p99", "p99_9", "max") if lat.get(k) is not None]
-        return column_chart([lat[k] for k in keys], width, height, bars=True,
-                            x_labels=[k.replace("_", ".") for k in keys],
-                            title="Latency by percentile, all operations (ms)")
+    def _latency_chart(self, plt: Any) -> None:
+        label = self._hist_labels[self._hist_index % len(self._hist_labels)] if self._hist_labels else "*"
+        if not plots.report_histogram(plt, self.data, label):
+            plots.report_ladder(plt, self.data)
+        elif len(self._hist_labels) > 1:
+            plt.xlabel("latency ≤ ms   (l: next operation)")
 
     def _ladder_table(self) -> Table:
         table = Table(title="Percentiles by operation (ms)", title_justify="left", box=None, padding=(0, 1))
@@ -245,40 +228,21 @@ class ReportScreen(Screen):
     def action_next_label(self) -> None:
         if len(self._hist_labels) > 1:
             self._hist_index = (self._hist_index + 1) % len(self._hist_labels)
-            self.query_one("#latency-chart", ChartView).refresh()
+            self.query_one("#latency-chart", Chart).refresh()
 
     # -- timeline ----------------------------------------------------------------------------
 
     def _intervals(self) -> list[Mapping[str, Any]]:
         return [i for i in (self.data.get("intervals") or []) if isinstance(i, Mapping)]
 
-    def _event_marks(self, intervals: list[Mapping[str, Any]]) -> dict[int, str]:
-        marks: dict[int, str] = {}
-        times = [float(i.get("t_s") or 0.0) for i in intervals]
-        for event in self.data.get("events") or []:
-            t = event.get("t_s")
-            if t is None or not times:
-                continue
-            index = min(range(len(times)), key=lambda n: abs(times[n] - float(t)))
-            marks[index] = str(event.get("type") or "?")[:1]
-        return marks
+    def _tps_chart(self, plt: Any) -> None:
+        plots.report_throughput(plt, self.data)
 
-    def _tps_chart(self, width: int, height: int) -> Text:
-        intervals = self._intervals()
-        if not intervals:
-            return Text("No time series in this report: the run ended before its first interval.", style="dim")
-        values = [i.get("tps") for i in intervals]
-        return column_chart(values, width, height, x_labels=_time_labels(intervals),
-                            marks=self._event_marks(intervals), fold=_mean,
-                            title="Throughput (transactions/s per interval)")
+    def _p99_chart(self, plt: Any) -> None:
+        plots.report_latency(plt, self.data)
 
-    def _p99_chart(self, width: int, height: int) -> Text:
-        intervals = self._intervals()
-        if not intervals:
-            return Text("")
-        values = [(i.get("latency_ms") or {}).get("p99") for i in intervals]
-        return column_chart(values, width, height, x_labels=_time_labels(intervals),
-                            title="p99 latency per interval (ms)")
+    def _workers_chart(self, plt: Any) -> None:
+        plots.report_workers(plt, self.data)
 
     def _events_text(self) -> Text:
         events = list(self.data.get("events") or [])
@@ -286,9 +250,10 @@ class ReportScreen(Screen):
         if not events:
             text.append("No server events recorded.", style="dim")
             return text
-        text.append("Server events (marked under the throughput chart by their first letter):\n", style="bold")
+        text.append(f"Server events, marked on the charts: {plots.EVENT_LEGEND}\n", style="bold")
         for event in events[:30]:
-            text.append(f"  {fmt(event.get('t_s'), 1)} s  {event.get('type')}: {event.get('detail', '')}\n")
+            mark = plots.event_mark(event.get("type"))
+            text.append(f"  {mark} {fmt(event.get('t_s'), 1)} s  {event.get('type')}: {event.get('detail', '')}\n")
         return text
 
     # -- server and errors -----------------------------------------------------------------------
@@ -326,14 +291,9 @@ class ReportScreen(Screen):
 
     def default_path(self, kind: str) -> str:
         """``reports/<workload>-<start time>.json`` (or ``.md``)."""
-        name = str((self.data.get("workload") or {}).get("name") or "report")
-        started = str(self.data.get("started_at") or "")
-        try:
-            stamp = datetime.fromisoformat(started).strftime("%Y%m%d-%H%M%S")
-        except ValueError:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"
+        from stormdb_tui.tui.app import default_report_path
+
+        return default_report_path(self.data, kind)
 
     def action_export(self, kind: str) -> None:
         label = "JSON" if kind == "json" else "Markdown"
@@ -364,19 +324,3 @@ class ReportScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def nice_ms(value: float) -> str:
-    if value >= 1000:
-        return f"{value / 1000:g}s"
-    return f"{value:g}"
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _time_labels(intervals: list[Mapping[str, Any]]) -> list[str]:
-    first = float(intervals[0].get("t_s") or 0.0) - float(intervals[0].get("duration_s") or 0.0)
-    last = float(intervals[-1].get("t_s") or 0.0)
-    return [f"{max(first, 0):.0f}s", f"{last:.0f}s"]

@@ -33,7 +33,7 @@ class SetupScreen(Screen):
     ]
 
     def __init__(self, workload: str = "") -> None:
-        super().__init__(id="setup")
+        super().__init__(classes="setup")
         self.workload = workload
         self.last: SetupProgress | None = None
         self.failed = False

@@ -19,7 +19,7 @@ class ConfirmDialog(ModalScreen[bool]):
     ]
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
-        super().__init__(id="confirm")
+        super().__init__(classes="confirm")
         self.question = question
         self.yes = yes
         self.no = no

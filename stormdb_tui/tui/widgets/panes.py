@@ -10,18 +10,21 @@ they can be checked without a terminal.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from stormdb_tui.db import sqlstate_class
 from stormdb_tui.engine.metrics import RunSnapshot
+from stormdb_tui.report import plots
+from stormdb_tui.tui.widgets.charts import Chart
 
-BLOCKS = " ▁▂▃▄▅▆▇█"
-EVENT_MARKS = {"checkpoint": "C", "autovacuum": "V", "connection_limit": "L"}
+EVENT_MARKS = plots.EVENT_MARKS
 
 
 def fmt_ms(value: float | None) -> str:
@@ -53,40 +56,39 @@ def fmt_bytes(value: float | None) -> str:
     return f"{value:,.2f} GB"
 
 
-def spark_rows(values: Sequence[float], width: int, height: int) -> list[str]:
-    """A ``height``-row block sparkline of the last ``width`` values, top row first."""
-    vals = list(values)[-max(width, 1):]
-    top = max(vals, default=0.0) or 1.0
-    rows = []
-    for row in range(height - 1, -1, -1):
-        cells = []
-        for value in vals:
-            eighths = value / top * height * 8 - row * 8
-            cells.append(BLOCKS[max(0, min(8, int(round(eighths))))])
-        rows.append("".join(cells))
-    return rows
+def recent_events(snap: RunSnapshot, count: int = 2) -> list[str]:
+    """The last server events, lettered as on the charts: ``C 3s checkpoint started``."""
+    return [f"{plots.event_mark(e.get('type'))} {float(e.get('t_s', 0)):.0f}s {e.get('detail') or e.get('type')}"
+            for e in snap.events[-count:]]
 
 
-def event_marks(snap: RunSnapshot, width: int) -> tuple[str, list[str]]:
-    """One character per visible interval marking server events (C, V, L) and errors (!)."""
-    intervals = snap.intervals[-max(width, 1):]
-    by_t: dict[float, str] = {}
-    for event in snap.events:
-        mark = EVENT_MARKS.get(str(event.get("type")), "*")
-        t = round(float(event.get("t_s", -1)), 3)
-        if mark not in by_t.get(t, ""):
-            by_t[t] = by_t.get(t, "") + mark
-    chars = []
-    for sample in intervals:
-        marks = by_t.get(round(sample.t_s, 3), "")
-        chars.append(marks[0] if marks else ("!" if sample.errors else " "))
-    recent = [f"{float(e.get('t_s', 0)):.0f}s {e.get('detail') or e.get('type')}" for e in snap.events[-2:]]
-    return "".join(chars), recent
+def _events(snap: RunSnapshot) -> list[tuple[float, str]]:
+    return [(float(e["t_s"]), str(e.get("type"))) for e in snap.events if e.get("t_s") is not None]
 
 
-def render_throughput(snap: RunSnapshot, width: int, height: int) -> Text:
+def draw_throughput(snap: RunSnapshot) -> Callable[[Any], None]:
+    t = [s.t_s for s in snap.intervals]
+    tps = [s.tps for s in snap.intervals]
+    return lambda plt: plots.throughput_plot(plt, t, tps, _events(snap), title="")
+
+
+def draw_latency(snap: RunSnapshot) -> Callable[[Any], None]:
+    t = [s.t_s for s in snap.intervals]
+    series = {k: [s.latency_ms.get(k) for s in snap.intervals] for k in plots.LATENCY_SERIES}
+    return lambda plt: plots.latency_time_plot(plt, t, series, _events(snap), title="")
+
+
+def draw_workers(snap: RunSnapshot) -> Callable[[Any], None]:
+    elapsed = snap.elapsed_s
+    ids = sorted(snap.worker_counts)
+    tps = [snap.worker_counts[w][0] / elapsed if elapsed > 0 else 0.0 for w in ids]
+    return lambda plt: plots.bars_plot(plt, [f"#{w}" for w in ids], tps, title="", xlabel="worker")
+
+
+def render_throughput(snap: RunSnapshot, width: int) -> Text:
+    """The figures above the chart: now, average, peak, and the latest server events."""
     last = snap.last
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append("now ", style="dim")
     text.append(fmt_rate(last.tps if last else None), style="bold")
     text.append("  avg ", style="dim")
@@ -94,40 +96,45 @@ def render_throughput(snap: RunSnapshot, width: int, height: int) -> Text:
     if snap.intervals:
         text.append("  peak ", style="dim")
         text.append(fmt_rate(max(s.tps for s in snap.intervals)))
-    rows = max(height - 3, 1)
-    width = max(width, 8)
-    series = [s.tps for s in snap.intervals]
-    for line in spark_rows(series, width, rows) if series else ["(waiting for the first interval)"]:
-        text.append("\n" + line, style="green")
-    marks, recent = event_marks(snap, width)
-    text.append("\n" + marks, style="bold magenta")
-    if recent:
-        line = "; ".join(recent)
-        text.append("\n" + (line if len(line) <= width else line[: width - 1] + "…"), style="magenta")
-    elif snap.intervals:
-        text.append("\nC checkpoint  V autovacuum  L conn limit  ! errors", style="dim")
+    recent = recent_events(snap)
+    line = "; ".join(recent) if recent else plots.EVENT_LEGEND
+    text.append("   " + line, style="magenta" if recent else "dim")
     return text
 
 
-def render_latency(snap: RunSnapshot) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
-    table.add_column("operation", no_wrap=True, overflow="ellipsis", ratio=2)
-    for name in ("count", "tps", "p50", "p95", "p99", "p99.9", "max"):
-        table.add_column(name, justify="right", no_wrap=True, ratio=1)
+LADDER = ("p50", "p90", "p95", "p99", "p99_9", "max")
+
+
+def render_latency(snap: RunSnapshot, width: int = 120) -> Table:
+    """Cumulative percentiles per operation and overall, and the last interval's beside them.
+
+    Narrow panes drop tps and p90 first: the tail (p99, p99.9, max) is what a
+    latency pane is for.
+    """
+    keys = LADDER if width >= 60 else ("p50", "p95", "p99", "p99_9", "max")
+    show_tps = width >= 66
+    table = Table(box=None, expand=True, pad_edge=False, header_style="bold", padding=(0, 0, 0, 1))
+    table.add_column("operation", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    for name in ("count", *(["tps"] if show_tps else []), *(k.replace("_", ".") for k in keys)):
+        table.add_column(name, justify="right", no_wrap=True)
     rows = list(snap.labels)
     if snap.overall is not None and snap.overall.count:
         rows.append(snap.overall)
     for stats in rows:
         lat = stats.latency_ms
         table.add_row(
-            "all" if stats.label == "*" else stats.label,
+            "all (run)" if stats.label == "*" else stats.label,
             f"{stats.count:,}",
-            fmt_rate(stats.tps),
-            *(fmt_ms(lat.get(k)) for k in ("p50", "p95", "p99", "p99_9", "max")),
+            *([fmt_rate(stats.tps)] if show_tps else []),
+            *(fmt_ms(lat.get(k)) for k in keys),
             style="bold" if stats.label == "*" else None,
         )
+    last = snap.last
+    if last is not None and last.transactions:
+        table.add_row("last interval", f"{last.transactions:,}", *([fmt_rate(last.tps)] if show_tps else []),
+                      *(fmt_ms(last.latency_ms.get(k)) for k in keys), style="cyan")
     if not rows:
-        table.add_row("(no transactions yet)", *[""] * 7)
+        table.add_row("(no transactions yet)", *[""] * (len(table.columns) - 1))
     return table
 
 
@@ -156,8 +163,11 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.2f} %"
 
 
-def render_server(pg: Mapping[str, Any] | None) -> Text:
+def render_server(pg: Mapping[str, Any] | None, monitoring: bool | None = None) -> Text:
     text = Text()
+    if pg is None and monitoring:
+        text.append("waiting for the first server sample…", style="dim")
+        return text
     if pg is None:
         text.append("server statistics off\n(enable with --pg-stats or the switch on the pick screen)", style="dim")
         return text
@@ -184,7 +194,9 @@ def render_server(pg: Mapping[str, Any] | None) -> Text:
     longest = locks.get("longest_wait_s")
     lock_text = "–" if waiting is None else f"{waiting}"
     if waiting:
-        lock_text += f", longest {longest or 0:.2f}s"
+        lock_text += f", longest {longest:.2f}s" if longest else ", longest under 0.01s"
+    elif waiting == 0:
+        lock_text = "none"
     row("lock waits", lock_text, "yellow" if waiting else None)
     vac = pg.get("autovacuum") or []
     if vac:
@@ -217,71 +229,69 @@ def render_connections(pg: Mapping[str, Any] | None) -> Text:
     return text
 
 
-def render_workers(snap: RunSnapshot, width: int, height: int | None = None) -> Text:
+def render_workers(snap: RunSnapshot) -> Text:
     counts = snap.worker_counts
     elapsed = snap.elapsed_s
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     if not counts:
         text.append("(no per-worker figures yet)", style="dim")
         return text
     tps = {wid: (tx / elapsed if elapsed > 0 else 0.0) for wid, (tx, _e) in counts.items()}
     values = sorted(tps.values())
+    errors = sum(e for _tx, e in counts.values())
     text.append(
         f"{len(counts)} workers, tx/s each: min {fmt_rate(values[0])}  median {fmt_rate(statistics.median(values))}  "
-        f"max {fmt_rate(values[-1])}",
+        f"max {fmt_rate(values[-1])}  errors {errors:,}",
         style="bold",
     )
-    cell = 18
-    columns = max(1, width // cell)
-    ids = sorted(counts)
-    lines = [ids[i:i + columns] for i in range(0, len(ids), columns)]
-    if height is not None and len(lines) > height - 1:
-        shown = max(height - 2, 0)
-        hidden = sum(len(line) for line in lines[shown:])
-        lines = lines[:shown] + [[]]
-    else:
-        hidden = 0
-    for line in lines:
-        text.append("\n")
-        if not line:
-            text.append(f"… {hidden} more workers: a taller terminal shows them all", style="dim")
-        for wid in line:
-            tx, errs = counts[wid]
-            text.append(f"#{wid:<3}", style="dim")
-            text.append(f"{fmt_rate(tps[wid]):>8}")
-            text.append(f" {errs}e".ljust(cell - 12), style="red" if errs else "dim")
     return text
 
 
-class Pane(Static):
-    """A bordered, focusable dashboard pane named after what it shows."""
+class Pane(Vertical):
+    """A bordered, focusable dashboard pane: a text part and, for the charted ones, a plotext chart."""
 
     can_focus = True
+    CHARTED = ("throughput", "latency", "workers")
 
     def __init__(self, name: str, title: str) -> None:
-        super().__init__("", id=f"pane-{name}", classes="pane")
+        super().__init__(id=f"pane-{name}", classes="pane")
         self.pane_name = name
         self.border_title = title
         self._snap: RunSnapshot | None = None
 
+    def compose(self) -> ComposeResult:
+        if self.pane_name == "latency":
+            with Horizontal(classes="latency-row"):
+                yield Static("", classes="pane-text")
+                yield Chart(classes="pane-chart")
+            return
+        yield Static("", classes="pane-text")
+        if self.pane_name in self.CHARTED:
+            yield Chart(classes="pane-chart")
+
     def on_resize(self) -> None:
         if self._snap is not None:
-            self.show(self._snap)
+            self.show(self._snap)  # the latency table picks its columns by width
 
     def show(self, snap: RunSnapshot) -> None:
         self._snap = snap
-        width = max(self.content_size.width, 20)
-        height = max(self.content_size.height, 3)
         name = self.pane_name
+        body = self.query_one(".pane-text", Static)
         if name == "throughput":
-            self.update(render_throughput(snap, width, height))
+            body.update(render_throughput(snap, self.content_size.width))
+            self.query_one(Chart).set_draw(draw_throughput(snap))
         elif name == "latency":
-            self.update(render_latency(snap))
+            body.update(render_latency(snap, body.content_size.width or self.content_size.width))
+            self.query_one(Chart).set_draw(draw_latency(snap))
         elif name == "errors":
-            self.update(render_errors(snap))
+            body.update(render_errors(snap))
         elif name == "server":
-            self.update(render_server(snap.pg))
+            body.update(render_server(snap.pg, self.monitoring))
         elif name == "connections":
-            self.update(render_connections(snap.pg))
+            body.update(render_connections(snap.pg))
         elif name == "workers":
-            self.update(render_workers(snap, width, height))
+            body.update(render_workers(snap))
+            self.query_one(Chart).set_draw(draw_workers(snap))
+
+    monitoring: bool | None = None
+    """Whether the run polls the server (None: unknown), so an empty pane can say which it is waiting for."""
