@@ -90,7 +90,8 @@ class ClientMeter:
         wall = time.perf_counter()
         cpu = time.process_time()
         waits = _runqueue_wait()
-        waited = sum(max(ns - self._waits.get(tid, ns), 0) for tid, ns in waits.items())
+        # A thread started since the last reading waited only within this interval.
+        waited = sum(max(ns - self._waits.get(tid, 0), 0) for tid, ns in waits.items())
         record = {
             "pid": self.pid,
             "driver": driver,
