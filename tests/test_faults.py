@@ -74,8 +74,9 @@ def test_server_restart_mid_run(cluster):
     assert all(w["transactions"] > 0 for w in report["workers"])
 
 
-def test_backend_killed_mid_transaction(cluster):
-    runner = Runner(_simple_plan(cluster.dsn, duration=4))
+@pytest.mark.parametrize("driver", ["multiplex", "threads"])
+def test_backend_killed_mid_transaction(cluster, driver):
+    runner = Runner(_simple_plan(cluster.dsn, duration=4, driver=driver))
     killed = []
 
     def kill_one():

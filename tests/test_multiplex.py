@@ -69,20 +69,21 @@ KV = (
 )
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize(("driver", "processes"), [("multiplex", 1), ("multiplex", 2), ("threads", 1)])
 @pytest.mark.parametrize("mode", ["prepared", "extended", "simple"])
-def test_exact_transaction_counts_and_database_state(tables, tmp_path, processes, mode):
+def test_exact_transaction_counts_and_database_state(tables, tmp_path, driver, processes, mode):
     before = _sum(tables)
-    report = _report(tables, tmp_path, KV, processes=processes, transactions=201, options={"query_mode": mode})
+    report = _report(tables, tmp_path, KV, processes=processes, transactions=201, options={"query_mode": mode},
+                     driver=driver)
     s = report["summary"]
-    assert report["status"] == "completed" and report["run"]["driver"] == "multiplex"
+    assert report["status"] == "completed" and report["run"]["driver"] == driver
     assert report["run"]["processes"] == processes
     assert s["transactions"] == 201 and s["errors"] == 0
     assert s["queries"] == 201 * 4
     assert _sum(tables) - before == 201
     assert sum(w["transactions"] for w in report["workers"]) == 201
     assert list(report["operations"]) == ["mux"]
-    assert report["client"]["driver"] == "multiplex" and report["client"]["processes"] == processes
+    assert report["client"]["driver"] == driver and report["client"]["processes"] == processes
     assert report["client"]["cpu_per_tx_us"] > 0
 
 
@@ -273,3 +274,27 @@ def test_a_server_bound_run_is_not_flagged(tables, tmp_path, driver):
     assert report["summary"]["transactions"] > 50
     assert client["saturated_share"] <= 0.34 and not client["client_bound"], client
     assert client["lag_ms"]["p99"] is not None
+
+
+def test_a_plugin_opts_into_the_multiplexed_driver_with_a_program(tables, tmp_path, cli_env, dsn):
+    plugin = tmp_path / "plugins"
+    plugin.mkdir()
+    (plugin / "counter.py").write_text(
+        "from stormdb_tui.pgbench import Program, parse_script\n"
+        "from stormdb_tui.workload import Workload\n\n"
+        "class Counter(Workload):\n"
+        "    name = 'counter'\n    title = 'hot-row counter'\n"
+        "    description = 'One UPDATE on one of 20 rows per transaction.'\n    version = '1.0'\n\n"
+        "    def program(self):\n"
+        "        text = '\\\\set k random(1, 20)\\nUPDATE kv SET v = v + 1 WHERE k = :k;\\n'\n"
+        "        return Program([parse_script(text, 'bump')], scale=self.scale)\n\n"
+        f"    def session_sql(self):\n        return ['SET search_path TO {SCHEMA}']\n"
+    )
+    before = _sum(dsn)
+    data, _ = _cli_report(
+        cli_env, tmp_path,
+        ["--dsn", dsn, "--workload", "counter", "--plugin-path", str(plugin), "--workers", "3", "--transactions", "90"],
+    )
+    assert data["run"]["driver"] == "multiplex" and data["summary"]["transactions"] == 90
+    assert data["summary"]["errors"] == 0 and _sum(dsn) - before == 90
+    assert list(data["operations"]) == ["bump"]

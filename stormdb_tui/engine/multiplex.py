@@ -103,7 +103,14 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
     wanted = str(run.get("driver") or "auto")
     shared_pool = run.get("connections") is not None and int(run["connections"]) < int(run.get("workers") or 1)
     declarative = offers_program(workload)
-    if wanted == "threads":
+    threadable = type(workload).transaction is not Workload.transaction
+    if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative)):
+        if not threadable:
+            raise ConfigError(
+                f"workload {workload.name} has only a program (no transaction method): it runs on the "
+                "multiplexed driver, with one connection per worker",
+                path="run.connections" if shared_pool else "run.driver",
+            )
         return "threads"
     if wanted == "multiplex":
         if not declarative:
@@ -118,7 +125,7 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
                 found=run.get("connections"),
             )
         return "multiplex"
-    return "multiplex" if declarative and not shared_pool else "threads"
+    return "multiplex"
 
 
 def client_cores() -> int:
