@@ -101,6 +101,8 @@ MONITORING_OPTIONS: tuple[Option, ...] = (
     Option("enabled", "bool", None, "poll server statistics (default: on in the TUI, off headless)", nullable=True),
     Option("interval", "duration", 1.0, "server polling interval", minimum=0.2, maximum=3600),
     Option("statements", "bool", True, "collect top statements from pg_stat_statements when installed"),
+    Option("wait_sample_rate", "float", 10.0, "wait-event samples of our sessions per second (0: off)",
+           minimum=0, maximum=1000),
 )
 
 REPORT_OPTIONS: tuple[Option, ...] = (

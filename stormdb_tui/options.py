@@ -240,6 +240,8 @@ class Option:
                 return str(value)
             raise ValueError(self.describe_type())
         if kind == "choice":
+            if isinstance(value, bool) and ("off" if not value else "on") in self.choices:
+                value = "on" if value else "off"  # YAML reads a bare off/on as a boolean
             text = str(value).strip() if not isinstance(value, (dict, list)) else None
             if text in self.choices:
                 return text

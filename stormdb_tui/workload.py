@@ -280,6 +280,18 @@ class Workload:
         """Remove run artefacts on request (by default the same as ``drop``)."""
         self.drop(conn)
 
+    def statement_operations(self) -> Mapping[str, str | Sequence[str]]:
+        """The statements the workload sends (text as given to the driver) -> the operation(s) running each.
+
+        Optional. With it, the report shows each operation's server cost
+        (pg_stat_statements execution time, rows, blocks and WAL per
+        transaction) beside its client latency. Placeholders (``%s``,
+        ``%(name)s``, ``$1``), literals, whitespace and case do not matter for
+        matching; a statement several operations run is split between them
+        by their transaction counts. The default maps nothing.
+        """
+        return {}
+
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """Workload-specific figures for the report (TPC-C's tpmC), from the run totals.
 

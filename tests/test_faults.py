@@ -50,11 +50,21 @@ def _simple_plan(dsn: str, **run) -> RunPlan:
     return make_plan(cfg, dsn=dsn)
 
 
+def _wait_for_load(cluster) -> None:
+    """Worker processes (processes: auto) take a moment to start: wait until their connections work."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not cluster.sql(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'stormdb-tui:load' AND state = 'active'"
+    ):
+        time.sleep(0.1)
+
+
 def test_server_restart_mid_run(cluster):
     runner = Runner(_simple_plan(cluster.dsn, duration=8, script="tpcb-like"))
 
     def outage():
-        time.sleep(2)
+        _wait_for_load(cluster)
+        time.sleep(1.5)
         cluster.stop("immediate")
         time.sleep(2)
         cluster.start()
@@ -80,12 +90,7 @@ def test_backend_killed_mid_transaction(cluster, driver):
     killed = []
 
     def kill_one():
-        # Worker processes (processes: auto) take a moment to start: wait for their connections.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not cluster.sql(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'stormdb-tui:load' AND state = 'active'"
-        ):
-            time.sleep(0.1)
+        _wait_for_load(cluster)
         time.sleep(0.5)
         rows = cluster.sql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -172,7 +177,7 @@ def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=120, **kwargs)
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_mid_run_writes_interrupted_report(cluster, tmp_path, signum, code):
     out = tmp_path / "r.json"
     proc = subprocess.Popen(

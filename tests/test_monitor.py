@@ -30,7 +30,7 @@ SAMPLE_KEYS = {
     "tup_inserted_s", "tup_updated_s", "tup_deleted_s", "temp_files", "temp_bytes_s", "deadlocks",
     "conflicts", "blks_read_s", "blks_hit_s", "wal_records_s", "wal_fpi_s", "wal_bytes_s",
     "checkpoints_timed", "checkpoints_req", "checkpoint_in_progress", "buffers_checkpoint_s",
-    "buffers_written_s", "connections", "lock_waits", "autovacuum", "events",
+    "buffers_written_s", "connections", "lock_waits", "autovacuum", "io", "waits", "events",
 }
 INTERVAL = 0.2
 
@@ -328,3 +328,89 @@ def test_monitor_does_not_import_textual_or_rich() -> None:
     code = "import sys, stormdb_tui.monitor.poller; print(any(m.split('.')[0] in ('textual', 'rich') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_io_rates_skip_reset_and_idle_backend_types() -> None:
+    from stormdb_tui.monitor.sample import io_rates
+
+    prev = {"client backend": [10, 4, 2, 0, 100], "checkpointer": [0, 50, 0, 5, 0], "wal": [0, 7, 0, 7, 0],
+            "autovacuum worker": [3, 3, 3, 3, 3]}
+    cur = {"client backend": [30, 6, 4, 0, 300], "checkpointer": [0, 10, 0, 1, 0], "wal": [0, 9, 0, 9, 0],
+           "autovacuum worker": [3, 3, 3, 3, 3]}
+    rates = io_rates(prev, cur, 2.0)
+    assert rates is not None
+    assert rates["client backend"] == {"reads_s": 10.0, "writes_s": 1.0, "extends_s": 1.0, "fsyncs_s": 0.0,
+                                       "hits_s": 100.0}
+    assert "checkpointer" not in rates and "autovacuum worker" not in rates  # reset, idle
+    assert rates["wal"]["writes_s"] == 1.0
+    assert rates["total"]["writes_s"] == 1.0  # WAL writes are not relation blocks
+    assert io_rates(None, cur, 1.0) is None
+
+
+def test_server_pane_shows_io_when_sampled() -> None:
+    from stormdb_tui.tui.widgets.panes import render_server
+
+    sample = {"cache_hit_ratio": 0.99, "io": {"total": {"reads_s": 12.0, "writes_s": 3.0, "extends_s": 1.0,
+                                                        "fsyncs_s": 0.0, "hits_s": 900.0}}}
+    assert "blocks/s" in render_server(sample).plain and "rd 12 wr 3 ext 1" in render_server(sample).plain
+    assert "blocks/s" not in render_server({"cache_hit_ratio": 0.99}).plain
+
+
+def test_wait_profile_shows_lock_waits_of_our_sessions(server: str, table: str) -> None:
+    """One session holds a row lock, two of ours queue behind it, one outsider sleeps: the profile says so."""
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
+        admin.execute(f"INSERT INTO {table} VALUES (1, 0)")
+    holder = psycopg.connect(server, application_name="stormdb-tui:load")
+    holder.execute(f"UPDATE {table} SET v = v + 1 WHERE id = 1")  # stays idle in transaction
+
+    def wait_for_lock() -> None:
+        with psycopg.connect(server, autocommit=True, application_name="stormdb-tui:load") as c:
+            c.execute("SET lock_timeout = '20s'")
+            c.execute(f"UPDATE {table} SET v = v + 1 WHERE id = 1")
+
+    def outsider() -> None:
+        with psycopg.connect(server, autocommit=True, application_name="someone-else") as c:
+            c.execute("SELECT pg_sleep(2)")
+
+    threads = [threading.Thread(target=wait_for_lock) for _ in range(2)] + [threading.Thread(target=outsider)]
+    for t in threads:
+        t.start()
+    mon = PgMonitor(server, interval=INTERVAL, wait_rate=20)
+    try:
+        with psycopg.connect(server, autocommit=True) as admin:  # both waiters queued before sampling starts
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and admin.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] < 2:
+                time.sleep(0.05)
+        mon.start()
+        samples = collect(mon, lambda ss: sum((s["waits"] or {}).get("samples", 0) for s in ss) >= 20)
+    finally:
+        pg = mon.stop(0)  # before the lock goes: later samples would find nobody waiting
+        holder.commit()
+        holder.close()
+        for t in threads:
+            t.join()
+    waits = pg["waits"]
+    assert waits["samples"] >= 20 and waits["rate"] == 20
+    assert waits["session_samples"] > 0
+    top = {(w["type"], w["event"]): w["share"] for w in waits["top"]}
+    lock_share = sum(v for (wtype, _e), v in top.items() if wtype == "Lock")
+    assert lock_share >= 0.5, top  # two of our three sessions wait on the row lock
+    assert ("Lock", "transactionid") in top
+    assert ("Client", "ClientRead") in top  # the holder, idle in its transaction
+    assert not any(e == "PgSleep" for (_t, e) in top)  # other applications are not ours
+    assert 2.0 <= waits["sessions_avg"] <= 3.0
+    interval = [s["waits"] for s in samples if s["waits"] and s["waits"]["samples"]]
+    assert interval and all(abs(sum(w["by_type"].values()) - 1) < 0.01 for w in interval if w["session_samples"])
+    md = render_pg_markdown(pg)
+    assert "### Wait events of our sessions" in md and "| Lock | transactionid |" in md
+
+
+def test_wait_sampling_off_at_rate_zero(dsn: str) -> None:
+    mon = PgMonitor(dsn, interval=INTERVAL, wait_rate=0)
+    mon.start()
+    samples = collect(mon, lambda ss: len(ss) >= 2)
+    pg = mon.stop(0)
+    assert pg["waits"] is None and all(s["waits"] is None for s in samples)
+    assert "Wait events" not in render_pg_markdown(pg)

@@ -49,3 +49,12 @@ def test_no_event_column_when_nothing_happened():
     for item in data["intervals"]:
         item["pg"]["events"] = []
     assert "server events" not in render_markdown(data)
+
+
+def test_warnings_come_first_and_settings_once_from_server():
+    data = _report({"interval_s": 1.0, "deltas": {}, "events": [], "notes": []})
+    data["warnings"] = ["server configuration changed during the run: setting work_mem: (default) -> 7MB at 2.0 s"]
+    md = render_markdown(data)
+    assert md.index("## Warnings") < md.index("## Summary")
+    assert "- **warning:** server configuration changed during the run" in md
+    assert md.count("| shared_buffers | 128MB |") == 1  # pg without settings: the server's list is printed

@@ -465,3 +465,40 @@ def test_cli_run_with_warmup_counts_new_orders_in_the_window_only(loaded, dsn, r
     committed = summary["new_orders"] - summary["new_order_rollbacks"]
     assert summary["new_orders_db"] is not None and abs(summary["new_orders_db"] - committed) <= 2
     assert summary["new_orders_agree"] is True
+
+
+def test_server_cost_per_operation_maps_every_statement(loaded, dsn, conn):
+    """pg_stat_statements deltas of a mixed run land on the five transactions, nothing left over."""
+    from stormdb_tui.monitor.operations import operation_costs
+    from stormdb_tui.monitor.poller import PgMonitor
+
+    if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone():
+        pytest.skip("pg_stat_statements is not installed in the test database")
+    wl = TpccWorkload({"scale": 1}, {"conninfo": dsn, "seed": 4})
+    mon = PgMonitor(dsn, interval=0.5, wait_rate=0)
+    mon.start()
+    with db.connect(dsn, role="load") as work:
+        ctx = make_ctx(work, seed=21)
+        wl.start_worker(ctx)
+        labels = Counter()
+        for _ in range(300):
+            ctx.attempt = 0
+            labels[wl.transaction(ctx)] += 1
+        wl.stop_worker(ctx)
+    mon.stop(sum(labels.values()))
+    ops = {label: {"count": n, "errors": 0, "latency_ms": {"mean": 1.0}} for label, n in labels.items()}
+    costs = operation_costs(mon.statement_deltas, wl.statement_operations(), ops)
+    rows = {r["operation"]: r for r in costs["per_transaction"]}
+    assert set(rows) == set(wl.operations), costs
+    unmatched = costs["unmatched"]
+    from stormdb_tui.monitor.operations import fingerprint
+
+    known = {fingerprint(t) for t in wl.statement_operations()}
+    left = [(s["calls"], s["query"][:200]) for s in mon.statement_deltas if fingerprint(s["query"]) not in known]
+    assert unmatched["total_ms"] <= 0.05 * costs["matched_ms"], left
+    # New-Order: BEGIN, head, customer, items, stock, stock update, lines, COMMIT (fewer when rolled back)
+    assert 6 <= rows["new_order"]["statements"] <= 8.5
+    assert rows["delivery"]["statements"] >= 10  # one statement per district
+    assert rows["new_order"]["wal_bytes"] > rows["order_status"]["wal_bytes"]
+    assert rows["order_status"]["shared_blks_hit"] > 0 and rows["order_status"]["rows"] > 0
+    assert all(r["server_ms"] > 0 for r in rows.values())

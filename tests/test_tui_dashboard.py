@@ -64,6 +64,8 @@ async def test_panes_show_the_snapshot() -> None:
         assert "transaction_rollback" in text and "40001" in text  # errors by class, first message
         assert "idle in transaction" in text and "total 9 / 97" in text  # connections by state
         assert "Lock 3" in text
+        assert "rd 120 wr 35 ext 4" in text  # pg_stat_io block operations
+        assert "31% Lock:transactionid" in text and "50% CPU" in text  # wait profile
         assert "checkpoint started" in text  # a server event on the timeline
         assert "/ 0:30" in text and "tx 14,100" in text
 
@@ -93,6 +95,9 @@ async def test_keys_workers_focus_and_stop() -> None:
         await pilot.pause()
         assert dash.query_one("#pane-connections", Pane).has_focus
         assert not latency.has_class("-highlight")
+        await pilot.press("7")
+        await pilot.pause()
+        assert dash.query_one("#pane-waits", Pane).has_focus
         await pilot.press("s")
         await pilot.press("a")
         await pilot.press("ctrl+c")

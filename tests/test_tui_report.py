@@ -186,3 +186,19 @@ def test_text_charts_are_plotext_plots_that_fit_their_size() -> None:
     assert "\x1b" not in text  # no colour codes in Markdown
     assert "V" in text  # the autovacuum event, lettered as on the dashboard
     assert plots.text_chart(lambda plt: plots.report_latency(plt, {"intervals": []}), 30, 6).strip()
+
+
+def test_warnings_are_shown_on_the_summary(tmp_path: Path) -> None:
+    canned_report(tmp_path)
+    path = tmp_path / "old.json"
+    data = json.loads(path.read_text())
+    data["warnings"] = ["vector: 100% of filtered searches returned fewer than 10 rows"]
+    path.write_text(json.dumps(data))
+
+    async def main() -> None:
+        app = Host(Report.load(path))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert "warning: vector: 100% of filtered searches returned fewer than 10 rows" in screen_text(app)
+
+    asyncio.run(main())

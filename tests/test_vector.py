@@ -187,3 +187,58 @@ def test_headless_run_reports_every_label_and_recall(run_cli, dsn, tmp_path):
     assert extra["index"] == "hnsw" and extra["k"] == 10 and extra["samples"] == 20
     assert 0.9 <= extra["recall_at_k"] <= 1.0
     assert extra["index_build_s"] > 0 and extra["index_size_bytes"] > 0 and extra["search_qps"] > 0
+
+
+def _pgvector(conn) -> tuple[int, ...]:
+    version = WORKLOAD(SMALL).vector_version(conn)
+    assert version is not None
+    return version
+
+
+def test_iterative_scan_fills_selective_filtered_search(conn):
+    """800 rows per category, ef_search 40: a post-filtered HNSW scan comes back short, an iterative one does not."""
+    if _pgvector(conn) < (0, 8):
+        pytest.skip("pgvector before 0.8 has no iterative index scans")
+    on = loaded(conn)
+    assert on.search_settings(_pgvector(conn))["hnsw.iterative_scan"] == "relaxed_order"
+    measured_on = on.measure_recall(conn, 20)
+    assert measured_on["filtered_short"] == 0
+    assert measured_on["filtered_recall_at_k"] >= 0.9
+    off = WORKLOAD({**SMALL, "iterative_scan": "off"})
+    assert "hnsw.iterative_scan" not in off.search_settings(_pgvector(conn))
+    measured_off = off.measure_recall(conn, 20)
+    assert measured_off["filtered_short"] >= 0.5
+    warnings = off.recall_warnings(measured_off, _pgvector(conn))
+    assert any("returned fewer than 10 rows" in w and "iterative_scan" in w for w in warnings)
+    assert on.recall_warnings(measured_on, _pgvector(conn)) == []
+    ctx = worker(conn.info.dsn, on)
+    try:
+        shown = ctx.conn.execute("SHOW hnsw.iterative_scan").fetchone()[0]
+    finally:
+        ctx.conn.close()
+    assert shown == "relaxed_order"
+
+
+def test_ivfflat_iterative_scan_and_no_scan_before_08(conn):
+    ivf = WORKLOAD({**SMALL, "index": "ivfflat", "iterative_scan": "strict_order"})
+    assert ivf.search_settings((0, 8, 0))["ivfflat.iterative_scan"] == "relaxed_order"
+    assert "ivfflat.iterative_scan" not in ivf.search_settings((0, 6, 2))
+    old = WORKLOAD(SMALL).recall_warnings({"recall_at_k": 0.95, "filtered_short": 1.0, "filtered_recall_at_k": 0.3},
+                                          (0, 6, 2))
+    assert len(old) == 2 and "0.30, below 0.90" in old[0] and "pgvector 0.6.2 has no iterative" in old[1]
+
+
+def test_low_recall_and_short_results_are_report_warnings(run_cli, dsn, tmp_path):
+    report = tmp_path / "vector.json"
+    done = run_cli("run", "--no-ui", "-q", "--dsn", dsn, "-w", "vector", "--setup",
+                   "--set", "rows=3000", "--set", "dimensions=16", "--set", "recall_samples=10",
+                   "--set", "categories=5", "--set", "iterative_scan=off", "--set", "ef_search=10",
+                   "--set", "recall_warn=0.999",
+                   "--workers", "1", "--duration", "1s", "--report-json", str(report),
+                   "--report-md", str(tmp_path / "vector.md"))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(report.read_text())
+    assert data["workload"]["summary"]["iterative_scan"] == "off"
+    assert any("recall@10" in w for w in data["warnings"]), data["warnings"]
+    assert any("fewer than 10 rows" in w for w in data["warnings"])
+    assert "## Warnings" in (tmp_path / "vector.md").read_text()

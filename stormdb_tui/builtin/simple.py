@@ -27,6 +27,7 @@ from psycopg import sql
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.options import Option
 from stormdb_tui.pgbench import QUERY_MODES, Program, load_scripts
+from stormdb_tui.pgbench import script as script_commands
 from stormdb_tui.pgbench.blocking import BlockingExecutor
 from stormdb_tui.pgbench.client import RANDOM_STREAMS
 from stormdb_tui.pgbench.script import _VALID_NAME, wrap_in_pipeline
@@ -216,6 +217,18 @@ class SimpleWorkload(Workload):
 
     def session_sql(self) -> list[str]:
         return [f"SET search_path TO {self.schema_ident}, public"]
+
+    def statement_operations(self) -> dict[str, list[str]]:
+        """Every SQL command of the scripts, as sent, to the scripts (operations) that send it."""
+        out: dict[str, list[str]] = {}
+        for script in self.scripts:
+            for command in script.commands:
+                if command.kind != script_commands.SQL:
+                    continue
+                labels = out.setdefault(command.sql.decode() if command.sql else command.text, [])
+                if script.name not in labels:
+                    labels.append(script.name)
+        return out
 
     def start_worker(self, ctx: WorkerContext) -> None:
         res = ctx.conn.pgconn.exec_(f"SET search_path TO {self.schema_ident}, public".encode())

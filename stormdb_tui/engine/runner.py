@@ -205,6 +205,7 @@ class Runner:
                 group.measuring = True
                 if monitor is not None:
                     monitor.take()
+                    monitor.mark_measuring()
                 self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
             group.start()
@@ -215,6 +216,7 @@ class Runner:
                 self._window_started(window_conn)
                 if monitor is not None:
                     monitor.take()
+                    monitor.mark_measuring()
                 measure_start = t_last = time.monotonic()
                 group.measuring = True
             self._set_phase("measuring", "")
@@ -267,7 +269,7 @@ class Runner:
             self.message = f"stopped early: {self.stop_reason}"
         else:
             self.status = "completed"
-        pg = self._stop_monitor(monitor)
+        pg = self._stop_monitor(monitor, elapsed)
         workload_extra = self._workload_finish()
         self.ended_at = datetime.now(timezone.utc)
         self.snapshot = self._make_snapshot(elapsed)
@@ -333,6 +335,7 @@ class Runner:
             self.plan.target.conninfo,
             interval=float(mon_cfg["interval"]),
             statements=bool(mon_cfg["statements"]),
+            wait_rate=float(mon_cfg.get("wait_sample_rate", 10.0)),
             schemas=[self.workload.schema] if self.workload.schema else [],
         )
         try:
@@ -342,14 +345,22 @@ class Runner:
             return None
         return monitor
 
-    def _stop_monitor(self, monitor: Any) -> dict[str, Any] | None:
+    def _stop_monitor(self, monitor: Any, elapsed: float) -> dict[str, Any] | None:
         if monitor is None:
             return None
         try:
-            return monitor.stop(self.aggregator.transactions)
+            pg = monitor.stop(self.aggregator.transactions)
         except Exception as exc:
             self.plan.notes.append(f"server monitoring failed at the end: {db.first_line(exc)}")
             return None
+        mapping = self.workload.statement_operations()
+        if mapping and monitor.statement_deltas:
+            from stormdb_tui.monitor.operations import operation_costs
+
+            labels, _overall = self.aggregator.label_stats(elapsed)
+            ops = {s.label: {"count": s.count, "errors": s.errors, "latency_ms": s.latency_ms} for s in labels}
+            pg = {**pg, "operations": operation_costs(monitor.statement_deltas, mapping, ops)}
+        return pg
 
     def _workload_finish(self) -> dict[str, Any]:
         finish = getattr(self.workload, "finish", None)

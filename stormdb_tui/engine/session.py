@@ -30,7 +30,7 @@ from stormdb_tui.engine.metrics import IntervalSample, RunSnapshot
 from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.runner import Runner
 from stormdb_tui.engine.states import Phase, Status
-from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, StormError
+from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, StormError
 from stormdb_tui.report.model import Report
 from stormdb_tui.workload import SetupProgress
 
@@ -74,12 +74,10 @@ def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, 
 
 
 def exit_code(status: Status | str, signum: int = 0, *, aborted: bool = False) -> int:
-    """0 completed, 1 failed, 130 interrupted (SIGINT or an abort), 143 terminated (SIGTERM, SIGHUP)."""
+    """0 completed, 1 failed, 130 interrupted (SIGINT or an abort), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."""
     status = Status(status)
-    if status in (Status.INTERRUPTED, Status.CANCELLED) and (signum or aborted):
-        return EXIT_SIGTERM if signum in (signal.SIGTERM, signal.SIGHUP) else EXIT_SIGINT
-    if status is Status.INTERRUPTED:
-        return EXIT_SIGINT
+    if status is Status.INTERRUPTED or (status is Status.CANCELLED and (signum or aborted)):
+        return {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}.get(signum, EXIT_SIGINT)
     if status in (Status.FAILED, Status.CANCELLED):
         return EXIT_FAILED
     return EXIT_OK

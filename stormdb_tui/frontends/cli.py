@@ -8,15 +8,18 @@
 * ``setup`` — create and load a workload's data only;
 * ``report FILE`` — open a saved JSON report (``--md`` to print Markdown).
 
-Exit codes: 0 done, 1 run failed, 2 bad config or usage, 130 interrupted
-(SIGINT), 143 terminated (SIGTERM). Errors are one line, never a traceback.
+Exit codes: 0 done, 1 run failed, 2 bad config or usage, 129 hung up
+(SIGHUP: the terminal closed), 130 interrupted (SIGINT), 143 terminated
+(SIGTERM). Errors are one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -25,7 +28,16 @@ from stormdb_tui import __version__
 from stormdb_tui.config import METRICS_OPTIONS, RUN_OPTIONS
 from stormdb_tui.engine.plan import RunRequest, plan_from_request
 from stormdb_tui.engine.session import Hooks, RunSession, signals_stop
-from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_USAGE, StormError, UsageError
+from stormdb_tui.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SIGHUP,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    StormError,
+    UsageError,
+)
 from stormdb_tui.options import Option
 
 
@@ -160,6 +172,7 @@ def _warn(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _exit_on_hangup()
     try:
         args = build_parser().parse_args(argv)
         # Plugin folders given before and after the subcommand both count.
@@ -290,6 +303,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stormdb_tui.tui.app import run_app
 
     return run_app(report_file=args.file)
+
+
+def _exit_on_hangup() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) exit through the interpreter's normal shutdown.
+
+    Their default action ends the process without running exit handlers, and
+    the embedded server is stopped by one: a closed terminal would leave it
+    running. A run replaces these with a graceful stop
+    (:func:`stormdb_tui.engine.session.signals_stop`).
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(EXIT_SIGHUP if signum == signal.SIGHUP else EXIT_SIGTERM)
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        for signum in _TERMINATING:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, handler)
+
+
+_TERMINATING = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if s is not None)
 
 
 __all__ = ["main", "build_parser", "EXIT_USAGE"]

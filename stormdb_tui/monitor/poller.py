@@ -24,6 +24,13 @@ Per-interval sample keys (stable: the TUI and the report read them)::
                                                    own session is left out of by_state/by_wait/ours
     lock_waits   {waiting, longest_wait_s}
     autovacuum   [{table, phase, pid}]             workers in the target database
+    waits        {samples, session_samples, sessions_avg, by_type {type: share},
+                  top [{type, event, count, share}]}  our load sessions' wait events this
+                                                   interval (see :mod:`stormdb_tui.monitor.waits`);
+                                                   None when wait sampling is off
+    io           {BACKEND_TYPE: {reads_s, writes_s, extends_s, fsyncs_s, hits_s}, wal {…}, total {…}}
+                                                   pg_stat_io per second (16+, else None); ``wal``
+                                                   is WAL writes/syncs (18+), ``total`` relations only
     events       [{type, detail, t, ...}]          since the previous take()
 
 A rate or count is None when its source is unavailable (see the notes). Event
@@ -52,6 +59,7 @@ from stormdb_tui.db import connect, first_line
 from stormdb_tui.monitor import queries as pg_queries
 from stormdb_tui.monitor.sample import EventDetector, compute_sample
 from stormdb_tui.monitor.summary import summarize
+from stormdb_tui.monitor.waits import WaitSampler
 
 __all__ = ["PgMonitor"]
 
@@ -67,12 +75,15 @@ class PgMonitor:
         statements: bool = True,
         schemas: Sequence[str] = (),
         app_prefix: str = "stormdb-tui",
+        wait_rate: float = 10.0,
     ) -> None:
         self.conninfo = conninfo
         self.interval = max(0.05, float(interval))
         self.statements = statements
         self.schemas = tuple(schemas)
         self.app_prefix = app_prefix
+        self.wait_rate = max(0.0, float(wait_rate))
+        self._waits: WaitSampler | None = None
         self.notes: list[str] = []
         self.settings: dict[str, Any] = {}
         self._conn: psycopg.Connection | None = None
@@ -81,6 +92,11 @@ class PgMonitor:
         self._first: dict[str, Any] | None = None
         self._prev: dict[str, Any] | None = None
         self._pgss_start: dict[tuple, tuple] | None = None
+        self._config_start: dict[str, dict[str, str]] | None = None
+        self._config_last: dict[str, dict[str, str]] | None = None
+        self._drift: list[dict[str, Any]] = []
+        self.statement_deltas: list[dict[str, Any]] = []
+        """Per-statement pg_stat_statements deltas of the run, filled by :meth:`stop`."""
         self._detector: EventDetector | None = None
         self._events: list[dict[str, Any]] = []
         self._peaks = {"connections_total": 0, "lock_waiting": 0, "longest_lock_wait_s": 0.0}
@@ -108,6 +124,11 @@ class PgMonitor:
         self._features = features
         self.notes.extend(notes)
         self.settings = pg_queries.read_settings(self._conn)
+        try:
+            self._config_start = self._config_last = pg_queries.read_config(self._conn)
+            self.settings = {**self.settings, **self._config_start["settings"]}
+        except psycopg.Error as exc:
+            self.notes.append(f"non-default settings unreadable: no settings drift guard ({first_line(exc)})")
         self._sql = pg_queries.compose(features.parts, self.app_prefix)
         if self.statements:
             note = pg_queries.probe_statements(self._conn, features)
@@ -122,8 +143,26 @@ class PgMonitor:
         if self._first is not None:
             self._detector.prime(self._first)
         self._started_at = time.monotonic()
+        if self.wait_rate > 0:
+            self._waits = WaitSampler(self.conninfo, rate=self.wait_rate)
+            self._waits.start()
         self._thread = threading.Thread(target=self._run, name="stormdb-pg-monitor", daemon=True)
         self._thread.start()
+
+    def mark_measuring(self) -> None:
+        """The measured window starts: statement and wait baselines restart here (warm-up left out).
+
+        The other counters keep their start-of-run baseline, as the report's
+        server deltas always have.
+        """
+        if self._waits is not None:
+            self._waits.reset()
+        if self._pgss_start is None or self._features is None or self._conn is None:
+            return
+        try:
+            self._pgss_start = pg_queries.statements_snapshot(self._conn, self._features)
+        except psycopg.Error as exc:
+            self.notes.append(f"pg_stat_statements baseline at the measurement start failed: {first_line(exc)}")
 
     def take(self) -> dict[str, Any] | None:
         """The newest sample not yet taken, with every event since the previous take (or None)."""
@@ -143,9 +182,13 @@ class PgMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, self.interval * 3))
+        if self._waits is not None:  # before the settle: its session would count as one of ours
+            self._waits.stop()
         last = self._settle() if self._conn is not None else None
         if last is not None and self._prev is not None:
             self._handle(self._prev, last)
+        if self._conn is not None and not self._conn.closed:
+            self._events.extend(self._config_check(time.monotonic()))  # a change the poll could not see
         top, monitor_server_ms = self._top_statements()
         if self._conn is not None:
             self._conn.close()
@@ -164,6 +207,9 @@ class PgMonitor:
             poll_ms=self._poll_ms,
             monitor_server_ms=monitor_server_ms,
             parts=list(self._features.parts) if self._features else [],
+            waits=self._waits.summary() if self._waits is not None else None,
+            config_start=self._config_start,
+            drift=self._drift,
         )
         self._stopped = pg
         return pg
@@ -206,7 +252,10 @@ class PgMonitor:
         """Turn two polls into a sample; record events and peaks."""
         assert self._first is not None and self._detector is not None
         sample = compute_sample(prev, cur, self._first, self.settings)
+        sample["waits"] = self._waits.swap() if self._waits is not None else None
         events = self._detector.detect(prev, cur, sample)
+        if cur.get("config_hash") != prev.get("config_hash") and cur.get("config_hash") is not None:
+            events.extend(self._config_check(cur["t"]))
         self._events.extend(events)
         sample["events"] = events
         conns, locks = sample["connections"], sample["lock_waits"]
@@ -215,6 +264,22 @@ class PgMonitor:
         peaks["lock_waiting"] = max(peaks["lock_waiting"], locks.get("waiting") or 0)
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
         return sample
+
+    def _config_check(self, t: float) -> list[dict[str, Any]]:
+        """Settings and extension changes since the last check, as events (and kept for the report)."""
+        if self._config_last is None or self._conn is None:
+            return []
+        try:
+            now = pg_queries.read_config(self._conn)
+        except psycopg.Error:
+            return []
+        changes = pg_queries.config_changes(self._config_last, now)
+        self._config_last = now
+        events = []
+        for change in changes:
+            self._drift.append({**change, "t": t})
+            events.append({"type": "settings", "t": t, "detail": pg_queries.describe_change(change) + " (changed during the run)"})
+        return events
 
     def _settle(self, limit: float = 0.5) -> dict[str, Any] | None:
         """The final poll, taken once our load sessions have gone (or ``limit`` seconds passed).
@@ -261,38 +326,48 @@ class PgMonitor:
         return row
 
     def _top_statements(self) -> tuple[list[dict[str, Any]], float | None]:
-        """Top statements of this run by total time (pg_stat_statements deltas)."""
+        """Top statements of this run by total time (pg_stat_statements deltas).
+
+        Every statement's delta (the monitor's own left out) is kept in
+        :attr:`statement_deltas` for the per-operation cost.
+        """
         features = self._features
         if self._pgss_start is None or features is None or self._conn is None or self._conn.closed:
             return [], None
+        width = len(pg_queries.STATEMENT_COUNTERS)
         try:
             end = pg_queries.statements_snapshot(self._conn, features)
-            deltas = []
-            for key, (calls, ms, rows) in end.items():
-                c0, ms0, r0 = self._pgss_start.get(key, (0, 0.0, 0))
-                if calls - c0 > 0:
-                    deltas.append((key[1], calls - c0, ms - ms0, rows - r0))
-            texts = pg_queries.statement_texts(self._conn, features, sorted({d[0] for d in deltas}))
+            merged: dict[int, list[float]] = {}
+            for key, values in end.items():
+                before = self._pgss_start.get(key, (0.0,) * width)
+                if values[0] - before[0] <= 0:
+                    continue
+                acc = merged.setdefault(key[1], [0.0] * width)
+                for i in range(width):
+                    acc[i] += values[i] - before[i]
+            texts = pg_queries.statement_texts(self._conn, features, sorted(merged))
         except psycopg.Error as exc:
             self.notes.append(f"pg_stat_statements could not be read at the end: {first_line(exc)}")
             return [], None
-        merged: dict[int, list[float]] = {}
-        for qid, calls, ms, rows in deltas:
-            acc = merged.setdefault(qid, [0, 0.0, 0])
-            acc[0] += calls
-            acc[1] += ms
-            acc[2] += rows
-        monitor_ms, monitor_calls = None, 0
-        top = []
-        total_ms = sum(v[1] for q, v in merged.items() if not pg_queries.is_monitor_statement(texts.get(q, ""))) or 1.0
-        for qid, (calls, ms, rows) in merged.items():
+        monitor_ms, monitor_calls = None, 0.0
+        rows_out = []
+        for qid, values in merged.items():
             text = texts.get(qid, "")
+            calls, ms = values[0], values[1]
             if pg_queries.is_monitor_statement(text):  # our own: the poll is the one run every interval
                 if calls > monitor_calls:
                     monitor_ms, monitor_calls = ms / calls, calls
                 continue
-            top.append({"queryid": qid, "query": " ".join(text.split())[:500], "calls": int(calls),
-                        "total_ms": round(ms, 3), "mean_ms": round(ms / calls, 4) if calls else None,
-                        "rows": int(rows), "share": round(ms / total_ms, 4)})
-        top.sort(key=lambda s: s["total_ms"], reverse=True)
-        return top[:10], monitor_ms
+            entry = dict(zip(pg_queries.STATEMENT_COUNTERS, values, strict=True))
+            rows_out.append({"queryid": qid, "query": text, **entry})
+        self.statement_deltas = rows_out
+        total_ms = sum(r["total_ms"] for r in rows_out) or 1.0
+        top = []
+        for r in sorted(rows_out, key=lambda r: r["total_ms"], reverse=True)[:10]:
+            calls = r["calls"]
+            top.append({"queryid": r["queryid"], "query": " ".join(r["query"].split())[:500], "calls": int(calls),
+                        "total_ms": round(r["total_ms"], 3), "mean_ms": round(r["total_ms"] / calls, 4),
+                        "rows": int(r["rows"]), "share": round(r["total_ms"] / total_ms, 4),
+                        "shared_blks_hit": int(r["shared_blks_hit"]), "shared_blks_read": int(r["shared_blks_read"]),
+                        "wal_bytes": int(r["wal_bytes"])})
+        return top, monitor_ms

@@ -18,6 +18,11 @@ Version map:
   on 17+. Completion is detected by ``pg_control_checkpoint().redo_lsn``
   changing (timed checkpoints skipped on an idle server also bump the
   counters, so counters alone would give false events).
+- I/O by backend type: ``pg_stat_io`` (16+): reads, writes, extends,
+  fsyncs and buffer hits of relations, summed over objects and contexts per
+  backend type. From 18 it also has WAL rows (``object = 'wal'``), where the
+  write and sync counts that left ``pg_stat_wal`` now live; they are kept
+  apart as ``wal`` so relation blocks and WAL writes are never added up.
 - Lock waits: ``pg_stat_activity.wait_event_type = 'Lock'``; the longest wait
   from ``pg_locks.waitstart`` (14+, only read when something waits, because
   reading ``pg_locks`` takes every lock-manager partition lock) or
@@ -36,7 +41,18 @@ from psycopg import sql
 from stormdb_tui.db import first_line
 
 MARK = "/* stormdb-tui monitor */"
-"""Leading comment on the monitor's repeated statements, so pg_stat_statements can tell them from the load."""
+"""Comment in the monitor's statements, so pg_stat_statements can tell them from the load.
+
+It goes after the first keyword (:func:`marked`): PostgreSQL 18's
+pg_stat_statements drops comments before a statement from the stored text,
+but keeps those inside it.
+"""
+
+
+def marked(statement: str) -> str:
+    """``statement`` with :data:`MARK` after its first keyword."""
+    first, rest = statement.split(None, 1)
+    return f"{first} {MARK} {rest}"
 
 SETTING_NAMES = (
     "shared_buffers",
@@ -69,6 +85,7 @@ class Features:
     pgss_schema: str | None = None
     pgss_time_col: str = "total_exec_time"
     pgss_toplevel: bool = False
+    pgss_wal: bool = False  # wal_bytes (pg_stat_statements 1.8, PostgreSQL 13+)
 
 
 ACTIVITY_CTE = """WITH a AS (
@@ -76,7 +93,8 @@ ACTIVITY_CTE = """WITH a AS (
          -- hidden from roles without pg_read_all_stats; a session with a database and a user is a client
          coalesce(backend_type, CASE WHEN datid IS NOT NULL AND usesysid IS NOT NULL
                                      THEN 'client backend' END) AS backend_type,
-         coalesce(application_name LIKE {prefix}, false) AS ours,
+         -- the monitor's sessions (its poll, the wait sampler) are ours but not load
+         coalesce(application_name LIKE {prefix} AND application_name NOT LIKE {monitors}, false) AS ours,
          CASE WHEN backend_type = 'autovacuum worker' THEN query END AS query
   FROM pg_stat_activity)"""
 
@@ -101,6 +119,24 @@ CHECKPOINTER_PART = f"""SELECT c.num_timed AS ckpt_timed, c.num_requested AS ckp
          c.buffers_written AS buf_ckpt, b.buffers_clean AS buf_clean,
          {IO_BACKEND_WRITES} AS buf_backend
   FROM pg_stat_checkpointer c CROSS JOIN pg_stat_bgwriter b"""
+
+IO_PART = """SELECT (SELECT json_object_agg(k, v) FROM (
+    SELECT CASE WHEN object = 'wal' THEN 'wal' ELSE backend_type END AS k,
+           json_build_array(sum(coalesce(reads, 0)), sum(coalesce(writes, 0)), sum(coalesce(extends, 0)),
+                            sum(coalesce(fsyncs, 0)), sum(coalesce(hits, 0))) AS v
+    FROM pg_stat_io GROUP BY 1) x) AS io"""
+IO_FIELDS = ("reads", "writes", "extends", "fsyncs", "hits")
+"""The order of the counters in each ``io`` array above."""
+
+# Settings from the configuration (files, ALTER SYSTEM, ALTER DATABASE/ROLE, command line), not
+# this session's own SETs or what the client sent at connect.
+NON_DEFAULT = "source NOT IN ('default', 'override', 'session', 'client')"
+
+# A new configuration reaches a session only by a reload (ALTER SYSTEM, the files), which moves
+# pg_conf_load_time(); extensions are few rows. Both are cheap, unlike scanning pg_settings each poll.
+CONFIG_PART = """SELECT pg_conf_load_time()::text || '|' || coalesce((SELECT string_agg(extname || '=' || extversion,
+    ',' ORDER BY extname) FROM pg_extension), '') AS config_hash"""
+"""Changes when the configuration is reloaded or an extension changes; the monitor then diffs :func:`read_config`."""
 
 CONTROL_PART = "SELECT redo_lsn::text AS redo_lsn FROM pg_control_checkpoint()"
 
@@ -158,6 +194,8 @@ PART_COLUMNS = {
     "lsn": ("wal_lsn",),
     "wal": ("wal_records", "wal_fpi"),
     "checkpoints": ("ckpt_timed", "ckpt_req", "buf_ckpt", "buf_clean", "buf_backend"),
+    "io": ("io",),
+    "config": ("config_hash",),
     "control": ("redo_lsn",),
     "connections": ("conn_states", "conn_waits", "conn_ours", "conn_others", "conn_total"),
     "checkpointer_busy": ("ckpt_running",),
@@ -171,6 +209,8 @@ PART_NOTES = {
     "lsn": "WAL position unreadable: no WAL bytes",
     "wal": "pg_stat_wal unreadable: no WAL records or full-page images",
     "checkpoints": "checkpoint statistics unreadable: no checkpoint counters or buffers written",
+    "io": "pg_stat_io unreadable: no I/O by backend type",
+    "config": "pg_settings/pg_extension unreadable: settings changes during the run are found only at the end",
     "control": "pg_control_checkpoint() not callable: checkpoint events come from counters only",
     "connections": "pg_stat_activity unreadable: no connection breakdown",
     "checkpointer_busy": "checkpointer state unreadable: no checkpoint-start events",
@@ -185,6 +225,9 @@ def candidate_parts(version_num: int, privileged: bool) -> dict[str, str]:
     if version_num >= 140000:
         parts["wal"] = WAL_PART
     parts["checkpoints"] = CHECKPOINTER_PART if version_num >= 170000 else BGWRITER_PART
+    if version_num >= 160000:
+        parts["io"] = IO_PART
+    parts["config"] = CONFIG_PART
     parts["control"] = CONTROL_PART
     parts["connections"] = CONNECTIONS_PART
     if privileged:
@@ -198,10 +241,13 @@ def candidate_parts(version_num: int, privileged: bool) -> dict[str, str]:
 
 def compose(parts: dict[str, str], app_prefix: str) -> str:
     """One SELECT over all ``parts``: the statement polled every interval."""
-    prefix = sql.Literal(app_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-    cte = ACTIVITY_CTE.format(prefix=prefix.as_string(None))
+    def like(text: str) -> str:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return sql.Literal(escaped + "%").as_string(None)
+
+    cte = ACTIVITY_CTE.format(prefix=like(app_prefix), monitors=like(f"{app_prefix}:monitor"))
     joins = "\n".join(f"LEFT JOIN LATERAL ({body}) AS p_{name} ON true" for name, body in parts.items())
-    return f"{MARK}\n{cte}\nSELECT * FROM (SELECT 1 AS one) AS base\n{joins}"
+    return marked(f"{cte}\nSELECT * FROM (SELECT 1 AS one) AS base\n{joins}")
 
 
 def probe(conn: psycopg.Connection, app_prefix: str) -> tuple[Features, list[str]]:
@@ -242,6 +288,36 @@ def read_settings(conn: psycopg.Connection) -> dict[str, Any]:
     return {"server_version": version, "server_version_num": version_num, **settings}
 
 
+def read_config(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
+    """Non-default settings (value, with `` (pending restart)`` when so) and extension versions, now."""
+    with conn.cursor() as cur:
+        cur.execute(marked(f"SELECT name, setting, unit, pending_restart FROM pg_settings WHERE {NON_DEFAULT}"))
+        settings = {name: _with_unit(setting, unit) + (" (pending restart)" if pending else "")
+                    for name, setting, unit, pending in cur.fetchall()}
+        cur.execute(marked("SELECT extname, extversion FROM pg_extension"))
+        extensions = dict(cur.fetchall())
+    return {"settings": settings, "extensions": extensions}
+
+
+def config_changes(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """What differs between two :func:`read_config` results: [{kind, name, before, after}]."""
+    changes = []
+    for kind in ("settings", "extensions"):
+        a, b = before.get(kind, {}), after.get(kind, {})
+        for name in sorted(set(a) | set(b)):
+            if a.get(name) != b.get(name):
+                changes.append({"kind": "setting" if kind == "settings" else "extension", "name": name,
+                                "before": a.get(name), "after": b.get(name)})
+    return changes
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    def show(value: str | None) -> str:
+        return "(default)" if value is None and change["kind"] == "setting" else (value or "(none)")
+
+    return f"{change['kind']} {change['name']}: {show(change['before'])} -> {show(change['after'])}"
+
+
 def connection_limit(settings: dict[str, Any]) -> int | None:
     """Client connections available to ordinary roles (the point where new logins start failing)."""
     try:
@@ -271,6 +347,7 @@ def probe_statements(conn: psycopg.Connection, features: Features) -> str | None
     features.pgss_schema = schema
     features.pgss_time_col = "total_exec_time" if "total_exec_time" in columns else "total_time"
     features.pgss_toplevel = "toplevel" in columns
+    features.pgss_wal = "wal_bytes" in columns
     try:
         statements_snapshot(conn, features)
     except psycopg.Error as exc:
@@ -279,23 +356,32 @@ def probe_statements(conn: psycopg.Connection, features: Features) -> str | None
     return None
 
 
+STATEMENT_COUNTERS = ("calls", "total_ms", "rows", "shared_blks_hit", "shared_blks_read", "wal_bytes")
+"""The order of the counters in each value :func:`statements_snapshot` returns."""
+
+
 def statements_snapshot(conn: psycopg.Connection, features: Features) -> dict[tuple, tuple]:
-    """Counters of every statement in this database, without texts (cheap): key -> (calls, ms, rows)."""
+    """Counters of every statement in this database, without texts (cheap).
+
+    Key ``(userid, queryid, toplevel)``; value in :data:`STATEMENT_COUNTERS` order.
+    """
     toplevel = "toplevel" if features.pgss_toplevel else "true"
-    query = (f"{MARK} SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows "
+    wal = "wal_bytes" if features.pgss_wal else "0"
+    query = marked(f"SELECT userid, queryid, {toplevel}, calls, {features.pgss_time_col}, rows, "
+             f"shared_blks_hit, shared_blks_read, {wal} "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(false) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid IS NOT NULL")
     with conn.cursor() as cur:
         cur.execute(query)
-        return {(u, q, t): (c, ms, r) for u, q, t, c, ms, r in cur.fetchall()}
+        return {(r[0], r[1], r[2]): tuple(float(v) for v in r[3:]) for r in cur.fetchall()}
 
 
 def statement_texts(conn: psycopg.Connection, features: Features, queryids: list[int]) -> dict[int, str]:
     """Texts for the given query ids only (reading texts means reading the whole query file)."""
     if not queryids:
         return {}
-    query = (f"{MARK} SELECT DISTINCT ON (queryid) queryid, query "
+    query = marked(f"SELECT DISTINCT ON (queryid) queryid, query "
              f"FROM {_ident(features.pgss_schema or 'public')}.pg_stat_statements(true) "
              "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
              "AND queryid = ANY(%s)")
@@ -310,8 +396,11 @@ def is_monitor_statement(text: str) -> bool:
     pg_stat_statements keeps the first text seen for a query id, so a statement
     first run without the leading comment is also recognised by its shape.
     """
-    return text.startswith(MARK) or (
+    return MARK in text or (
         "pg_stat_statements(" in text and "WHERE datname = current_database()" in text
+    ) or (  # texts first stored with a leading mark, which 18 drops: the poll and the wait sampler
+        "pg_stat_activity" in text
+        and (text.startswith("WITH a AS (\n  SELECT pid, state, wait_event_type") or "wait_event_type IS NULL THEN" in text)
     )
 
 
@@ -322,9 +411,9 @@ def _ident(name: str) -> str:
 def _with_unit(setting: str, unit: str | None) -> str:
     if not unit:
         return setting
-    if unit == "8kB" and setting.isdigit():
-        kb = int(setting) * 8
-        return f"{kb // 1024}MB" if kb % 1024 == 0 else f"{kb}kB"
+    if unit in ("8kB", "kB") and setting.isdigit():  # as SHOW prints them: 4MB, not 4096kB
+        kb = int(setting) * (8 if unit == "8kB" else 1)
+        return f"{kb // 1024}MB" if kb and kb % 1024 == 0 else f"{kb}kB"
     return f"{setting}{unit}"
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from stormdb_tui.monitor.queries import connection_limit
+from stormdb_tui.monitor.queries import IO_FIELDS, connection_limit
 
 RATE_COLUMNS = {
     "commits_s": "xact_commit",
@@ -65,7 +65,39 @@ def compute_sample(
     sample["connections"] = connections(cur, settings)
     sample["lock_waits"] = {"waiting": cur.get("lock_waiting"), "longest_wait_s": cur.get("lock_longest_s")}
     sample["autovacuum"] = autovacuum_workers(cur)
+    sample["io"] = io_rates(prev.get("io"), cur.get("io"), dt)
     return sample
+
+
+def io_deltas(prev: dict[str, Any] | None, cur: dict[str, Any] | None) -> dict[str, dict[str, int]] | None:
+    """pg_stat_io counter increases per backend type (and ``wal``); None without pg_stat_io.
+
+    A backend type whose counters went backwards (stats reset) is left out;
+    one with no activity in the window too, to keep the series small.
+    """
+    if prev is None or cur is None:
+        return None
+    out: dict[str, dict[str, int]] = {}
+    for kind, values in cur.items():
+        before = prev.get(kind, [0] * len(IO_FIELDS))
+        diffs = [int(b - a) for a, b in zip(before, values, strict=True)]
+        if any(d < 0 for d in diffs) or not any(diffs):
+            continue
+        out[kind] = dict(zip(IO_FIELDS, diffs, strict=True))
+    return out
+
+
+def io_rates(prev: dict[str, Any] | None, cur: dict[str, Any] | None, dt: float) -> dict[str, Any] | None:
+    """Per-second pg_stat_io rates per backend type, plus their ``total`` (relations only, no WAL)."""
+    deltas = io_deltas(prev, cur)
+    if deltas is None:
+        return None
+    rates: dict[str, Any] = {
+        kind: {f"{k}_s": round(v / dt, 2) for k, v in counts.items()} for kind, counts in deltas.items()
+    }
+    total = {f"{k}_s": round(sum(c[k] for kind, c in deltas.items() if kind != "wal") / dt, 2) for k in IO_FIELDS}
+    rates["total"] = total
+    return rates
 
 
 def connections(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

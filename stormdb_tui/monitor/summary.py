@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stormdb_tui.monitor.sample import delta
+from stormdb_tui.monitor.queries import describe_change
+from stormdb_tui.monitor.sample import delta, io_deltas
 
 DELTA_COLUMNS = {
     "commits": "xact_commit",
@@ -57,6 +58,9 @@ def summarize(
     poll_ms: list[float],
     monitor_server_ms: float | None,
     parts: list[str],
+    waits: dict[str, Any] | None = None,
+    config_start: dict[str, dict[str, str]] | None = None,
+    drift: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``pg`` section of the report (JSON-ready)."""
     deltas: dict[str, Any] = {}
@@ -91,6 +95,13 @@ def summarize(
             "blks_hit": per_txn("blks_hit"),
             "buffers_written": per_txn("buffers_written"),
         },
+        "waits": waits,
+        "extensions": dict((config_start or {}).get("extensions") or {}),
+        "settings_drift": [{k: v for k, v in d.items() if k != "t"}
+                           | {"t_s": round(d["t"] - started_at, 3), "text": describe_change(d)}
+                           for d in drift or []],
+        "warnings": _drift_warnings(drift or [], started_at),
+        "io": io_deltas((first or {}).get("io"), (last or {}).get("io")),
         "peaks": dict(peaks),
         "top_statements": top_statements,
         "events": [{**e, "t_s": round(e["t"] - started_at, 3)} for e in events],
@@ -103,3 +114,10 @@ def summarize(
             "server_ms_mean": round(monitor_server_ms, 3) if monitor_server_ms is not None else None,
         },
     }
+
+
+def _drift_warnings(drift: list[dict[str, Any]], started_at: float) -> list[str]:
+    if not drift:
+        return []
+    changes = "; ".join(f"{describe_change(d)} at {d['t'] - started_at:.1f} s" for d in drift)
+    return [f"server configuration changed during the run, so its figures mix two configurations: {changes}"]

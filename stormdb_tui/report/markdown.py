@@ -74,6 +74,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     if verdict:
         out.append(f"\n**{verdict}**")
     out.append("")
+    warnings = data.get("warnings") or []
+    if warnings:
+        out += ["## Warnings", ""] + [f"- **warning:** {w}" for w in warnings] + [""]
     out.append("## Summary")
     out.append("")
     model = run.get("model", "closed")

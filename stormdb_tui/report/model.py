@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,7 +210,8 @@ def build_report(result: RunResult) -> Report:
             "version": server.get("version"),
             "version_num": server.get("version_num"),
             "database": server.get("database"),
-            "settings": server.get("settings", {}),
+            # one settings list: the engine's, the monitor's and every non-default one
+            "settings": _merged_settings(server.get("settings", {}), result.pg),
         },
         "workload": dict(result.workload),
         "run": dict(result.run),
@@ -218,7 +220,7 @@ def build_report(result: RunResult) -> Report:
         "intervals": list(result.intervals),
         "workers": list(result.workers),
         "latency_histogram": dict(result.latency_histogram) if result.latency_histogram else None,
-        "pg": dict(result.pg) if result.pg is not None else None,
+        "pg": {k: v for k, v in result.pg.items() if k != "settings"} if result.pg is not None else None,
         "events": list(result.events),
         "errors": [
             {
@@ -231,8 +233,32 @@ def build_report(result: RunResult) -> Report:
             for kind in sorted(result.errors, key=lambda k: -k.count)
         ],
         "notes": list(result.notes),
+        "warnings": [*(result.pg or {}).get("warnings", []), *_workload_warnings(result.workload.get("summary"))],
         "client": dict(result.client) if result.client is not None else None,
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
     return Report(data)
+
+
+def _merged_settings(engine: Mapping[str, Any], pg: Mapping[str, Any] | None) -> dict[str, Any]:
+    monitor = {k: v for k, v in ((pg or {}).get("settings") or {}).items()
+               if k not in ("server_version", "server_version_num")}
+    return dict(sorted({**engine, **monitor}.items()))
+
+
+def _workload_warnings(summary: Any) -> list[str]:
+    """A workload's own warnings (``summary()["warnings"]``: low recall, short results) for the report."""
+    warnings = summary.get("warnings") if isinstance(summary, Mapping) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
+def default_report_path(data: Mapping[str, Any], kind: str) -> str:
+    """``reports/<workload>-<start time>.json`` (or ``.md``) in the working directory."""
+    name = str((data.get("workload") or {}).get("name") or "report")
+    try:
+        stamp = datetime.fromisoformat(str(data.get("started_at") or "")).strftime("%Y%m%d-%H%M%S")
+    except ValueError:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"

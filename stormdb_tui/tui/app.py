@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from stormdb_tui.engine.session import RunSession
 from stormdb_tui.engine.states import LIVE_PHASES
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
 from stormdb_tui.registry import Registry, discover
-from stormdb_tui.report.model import Report
+from stormdb_tui.report.model import Report, default_report_path
 from stormdb_tui.tui.messages import ConnectionTested, RunFinished, RunPhaseChanged, SetupProgressed
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.help import HelpScreen
@@ -427,17 +425,6 @@ class StormApp(App[int]):
             return
         lines = self._error_screen.run_lines if self._error_screen is not None else []
         self.exit(EXIT_FAILED, return_code=EXIT_FAILED, message=self._error_message(lines))
-
-
-def default_report_path(data: Mapping[str, Any], kind: str) -> str:
-    """``reports/<workload>-<start time>.json`` (or ``.md``) in the working directory."""
-    name = str((data.get("workload") or {}).get("name") or "report")
-    try:
-        stamp = datetime.fromisoformat(str(data.get("started_at") or "")).strftime("%Y%m%d-%H%M%S")
-    except ValueError:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    return f"reports/{safe}-{stamp}.{'json' if kind == 'json' else 'md'}"
 
 
 def _written_lines(session: RunSession | None) -> list[str]:

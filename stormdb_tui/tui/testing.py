@@ -79,6 +79,13 @@ def canned_snapshot(intervals: int = 12, workers: int = 4, errors: bool = True, 
                     "limit": 97,
                 },
                 "autovacuum": [{"table": "pgbench.pgbench_accounts", "phase": "scanning heap", "pid": 1}],
+                "io": {"total": {"reads_s": 120.0, "writes_s": 35.0, "extends_s": 4.0, "fsyncs_s": 0.0,
+                                 "hits_s": 52000.0}},
+                "waits": {"samples": 10, "session_samples": 52, "sessions_avg": 5.2,
+                          "by_type": {"CPU": 0.5, "Lock": 0.3, "Client": 0.2},
+                          "top": [{"type": "CPU", "event": "CPU", "count": 26, "share": 0.5},
+                                  {"type": "Lock", "event": "transactionid", "count": 16, "share": 0.3077},
+                                  {"type": "Client", "event": "ClientRead", "count": 10, "share": 0.1923}]},
                 "events": [],
             }
         samples.append(

@@ -82,6 +82,11 @@ class VectorWorkload(Workload):
                "filtered_knn plan: index (vector index scan, then the filter; may return fewer than k rows) "
                "or exact (category index, then an exact sort)", choices=("index", "exact")),
         Option("recall_samples", "int", 50, "queries used to measure recall@k (0 = skip)", minimum=0),
+        Option("iterative_scan", "choice", "relaxed_order",
+               "pgvector 0.8+ iterative index scans for filtered search, so it returns k rows: relaxed_order, "
+               "strict_order (hnsw only; ivfflat uses relaxed_order) or off", choices=("relaxed_order", "strict_order", "off")),
+        Option("recall_warn", "float", 0.9, "recall@k below this (or short filtered results) is a report warning",
+               minimum=0, maximum=1),
         Option("build_memory", "size", "256MB", "maintenance_work_mem for the index build", minimum=1024 * 1024),
     )
 
@@ -139,13 +144,33 @@ class VectorWorkload(Workload):
             return {"index": "ivfflat", "metric": o["metric"], "lists": self.lists}
         return {"index": "hnsw", "metric": o["metric"], "m": o["m"], "ef_construction": o["ef_construction"]}
 
-    def search_settings(self) -> dict[str, str]:
-        """Per-session search parameters of the configured index."""
+    def search_settings(self, vector_version: tuple[int, ...] | None = None) -> dict[str, str]:
+        """Per-session search parameters of the configured index.
+
+        With pgvector 0.8 or later (``vector_version``) a filtered search scans
+        the index further until it has k rows that pass the filter (iterative
+        index scans); before 0.8 it stops after ef_search/probes candidates and
+        a selective filter leaves it short.
+        """
+        iterative = self.opts["iterative_scan"] != "off" and vector_version is not None and vector_version >= (0, 8)
         if self.opts["index"] == "hnsw":
-            return {"hnsw.ef_search": str(self.opts["ef_search"])}
+            out = {"hnsw.ef_search": str(self.opts["ef_search"])}
+            if iterative:
+                out["hnsw.iterative_scan"] = self.opts["iterative_scan"]
+            return out
         if self.opts["index"] == "ivfflat":
-            return {"ivfflat.probes": str(self.probes)}
+            out = {"ivfflat.probes": str(self.probes)}
+            if iterative:
+                out["ivfflat.iterative_scan"] = "relaxed_order"  # the only order ivfflat offers
+            return out
         return {}
+
+    def vector_version(self, conn: Any) -> tuple[int, ...] | None:
+        """The installed pgvector version as a tuple, or None."""
+        row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        if row is None:
+            return None
+        return tuple(int(p) for p in row[0].split(".") if p.isdigit())
 
     def _meta(self, conn: Any) -> dict[str, Any] | None:
         row = conn.execute(
@@ -262,7 +287,7 @@ class VectorWorkload(Workload):
 
     def start_worker(self, ctx: WorkerContext) -> None:
         """Set this session's search parameters and render the statements once."""
-        for name, value in self.search_settings().items():
+        for name, value in self.search_settings(self.vector_version(ctx.conn)).items():
             ctx.conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         ctx.state["sql"] = {label: q.as_string(ctx.conn) for label, q in self._sql.items()}
 
@@ -310,19 +335,26 @@ class VectorWorkload(Workload):
             knn_sql=self._sql["knn_search"].as_string(conn),
             filtered_sql=self._sql["filtered_knn"].as_string(conn),
             mixture=self.mixture, seed=self.opts["seed"], k=self.opts["k"],
-            categories=self.opts["categories"], samples=samples, search_settings=self.search_settings(),
+            categories=self.opts["categories"], samples=samples,
+            search_settings=self.search_settings(self.vector_version(conn)),
         )
 
     def finish(self, conn: Any) -> dict[str, Any]:
         """Recall@k now (after the run's writes), with the index's build time, size and settings."""
         meta = self._meta(conn) or {}
         result: dict[str, Any] = {"index": self.opts["index"], "metric": self.opts["metric"], "k": self.opts["k"]}
+        version = self.vector_version(conn)
+        settings = self.search_settings(version)
         if self.opts["index"] == "hnsw":
             result["ef_search"] = self.opts["ef_search"]
         elif self.opts["index"] == "ivfflat":
             result.update(lists=self.lists, probes=self.probes)
+        result["pgvector"] = ".".join(map(str, version)) if version else None
+        if self.opts["index"] != "none":
+            result["iterative_scan"] = next((v for k, v in settings.items() if k.endswith("iterative_scan")), "off")
         if self.opts["recall_samples"]:
             result.update(self.measure_recall(conn, self.opts["recall_samples"]))
+            result["warnings"] = self.recall_warnings(result, version)
         size = conn.execute(
             "SELECT pg_relation_size(to_regclass(%s)), pg_total_relation_size(to_regclass(%s)), "
             "(SELECT count(*) FROM " + self.table.as_string(conn) + ")",
@@ -333,6 +365,29 @@ class VectorWorkload(Workload):
         if meta.get("setup_recall"):
             result["setup_recall_at_k"] = meta["setup_recall"].get("recall_at_k")
         return result
+
+    def recall_warnings(self, measured: Mapping[str, Any], version: tuple[int, ...] | None) -> list[str]:
+        """Recall below ``recall_warn`` and short filtered results, said in words with what to change."""
+        limit = self.opts["recall_warn"]
+        k = self.opts["k"]
+        knob = {"hnsw": "raise ef_search", "ivfflat": "raise probes"}.get(self.opts["index"], "")
+        out = []
+        for key, what in (("recall_at_k", "k-NN search"), ("filtered_recall_at_k", "filtered k-NN search")):
+            value = measured.get(key)
+            if value is not None and value < limit:
+                out.append(f"vector: {what} recall@{k} is {value:.2f}, below {limit:.2f}: its throughput was "
+                           f"bought with wrong answers ({knob or 'use an index with better recall'})")
+        short = measured.get("filtered_short")
+        if short:
+            if not version or version < (0, 8):
+                hint = (f"pgvector {'.'.join(map(str, version or ())) or '?'} has no iterative index scans "
+                        "(0.8+); use filter_mode exact or a larger ef_search/probes")
+            elif self.opts["iterative_scan"] == "off":
+                hint = "set iterative_scan to relaxed_order or strict_order"
+            else:
+                hint = "the iterative scan stopped at hnsw.max_scan_tuples / ivfflat.max_probes; use filter_mode exact"
+            out.append(f"vector: {short:.0%} of filtered searches returned fewer than {k} rows ({hint})")
+        return out
 
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """Searches per second (plain and filtered together), the figure recall is traded against."""

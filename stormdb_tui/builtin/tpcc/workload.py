@@ -244,6 +244,22 @@ class TpccWorkload(Workload):
             )
         return warnings
 
+    def statement_operations(self) -> dict[str, str | list[str]]:
+        t = transactions
+        out: dict[str, str | list[str]] = {
+            # psycopg opens and ends every transaction itself
+            "BEGIN": list(OPERATIONS), "COMMIT": list(OPERATIONS), "ROLLBACK": list(OPERATIONS),
+            t.NO_HEAD: "new_order", t.NO_CUSTOMER: "new_order", t.NO_ITEMS: "new_order",
+            t.NO_STOCK_UPDATE: "new_order", t.NO_LINES: "new_order",
+            t.PAY_WAREHOUSE: "payment", t.PAY_DISTRICT: "payment", t.CUSTOMERS_BY_NAME: "payment",
+            t.PAY_CUSTOMER: "payment", t.PAY_HISTORY: "payment",
+            t.OS_CUSTOMER: "order_status", t.OS_CUSTOMERS_BY_NAME: "order_status", t.OS_ORDER_LINES: "order_status",
+            t.DELIVERY: "delivery",
+            t.STOCK_LEVEL: "stock_level",
+        }
+        out.update(dict.fromkeys(t.NO_STOCK, "new_order"))
+        return out
+
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """tpmC, NOPM, client against database new orders, the realised mix and the clause 5 checks."""
         elapsed = float(totals.get("elapsed_s") or 0.0)

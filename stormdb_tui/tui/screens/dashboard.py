@@ -23,12 +23,13 @@ from textual.widgets import Footer, Header, Static
 from stormdb_tui.engine.metrics import RunSnapshot
 from stormdb_tui.tui.widgets.panes import Pane, fmt_rate
 
-PANES = ("throughput", "server", "latency", "errors", "connections", "workers")
+PANES = ("throughput", "server", "latency", "errors", "waits", "connections", "workers")
 TITLES = {
     "throughput": "Throughput tx/s",
     "server": "Server",
     "latency": "Latency ms: run and last interval; over time p50 p95 p99 p99.9",
     "errors": "Errors",
+    "waits": "Waits (ours)",
     "connections": "Connections",
     "workers": "Workers",
 }
@@ -47,12 +48,13 @@ class DashboardScreen(Screen):
         Binding("a", "abort", "Abort"),
         Binding("ctrl+c", "abort", "Abort", show=False),
         Binding("w", "toggle_workers", "Workers"),
-        Binding("1", "focus_pane('throughput')", "Panes 1-6", show=False),
+        Binding("1", "focus_pane('throughput')", "Panes 1-7", show=False),
         Binding("2", "focus_pane('latency')", show=False),
         Binding("3", "focus_pane('errors')", show=False),
         Binding("4", "focus_pane('server')", show=False),
         Binding("5", "focus_pane('connections')", show=False),
         Binding("6", "focus_pane('workers')", show=False),
+        Binding("7", "focus_pane('waits')", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -81,6 +83,7 @@ class DashboardScreen(Screen):
         yield Pane("latency", TITLES["latency"])
         with Horizontal(id="dash-bottom"):
             yield Pane("errors", TITLES["errors"])
+            yield Pane("waits", TITLES["waits"])
             yield Pane("connections", TITLES["connections"])
         yield Pane("workers", TITLES["workers"])
         yield Footer()

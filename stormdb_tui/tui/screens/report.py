@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, T
 
 from stormdb_tui.report import plots
 from stormdb_tui.report.fmt import fmt
-from stormdb_tui.report.model import Report
+from stormdb_tui.report.model import Report, default_report_path
 from stormdb_tui.tui.widgets.charts import Chart
 
 LAT_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
@@ -193,6 +193,8 @@ class ReportScreen(Screen):
         if self.data.get("pg_note"):
             notes.append(self.data["pg_note"])
         text = Text()
+        for warning in self.data.get("warnings") or []:  # figures not to take at face value: loud
+            text.append(f"warning: {warning}\n", style="bold yellow")
         for note in notes:
             text.append(f"note: {note}\n", style="dim")
         return text
@@ -291,8 +293,6 @@ class ReportScreen(Screen):
 
     def default_path(self, kind: str) -> str:
         """``reports/<workload>-<start time>.json`` (or ``.md``)."""
-        from stormdb_tui.tui.app import default_report_path
-
         return default_report_path(self.data, kind)
 
     def action_export(self, kind: str) -> None:

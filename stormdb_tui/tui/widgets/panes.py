@@ -187,6 +187,10 @@ def render_server(pg: Mapping[str, Any] | None, monitoring: bool | None = None) 
         wal += f" fpi {fmt_rate(pg.get('wal_fpi_s'))}/s"
     row("WAL", wal)
     row("commits", f"{fmt_rate(pg.get('commits_s'))}/s  rb {fmt_rate(pg.get('rollbacks_s'))}/s")
+    io_total = (pg.get("io") or {}).get("total")
+    if io_total:  # pg_stat_io, 16+: block operations of every backend type
+        row("blocks/s", " ".join(f"{name} {io_total.get(key) or 0:,.0f}" for name, key in
+                                 (("rd", "reads_s"), ("wr", "writes_s"), ("ext", "extends_s"))))
     ckpt = f"timed {pg.get('checkpoints_timed', '–')} req {pg.get('checkpoints_req', '–')}"
     if pg.get("checkpoint_in_progress"):
         ckpt += " running"
@@ -228,6 +232,32 @@ def render_connections(pg: Mapping[str, Any] | None) -> Text:
     if waits:
         text.append("\nwaiting on: ", style="dim")
         text.append(", ".join(f"{k} {v}" for k, v in sorted(waits.items(), key=lambda kv: -kv[1])[:4]))
+    return text
+
+
+def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
+    """This interval's wait-event shares of our load sessions (CPU = active, no wait event)."""
+    text = Text()
+    if pg is None:
+        text.append("server statistics off", style="dim")
+        return text
+    waits = pg.get("waits")
+    if waits is None:
+        text.append("wait sampling off\n(monitoring.wait_sample_rate)", style="dim")
+        return text
+    top = waits.get("top") or []
+    if not top:
+        text.append("no session inside a transaction", style="dim")
+        return text
+    text.append(f"{waits.get('sessions_avg') or 0:.1f} in a txn", style="dim")
+    room = max(width - 7, 6)
+    for w in top[:4]:
+        name = "CPU" if w["type"] == "CPU" else f"{w['type']}:{w['event']}"
+        if len(name) > room:
+            name = name[:room - 1] + "…"
+        style = "yellow" if w["type"] in ("Lock", "LWLock") else ""
+        text.append(f"\n{w['share'] * 100:>3.0f}% ")
+        text.append(name, style=style)
     return text
 
 
@@ -289,6 +319,8 @@ class Pane(Vertical):
             body.update(render_errors(snap))
         elif name == "server":
             body.update(render_server(snap.pg, self.monitoring))
+        elif name == "waits":
+            body.update(render_waits(snap.pg, self.content_size.width or 40))
         elif name == "connections":
             body.update(render_connections(snap.pg))
         elif name == "workers":
