@@ -38,6 +38,8 @@ class Result:
     max_rss_mb: float
     wall_s: float
     mean_ms: float | None = None
+    own_cpu_us_per_tx: float | None = None
+    """Ours only: the client CPU per transaction the run measured itself (start-up excluded)."""
 
     @property
     def cpu_ms_per_ktx(self) -> float | None:
@@ -148,7 +150,8 @@ def run_ours(
     if data["status"] != "completed":
         raise RuntimeError(f"stormdb-tui run {data['status']}: {data.get('message')}")
     lat = summary["latency_ms"]
-    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall, lat.get("mean"))
+    own = (data.get("client") or {}).get("cpu_per_tx_us")
+    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall, lat.get("mean"), own)
 
 
 def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int, float | None]:
