@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from stormdb_tui import config_stormdb
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.options import Option, suggest, validate_options
 
@@ -68,6 +69,14 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("warmup", "duration", 0.0, "time run before measuring starts; excluded from all statistics", minimum=0),
     Option("think_time", "duration", 0.0, "pause between a worker's transactions (closed model)", minimum=0),
     Option(
+        "ramp",
+        "duration",
+        0.0,
+        "start the workers one by one, evenly over this long from the start of the run "
+        "(warm-up included; keep it within warmup to measure only the full load)",
+        minimum=0,
+    ),
+    Option(
         "rate",
         "float",
         None,
@@ -76,10 +85,19 @@ RUN_OPTIONS: tuple[Option, ...] = (
     ),
     Option("arrival", "choice", "poisson", "open-model arrivals", choices=("poisson", "uniform")),
     Option(
+        "schedule",
+        "choice",
+        "shared",
+        "open model: one arrival schedule per process taken by whichever worker is free (shared, as "
+        "pgbench -R), or one per worker at rate/workers (per_worker)",
+        choices=("shared", "per_worker"),
+    ),
+    Option(
         "latency_limit",
         "duration",
         None,
-        "open model: transactions already later than this at their start are skipped (pgbench -L)",
+        "transactions slower than this are counted late; in the open model those already later "
+        "than this at their start are skipped (pgbench -L)",
         minimum=0,
     ),
     Option("seed", "int", None, "random seed; each worker uses seed + worker id (default: random)"),
@@ -138,11 +156,6 @@ SECTIONS: dict[str, tuple[Option, ...]] = {
 }
 ALL_SECTIONS = ("database", "workload", "run", "metrics", "monitoring", "report", "plugins")
 
-# StormDB flat-file keys and where they land here.
-_LEGACY_RUN_KEYS = {"duration": "duration", "workers": "workers", "connections": "connections"}
-_LEGACY_DB_KEYS = {"username": "user", "type": None}
-
-
 @dataclass
 class RunConfig:
     """A parsed, section-validated configuration.
@@ -162,13 +175,17 @@ class RunConfig:
     plugins: dict[str, Any] = field(default_factory=lambda: validate_options(PLUGINS_OPTIONS, {}))
     lines: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Our key path -> the key as the file spells it (StormDB files), so messages name the file's key."""
+    sweep: dict[str, Any] | None = None
+    """A sweep read from the file (StormDB's ``progressive:`` section), for ``stormdb-tui sweep``."""
 
     def workload_options(self, decls: tuple[Option, ...] | list[Option]) -> dict[str, Any]:
         """The workload's options typed against its declarations, errors located in the file."""
         try:
             return validate_options(decls, self.workload_raw, prefix="workload.", lines=self.lines)
         except ConfigError as exc:
-            raise exc.located(self.source, None) from None
+            raise _aliased(exc, self.aliases).located(self.source, None) from None
 
     def percentiles(self) -> list[float]:
         """The standard percentiles plus any extra ones the config asks for.
@@ -280,10 +297,25 @@ def parse_config(text: str, source: str = "<config>") -> RunConfig:
             found=type(data).__name__,
         )
     lines = _line_map(text, source)
-    warnings: list[str] = []
-    if isinstance(data.get("workload"), str) or "workload_config" in data:
-        data, warnings = _from_stormdb(data, source)
-    return build_config(data, source, lines, warnings)
+    if not config_stormdb.is_stormdb(data):
+        return build_config(data, source, lines)
+    foreign = config_stormdb.translate(data, source, lines)
+    ours_lines = {**lines, **{ours: lines[theirs] for ours, theirs in foreign.aliases.items() if theirs in lines}}
+    try:
+        cfg = build_config(foreign.data, source, ours_lines, foreign.warnings)
+    except ConfigError as exc:
+        raise _aliased(exc, foreign.aliases) from None
+    cfg.aliases = foreign.aliases
+    cfg.sweep = foreign.sweep
+    return cfg
+
+
+def _aliased(exc: ConfigError, aliases: Mapping[str, str]) -> ConfigError:
+    """The error with its key path spelt as in the file (``workload_config.think_time``, not ours)."""
+    if not exc.path or exc.path not in aliases:
+        return exc
+    return ConfigError(exc.detail, path=aliases[exc.path], file=exc.file, line=exc.line, expected=exc.expected,
+                       found=exc.found, hint=exc.hint)
 
 
 def build_config(
@@ -385,6 +417,24 @@ def check_percentiles(
     return out
 
 
+def check_window(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
+    """The measured window is at least 1 s unless a transaction count ends the run.
+
+    Checked once every override is applied (``--duration 0 --transactions 100``
+    is valid in either order). A zero-length window measured only the drain
+    of in-flight transactions and reported it as throughput.
+    """
+    if run.get("transactions") is None and run.get("duration") is not None and run["duration"] < 1:
+        raise ConfigError(
+            "a run must measure for at least 1 s (or give run.transactions)",
+            path="run.duration",
+            file=source,
+            line=(lines or {}).get("run.duration"),
+            expected="a duration of 1s or more",
+            found=run["duration"],
+        )
+
+
 def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[str, int] | None = None) -> None:
     """Cross-field rules of the run section."""
     lines = lines or {}
@@ -407,61 +457,6 @@ def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[
             expected=f"at most {run.get('workers')}",
             found=run.get("processes"),
         )
-
-
-def _from_stormdb(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
-    """Translate StormDB's flat config into our sections, listing what has no meaning here."""
-    ours: dict[str, Any] = {"run": {}, "workload": {}}
-    ignored: list[str] = []
-    workload_opts: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "workload":
-            ours["workload"]["name"] = value
-        elif key in _LEGACY_RUN_KEYS:
-            ours["run"][_LEGACY_RUN_KEYS[key]] = value
-        elif key in ("scale", "mode"):
-            workload_opts[key] = value
-        elif key == "workload_config" and isinstance(value, Mapping):
-            workload_opts.update(value)
-        elif key == "database" and isinstance(value, Mapping):
-            db: dict[str, Any] = {}
-            for db_key, db_value in value.items():
-                mapped = _LEGACY_DB_KEYS.get(db_key, db_key)
-                if mapped is None:
-                    continue
-                if mapped in {o.name for o in DATABASE_OPTIONS}:
-                    db[mapped] = db_value
-                else:
-                    ignored.append(f"database.{db_key}")
-            ours["database"] = db
-        elif key == "metrics" and isinstance(value, Mapping):
-            metrics: dict[str, Any] = {}
-            for m_key, m_value in value.items():
-                if m_key == "interval":
-                    metrics["interval"] = m_value
-                elif m_key in ("latency_percentiles", "percentiles"):
-                    metrics["percentiles"] = m_value
-                else:
-                    ignored.append(f"metrics.{m_key}")
-            ours["metrics"] = metrics
-        elif key == "plugins" and isinstance(value, Mapping):
-            if "paths" in value:
-                ours["plugins"] = {"paths": value["paths"]}
-            ignored.extend(f"plugins.{k}" for k in value if k != "paths")
-        elif key in ALL_SECTIONS and isinstance(value, Mapping):
-            ours[key] = value
-        else:
-            ignored.append(str(key))
-    ours["workload"].update(workload_opts)
-    warnings = []
-    if ignored:
-        warnings.append(
-            f"{source}: StormDB config format read; these keys have no meaning here and were ignored: "
-            + ", ".join(ignored)
-        )
-    else:
-        warnings.append(f"{source}: StormDB config format read")
-    return ours, warnings
 
 
 def apply_override(cfg: RunConfig, key: str, value: Any, workload_decls: tuple[Option, ...] | list[Option] = ()) -> None:

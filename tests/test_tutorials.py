@@ -74,7 +74,7 @@ def test_state_carries_config_and_overrides() -> None:
 @pytest.mark.parametrize("tut", ALL, ids=[Path(t.path).stem for t in ALL])
 def test_every_demo_runs_headless(dsn: str, tut: tutorials.Tutorial) -> None:
     """Each runnable step, with short runs: completed reports with transactions, checks passing."""
-    results = tutorials.run_tutorial(tut, dsn, duration_override=0.5, workload_overrides=QUICK)
+    results = tutorials.run_tutorial(tut, dsn, duration_override=1.0, workload_overrides=QUICK)
     by_index = {r.index: r for r in results}
     for index, step in enumerate(tut.steps):
         action = step.action
@@ -201,7 +201,7 @@ def test_sweep_runs_headless_and_fills_the_table(dsn: str, tmp_path: Path) -> No
     tut = tutorials.load_tutorial(tmp_path / "sweep.md")
 
     async def main() -> None:
-        app = FakeStorm(lambda: TutorialScreen(tut, duration_override=0.3))
+        app = FakeStorm(lambda: TutorialScreen(tut, duration_override=1.0))
         app.dsn = dsn
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause()

@@ -33,6 +33,8 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT = 3
 REPORT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+CONNECTION_LABEL = "(connection)"
+"""The pseudo-operation a failed reconnect is recorded under: it is no transaction's error."""
 INTERVAL_LATENCY_KEYS = ("p50", "p90", "p95", "p99", "p99_9", "max")
 """What each interval keeps of its overall latency (the dashboard shows the full ladder per interval)."""
 
@@ -138,18 +140,22 @@ class Recorder:
     """One worker's raw measurements for the current interval (never shared).
 
     ``lat`` maps an operation label to latencies in µs (from the scheduled
-    start in the open model), ``svc`` to service times (open model only),
+    start in the open model, from the request for a pooled connection with
+    a shared pool), ``svc`` to service times (open model or shared pool
+    only), ``lag`` and ``wait`` (key ``"*"``) to schedule lag and pool wait,
     ``errors`` lists (label, sqlstate, message) tuples. Workers keep the
     latencies in ``array("q")``: 8 bytes a value instead of a pointer plus an
     int object (about 40 bytes) kept alive until the sampler folds it, for
     the same append cost (0.045 vs 0.03 µs). Any sequence of ints works.
     """
 
-    __slots__ = ("lat", "svc", "errors")
+    __slots__ = ("lat", "svc", "lag", "wait", "errors")
 
     def __init__(self) -> None:
         self.lat: dict[str, MutableSequence[int]] = {}
         self.svc: dict[str, MutableSequence[int]] = {}
+        self.lag: dict[str, MutableSequence[int]] = {}
+        self.wait: dict[str, MutableSequence[int]] = {}
         self.errors: list[tuple[str, str, str]] = []
 
 
@@ -169,6 +175,8 @@ class IntervalPart:
 
     hists: dict[str, HdrHistogram] = field(default_factory=dict)
     svc_hists: dict[str, HdrHistogram] = field(default_factory=dict)
+    lag_hists: dict[str, HdrHistogram] = field(default_factory=dict)
+    wait_hists: dict[str, HdrHistogram] = field(default_factory=dict)
     errors: dict[tuple[str, str], ErrorKind] = field(default_factory=dict)
     worker_counts: dict[int, tuple[int, int]] = field(default_factory=dict)
     """worker id -> (transactions, errors) in this interval."""
@@ -182,6 +190,8 @@ class IntervalPart:
             "client": self.client,
             "hists": {k: h.encode() for k, h in self.hists.items()},
             "svc_hists": {k: h.encode() for k, h in self.svc_hists.items()},
+            "lag_hists": {k: h.encode() for k, h in self.lag_hists.items()},
+            "wait_hists": {k: h.encode() for k, h in self.wait_hists.items()},
             "errors": [(e.label, e.sqlstate, e.count, e.first_message) for e in self.errors.values()],
             "worker_counts": self.worker_counts,
             "counters": self.counters,
@@ -192,6 +202,8 @@ class IntervalPart:
         part = cls()
         part.hists = {k: _acyclic(HdrHistogram.decode(v)) for k, v in data["hists"].items()}
         part.svc_hists = {k: _acyclic(HdrHistogram.decode(v)) for k, v in data["svc_hists"].items()}
+        part.lag_hists = {k: _acyclic(HdrHistogram.decode(v)) for k, v in data.get("lag_hists", {}).items()}
+        part.wait_hists = {k: _acyclic(HdrHistogram.decode(v)) for k, v in data.get("wait_hists", {}).items()}
         for label, state, count, msg in data["errors"]:
             part.errors[(label, state)] = ErrorKind(label, state, count, msg)
         part.worker_counts = dict(data["worker_counts"])
@@ -200,7 +212,7 @@ class IntervalPart:
         return part
 
 
-COUNTER_NAMES = ("queries", "retries", "rollbacks", "skipped", "late", "reconnects")
+COUNTER_NAMES = ("queries", "retries", "rollbacks", "skipped", "late", "reconnects", "reconnect_failures")
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,13 @@ class IntervalSample:
     pg: Mapping[str, Any] | None = None
     client: Mapping[str, Any] | None = None
     """The client's own figures for the interval and whether it was the limit (engine.audit)."""
+    late: int = 0
+    service_ms: Mapping[str, float | None] | None = None
+    """Without the schedule lag and the pool wait; None when it equals the latency."""
+    lag_ms: Mapping[str, float | None] | None = None
+    """Open model: how late transactions started against their schedule (pgbench -P's "lag")."""
+    pool_wait_ms: Mapping[str, float | None] | None = None
+    """Pool smaller than the workers: the wait for a pooled connection."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -233,7 +252,11 @@ class IntervalSample:
             "retries": self.retries,
             "rollbacks": self.rollbacks,
             "skipped": self.skipped,
+            "late": self.late,
             "latency_ms": dict(self.latency_ms),
+            "service_ms": dict(self.service_ms) if self.service_ms is not None else None,
+            "lag_ms": dict(self.lag_ms) if self.lag_ms is not None else None,
+            "pool_wait_ms": dict(self.pool_wait_ms) if self.pool_wait_ms is not None else None,
             "operations": {k: dict(v) for k, v in self.labels.items()},
             "pg": dict(self.pg) if self.pg is not None else None,
             "client": dict(self.client) if self.client is not None else None,
@@ -279,6 +302,7 @@ class RunSnapshot:
     client_bound: bool = False
     """The last interval was limited by the load generator itself: its figures describe the client."""
     client: Mapping[str, Any] | None = None
+    agreement: Mapping[str, Any] | None = None
 
     @property
     def last(self) -> IntervalSample | None:
@@ -298,6 +322,8 @@ class Aggregator:
         self.cum_svc: dict[str, HdrHistogram] = {}
         self.cum_all = new_histogram()
         self.cum_svc_all = new_histogram()
+        self.cum_lag = new_histogram()
+        self.cum_wait = new_histogram()
         self.label_errors: dict[str, int] = {}
         self.errors: dict[tuple[str, str], ErrorKind] = {}
         self.counters = dict.fromkeys(COUNTER_NAMES, 0)
@@ -307,6 +333,8 @@ class Aggregator:
         self.error_count = 0
         self.events: list[dict[str, Any]] = []
         self.client = ClientTally()
+        self.origin: float | None = None
+        """``time.monotonic()`` of the measured start: server events are placed on the series' clock."""
 
     def add(self, parts: list[IntervalPart], t_s: float, duration_s: float, pg: Mapping[str, Any] | None = None) -> IntervalSample:
         """Merge one interval's parts; returns the new sample (also appended to the series)."""
@@ -316,6 +344,9 @@ class Aggregator:
         counters = dict.fromkeys(COUNTER_NAMES, 0)
         errors = 0
         client = self.client.add([r for part in parts for r in part.client], duration_s)
+        svc_all = new_histogram()
+        lag_all = new_histogram()
+        wait_all = new_histogram()
         for part in parts:
             for label, hist in part.hists.items():
                 if label in label_hists:
@@ -326,17 +357,25 @@ class Aggregator:
                 if label not in self.cum_svc:
                     self.cum_svc[label] = new_histogram()
                 self.cum_svc[label].add(hist)
-                self.cum_svc_all.add(hist)
+                svc_all.add(hist)
+            for hist in part.lag_hists.values():
+                lag_all.add(hist)
+            for hist in part.wait_hists.values():
+                wait_all.add(hist)
             for key, kind in part.errors.items():
-                errors += kind.count
-                label_errs[kind.label] = label_errs.get(kind.label, 0) + kind.count
+                if kind.label == CONNECTION_LABEL:  # not a transaction: kept as a kind, not an operation's error
+                    counters["reconnect_failures"] += kind.count
+                else:
+                    errors += kind.count
+                    label_errs[kind.label] = label_errs.get(kind.label, 0) + kind.count
                 known = self.errors.get(key)
                 if known is None:
                     self.errors[key] = ErrorKind(kind.label, kind.sqlstate, kind.count, kind.first_message)
                 else:
                     known.count += kind.count
             for name, value in part.counters.items():
-                counters[name] = counters.get(name, 0) + value
+                if name != "reconnect_failures":  # counted from the error kinds above
+                    counters[name] = counters.get(name, 0) + value
             for wid, (count, errs) in part.worker_counts.items():
                 totals = self.worker_totals.setdefault(wid, [0, 0])
                 totals[0] += count
@@ -363,13 +402,26 @@ class Aggregator:
                 label, {"count": 0, "tps": 0.0, "errors": errs, "latency_ms": dict.fromkeys(("p50", "p95", "p99", "max"))}
             )
         self.cum_all.add(interval_all)
+        self.cum_svc_all.add(svc_all)
+        self.cum_lag.add(lag_all)
+        self.cum_wait.add(wait_all)
         for name, value in counters.items():
             self.counters[name] = self.counters.get(name, 0) + value
         self.transactions += count
         self.error_count += errors
         overall = latency_summary(interval_all)
         if pg and pg.get("events"):
-            self.events.extend(dict(e, t_s=round(t_s, 3)) for e in pg["events"])
+            origin = self.origin
+            self.events.extend(
+                dict(e, t_s=round(e["t"] - origin if origin is not None and "t" in e else t_s, 3)) for e in pg["events"]
+            )
+
+        def short(hist: HdrHistogram) -> dict[str, float | None] | None:
+            if not hist.get_total_count():
+                return None
+            summary = latency_summary(hist, (50.0, 95.0, 99.0))
+            return {k: summary[k] for k in ("p50", "p95", "p99", "max", "mean")}
+
         sample = IntervalSample(
             t_s=t_s,
             duration_s=duration_s,
@@ -380,13 +432,24 @@ class Aggregator:
             retries=counters["retries"],
             rollbacks=counters["rollbacks"],
             skipped=counters["skipped"],
-            latency_ms={k: overall[k] for k in INTERVAL_LATENCY_KEYS},
+            latency_ms={k: overall[k] for k in (*INTERVAL_LATENCY_KEYS, "mean")},
             labels=labels,
             pg=pg,
             client=client,
+            late=counters["late"],
+            service_ms=short(svc_all),
+            lag_ms=short(lag_all),
+            pool_wait_ms=short(wait_all),
         )
         self.intervals.append(sample)
         return sample
+
+    def waits(self) -> dict[str, dict[str, float | None] | None]:
+        """Cumulative schedule lag and pool wait (None when there was none to measure)."""
+        return {
+            "schedule_lag_ms": latency_summary(self.cum_lag, self.percentiles) if self.cum_lag.get_total_count() else None,
+            "pool_wait_ms": latency_summary(self.cum_wait, self.percentiles) if self.cum_wait.get_total_count() else None,
+        }
 
     def label_stats(self, elapsed_s: float) -> tuple[tuple[LabelStats, ...], LabelStats]:
         """Cumulative per-label and overall statistics over the measured window."""
@@ -450,9 +513,14 @@ def fold_recorder(
     offsets = dict(offsets or {})
     count = _fold_lists(rec.lat, part.hists, "lat:", offsets)
     _fold_lists(rec.svc, part.svc_hists, "svc:", offsets)
+    _fold_lists(rec.lag, part.lag_hists, "lag:", offsets)
+    _fold_lists(rec.wait, part.wait_hists, "wait:", offsets)
     start = offsets.get("err", 0)
     errors = rec.errors[start:]
+    failed = 0
     for label, state, message in errors:
+        if label != CONNECTION_LABEL:
+            failed += 1
         key2 = (label, state)
         kind = part.errors.get(key2)
         if kind is None:
@@ -462,7 +530,7 @@ def fold_recorder(
     offsets["err"] = start + len(errors)
     if count or errors or wid not in part.worker_counts:
         prev = part.worker_counts.get(wid, (0, 0))
-        part.worker_counts[wid] = (prev[0] + count, prev[1] + len(errors))
+        part.worker_counts[wid] = (prev[0] + count, prev[1] + failed)
     return offsets
 
 

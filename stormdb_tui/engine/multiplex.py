@@ -788,6 +788,10 @@ class MultiplexGroup:
                 latency = (t1 - slot.sched) // 1000
                 values.append(latency)
                 rec.svc[label].append((t1 - slot.t0) // 1000)
+                lag = rec.lag.get("*")
+                if lag is None:
+                    lag = rec.lag["*"] = array("q")
+                lag.append(max(slot.t0 - slot.sched, 0) // 1000)  # schedule lag, as pgbench -R reports it
                 if self.limit_ns and latency * 1000 > self.limit_ns:
                     slot.late += 1
             else:

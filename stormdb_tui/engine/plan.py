@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stormdb_tui import db
-from stormdb_tui.config import RunConfig, apply_override, load_config
+from stormdb_tui.config import RunConfig, apply_override, check_window, load_config
 from stormdb_tui.errors import ConfigError
 from stormdb_tui.registry import Registry, discover
 from stormdb_tui.workload import Workload
@@ -177,6 +177,7 @@ def make_plan(
     """Validate everything that can be validated before touching the server, then resolve the target."""
     registry = registry or discover(cfg.plugins.get("paths") or [])
     cls = apply_overrides(cfg, registry, overrides)
+    check_window(cfg.run, cfg.source, cfg.lines)
     options = cfg.workload_options(tuple(cls.options))
     try:
         workload = cls(options, _run_settings(cfg.run))

@@ -100,13 +100,13 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
         )
         group.open()
     except Exception as exc:
-        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        pipe.send(("error", 0, f"{type(exc).__name__}: {exc}"))
         return
-    pipe.send(("ready", group.pool_size))
+    pipe.send(("ready", 0, group.pool_size))
     reported = 0
     while True:
         try:
-            op, arg = pipe.recv()
+            seq, op, arg = pipe.recv()
         except (EOFError, OSError):  # the parent is gone: stop quietly
             group.stop()
             group.join(5)
@@ -115,27 +115,28 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
         if op == "start":
             group.measuring = arg  # no warm-up: measured from the first transaction, as in one process
             group.start()
+            alive.value = len(group.workers)
             threading.Thread(target=_count_alive, args=(group, alive), daemon=True).start()
+            pipe.send(("started", seq, group.alive()))
         elif op == "measuring":
             group.measuring = arg
         elif op == "swap":
             part = group.swap(measuring=arg)
-            pipe.send(("part", part.encode(), group.fatal_errors[reported:]))
+            pipe.send(("part", seq, part.encode(), group.fatal_errors[reported:]))
             reported = len(group.fatal_errors)
         elif op == "stop":
             group.stop()
             group.join(arg)
-            pipe.send(("stopped", group.alive()))
+            pipe.send(("stopped", seq, group.alive()))
         elif op == "close":
             stats = group.worker_stats(1.0)
             group.close()
-            pipe.send(("closed", stats, group.fatal_errors[reported:]))
+            pipe.send(("closed", seq, stats, group.fatal_errors[reported:]))
             return
 
 
 def _count_alive(group: WorkerGroup, alive: Any) -> None:
     """Keep the shared count of running workers current, so the parent sees the end at once."""
-    alive.value = len(group.workers)
     for worker in group.workers:
         worker.thread.join()
         with alive.get_lock():
@@ -150,6 +151,9 @@ class _Child:
         self.pipe = pipe
         self.alive = alive
         self.dead = False
+        self.seq = 0
+        self.late_parts: list[tuple[Any, ...]] = []
+        """Swap replies that arrived after their request timed out, merged into the next interval."""
 
     @property
     def name(self) -> str:
@@ -216,14 +220,18 @@ class ProcessGroup:
     ) -> None:
         self.fatal_errors: list[str] = []
         self.crashed: list[str] = []
-        self.pool_size = workers
+        processes = max(1, min(processes, workers))
+        sizes = [n for n in _split(workers, processes) if n]
+        # run.connections is split over the children as the workers are; each child needs one.
+        shares = [max(c or 0, 1) for c in _split(connections, len(sizes))] if connections else list(sizes)
+        self.pool_size = sum(min(c, n) for c, n in zip(shares, sizes, strict=True))
+        """Connections actually opened: the children's own counts once :meth:`open` returns."""
+        self.reply_timeout = REPLY_TIMEOUT_S
         self.stopping = False
         self._measuring = False
         self._stats: list[dict[str, Any]] = []
         self.connect_timeout = float(run.get("connect_timeout") or 10.0)
         self.warmup = float(run.get("warmup") or 0.0)
-        processes = max(1, min(processes, workers))
-        sizes = [n for n in _split(workers, processes) if n]
         per_worker = _split(run.get("transactions"), workers)  # the same shares as in one process
         mp = multiprocessing.get_context("spawn")
         with _real_stdio():  # shared values start multiprocessing's resource tracker
@@ -245,7 +253,7 @@ class ProcessGroup:
                 "run": child_run,
                 "total_workers": workers,
                 "seed": seed,
-                "connections": None if connections is None else max(size, 1),
+                "connections": None if connections is None else shares[index],
                 "quiet": quiet,
                 "driver": driver,
             }
@@ -262,18 +270,39 @@ class ProcessGroup:
             for child in self.children:
                 child.process.start()
         errors = []
+        opened = 0
         for child in self.children:
-            reply = self._recv(child, self.connect_timeout + REPLY_TIMEOUT_S, "ready")
+            reply = self._recv(child, self.connect_timeout + REPLY_TIMEOUT_S, "ready", 0)
             if reply is None:
                 errors.append(f"{child.name} did not start")
             elif reply[0] == "error":
-                errors.append(reply[1])
+                errors.append(reply[2])
+            else:
+                opened += reply[2]
         if errors:
             self.close()
             raise DatabaseError(errors[0])
+        self.pool_size = opened
 
     def start(self) -> None:
-        self._send_all(("start", self.warmup == 0))
+        """Start every child's workers; returns once each child has confirmed them running.
+
+        Without the confirmation the runner could look at the children's
+        running-worker counts before they were set, see zero, and end the
+        run as "completed" after a fraction of a second.
+        """
+        asked = [(c, self._send(c, ("start", self.warmup == 0))) for c in self.children]
+        for child, seq in asked:
+            if seq is None:
+                continue
+            reply = self._recv(child, self.reply_timeout, "started", seq)
+            if reply is None or reply[0] != "started":
+                message = f"{child.name} did not confirm that its workers started"
+                if reply is not None and reply[0] == "error":
+                    message += f": {reply[2]}"
+                self.fatal_errors.append(message)
+                self.crashed.append(message)
+                child.dead = True
 
     @property
     def measuring(self) -> bool:
@@ -286,17 +315,20 @@ class ProcessGroup:
 
     def swap(self, measuring: bool) -> IntervalPart:
         """Ask every child for its interval and merge the answers into one part."""
-        live = [c for c in self.children if self._send(c, ("swap", measuring))]
+        asked = [(c, self._send(c, ("swap", measuring))) for c in self.children]
         merged = IntervalPart()
-        for child in live:
-            reply = self._recv(child, REPLY_TIMEOUT_S, "part")
-            if reply is None or reply[0] != "part":
+        for child, seq in asked:
+            if seq is None:
                 continue
-            part = IntervalPart.decode(reply[1])
-            self.fatal_errors.extend(reply[2])
-            _merge_part(merged, part)
-            for name, value in part.counters.items():
-                merged.counters[name] = merged.counters.get(name, 0) + value
+            reply = self._recv(child, self.reply_timeout, "part", seq)
+            replies = child.late_parts + ([reply] if reply is not None and reply[0] == "part" else [])
+            child.late_parts = []
+            for late in replies:
+                part = IntervalPart.decode(late[2])
+                self.fatal_errors.extend(late[3])
+                _merge_part(merged, part)
+                for name, value in part.counters.items():
+                    merged.counters[name] = merged.counters.get(name, 0) + value
         return merged
 
     def alive(self) -> int:
@@ -319,7 +351,7 @@ class ProcessGroup:
         deadline = time.monotonic() + (timeout if timeout is not None else REPLY_TIMEOUT_S)
         for child in self.children:
             if not child.dead:
-                self._recv(child, max(deadline - time.monotonic(), 0.1), "stopped")
+                self._recv(child, max(deadline - time.monotonic(), 0.1), "stopped", child.seq)
         return self.alive() == 0
 
     def close(self) -> None:
@@ -328,11 +360,12 @@ class ProcessGroup:
         for child in self.children:
             if child.process.pid is None:
                 continue
-            if self._send(child, ("close", None)):
-                reply = self._recv(child, REPLY_TIMEOUT_S, "closed")
+            seq = self._send(child, ("close", None))
+            if seq is not None:
+                reply = self._recv(child, self.reply_timeout, "closed", seq)
                 if reply is not None and reply[0] == "closed":
-                    stats.extend(reply[1])
-                    self.fatal_errors.extend(reply[2])
+                    stats.extend(reply[2])
+                    self.fatal_errors.extend(reply[3])
             child.process.join(5)
             if child.process.is_alive():
                 child.process.terminate()
@@ -354,26 +387,36 @@ class ProcessGroup:
         for child in self.children:
             self._send(child, message)
 
-    def _send(self, child: _Child, message: tuple[str, Any]) -> bool:
+    def _send(self, child: _Child, message: tuple[str, Any]) -> int | None:
+        """Send a request tagged with the child's next sequence number; the number, or None."""
         if child.dead:
-            return False
+            return None
+        child.seq += 1
         try:
-            child.pipe.send(message)
-            return True
+            child.pipe.send((child.seq, *message))
+            return child.seq
         except (OSError, ValueError):
             self._lost(child)
-            return False
+            return None
 
-    def _recv(self, child: _Child, timeout: float, expect: str | None = None) -> tuple[Any, ...] | None:
-        """The child's next reply of kind ``expect`` (a late reply to an earlier request is skipped)."""
+    def _recv(self, child: _Child, timeout: float, expect: str, seq: int) -> tuple[Any, ...] | None:
+        """The child's reply to request ``seq`` (or an error).
+
+        Replies carry the number of the request they answer, so a reply that
+        comes after its request timed out is never taken for the answer to a
+        later one: a late interval is kept for the next swap, anything else
+        stale is dropped.
+        """
         if child.dead:
             return None
         deadline = time.monotonic() + timeout
         try:
             while child.pipe.poll(max(deadline - time.monotonic(), 0)):
                 reply = child.pipe.recv()
-                if expect is None or reply[0] in (expect, "error"):
+                if reply[0] == "error" or (reply[0] == expect and reply[1] == seq):
                     return reply
+                if reply[0] == "part":
+                    child.late_parts.append(reply)
         except (EOFError, OSError):
             pass
         if not child.process.is_alive() or child.pipe.closed:

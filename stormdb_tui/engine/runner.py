@@ -39,6 +39,10 @@ from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, Run
 from stormdb_tui.workload import Progress, SetupProgress
 
 
+class _StoppedInWarmup(Exception):
+    """A stop request arrived before the measured window opened."""
+
+
 class Runner:
     """Drives one run of one workload against one target."""
 
@@ -77,6 +81,9 @@ class Runner:
         self.group: Any = None
         self.driver = "threads"
         self.processes = 1
+        self.unmeasured = {"transactions": 0, "rollbacks": 0}
+        """What ran outside the measured window (warm-up, a drain after a stop in warm-up)."""
+        self.agreement: dict[str, Any] | None = None
 
     # -- control -------------------------------------------------------------
 
@@ -154,6 +161,7 @@ class Runner:
         self.started_at = datetime.now(timezone.utc)
         self.status = "running"
         monitor = self._start_monitor()
+        self.monitoring = monitor is not None
         run = self.cfg.run
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
@@ -203,21 +211,21 @@ class Runner:
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
                 group.measuring = True
-                if monitor is not None:
-                    monitor.take()
-                    monitor.mark_measuring()
+                self._open_window(monitor)
                 self._window_started(window_conn)
             measure_start = t_last = time.monotonic()
+            self.aggregator.origin = measure_start
             group.start()
             if self.warmup:
                 self._set_phase("warmup", f"warming up for {self.warmup:g}s")
                 self._warm(measure_start)
-                group.swap(measuring=False)
+                self._count_unmeasured(group.swap(measuring=False))
+                if self._stop.is_set():
+                    raise _StoppedInWarmup
                 self._window_started(window_conn)
-                if monitor is not None:
-                    monitor.take()
-                    monitor.mark_measuring()
+                self._open_window(monitor)
                 measure_start = t_last = time.monotonic()
+                self.aggregator.origin = measure_start
                 group.measuring = True
             self._set_phase("measuring", "")
             deadline = measure_start + self.duration if self.duration is not None else None
@@ -239,6 +247,8 @@ class Runner:
                     next_tick += self.interval
                     while next_tick <= now:
                         next_tick += self.interval
+        except _StoppedInWarmup:
+            pass
         except DatabaseError as exc:
             failure = str(exc)
         except Exception as exc:
@@ -249,7 +259,9 @@ class Runner:
             group.join(timeout=30)
             end = time.monotonic()
             if group.measuring and end > t_last:
-                self._sample(group, monitor, measure_start, t_last, end)
+                self._sample(group, monitor, measure_start, t_last, end, final=True)
+            elif not group.measuring:
+                self._count_unmeasured(group.swap(measuring=False))
             group.close()
             if window_conn is not None:
                 window_conn.close()
@@ -264,6 +276,9 @@ class Runner:
         if failure is not None:
             self.status = "failed"
             self.message = failure
+        elif self.stop_reason and not group.measuring:
+            self.status = "interrupted"
+            self.message = f"stopped during the warm-up ({self.stop_reason}): nothing was measured"
         elif self.stop_reason:
             self.status = "interrupted"
             self.message = f"stopped early: {self.stop_reason}"
@@ -303,7 +318,7 @@ class Runner:
             if now >= end:
                 return
             self._stop.wait(min(self.interval, end - now))
-            self.group.swap(measuring=False)
+            self._count_unmeasured(self.group.swap(measuring=False))
             self.snapshot = self._make_snapshot(0.0, phase="warmup", elapsed_override=time.monotonic() - t0)
 
     def _wait_until(self, until: float, group: Any) -> None:
@@ -315,9 +330,20 @@ class Runner:
             if group.alive() == 0:
                 return
 
-    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float) -> None:
+    def _open_window(self, monitor: Any) -> None:
+        """The measured window opens: the server's counters are read now, not at the monitor's start."""
+        if monitor is not None:
+            monitor.mark()
+
+    def _count_unmeasured(self, part: IntervalPart) -> None:
+        """Keep the counts of unmeasured work: the client-and-server agreement covers the whole run."""
+        self.unmeasured["transactions"] += sum(h.get_total_count() for h in part.hists.values())
+        self.unmeasured["rollbacks"] += part.counters.get("rollbacks", 0)
+        self.unmeasured["reconnects"] = self.unmeasured.get("reconnects", 0) + part.counters.get("reconnects", 0)
+
+    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float, final: bool = False) -> None:
         part: IntervalPart = group.swap(measuring=True)
-        pg = monitor.take() if monitor is not None else None
+        pg = monitor.take(final=final) if monitor is not None else None
         sample = self.aggregator.add([part], now - start, now - last, pg)
         self.snapshot = self._make_snapshot(now - start)
         if self.on_interval is not None:
@@ -348,8 +374,13 @@ class Runner:
     def _stop_monitor(self, monitor: Any, elapsed: float) -> dict[str, Any] | None:
         if monitor is None:
             return None
+        agg = self.aggregator
+        unmeasured = self.unmeasured
+        commits = agg.transactions - agg.counters.get("rollbacks", 0) + unmeasured["transactions"] - unmeasured["rollbacks"]
         try:
-            pg = monitor.stop(self.aggregator.transactions)
+            setups = self.workers + agg.counters.get("reconnects", 0) + unmeasured.get("reconnects", 0)
+            pg = monitor.stop(agg.transactions, {"commits": commits, "setups": setups})
+            self.agreement = pg.get("agreement")
         except Exception as exc:
             self.plan.notes.append(f"server monitoring failed at the end: {db.first_line(exc)}")
             return None
@@ -378,6 +409,10 @@ class Runner:
         labels, overall = agg.label_stats(elapsed) if agg.transactions or agg.error_count else ((), None)
         last_pg = agg.intervals[-1].pg if agg.intervals else None
         last_client = agg.intervals[-1].client if agg.intervals else None
+        # The newest interval with server figures: one without them (none fresh yet) does not mean "off".
+        last_pg = next((i.pg for i in reversed(agg.intervals) if i.pg is not None), None)
+        if last_pg is None and getattr(self, "monitoring", False):
+            last_pg = {}  # on, no figures yet: an empty sample, never the "statistics off" None
         return RunSnapshot(
             status=self.status,
             phase=phase or self.phase,
@@ -401,6 +436,7 @@ class Runner:
             message=self.message,
             client_bound=bool(last_client and last_client.get("bound")),
             client=last_client,
+            agreement=getattr(self, "agreement", None),
         )
 
     def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
@@ -448,7 +484,9 @@ class Runner:
             },
             run={
                 "workers": self.workers,
-                "connections": run.get("connections") or self.workers,
+                # What was opened: the workbench's child and the processes split run.connections too.
+                "connections": self.group.pool_size if self.group is not None else run.get("connections") or self.workers,
+                "connections_configured": run.get("connections"),
                 "processes": self.processes,
                 "processes_setting": run.get("processes", "auto"),
                 "driver": self.driver,
@@ -459,6 +497,7 @@ class Runner:
                 "rate": rate,
                 "model": "open" if rate else "closed",
                 "arrival": run.get("arrival") if rate else None,
+                "schedule": run.get("schedule", "shared") if rate else None,
                 "latency_limit_s": run.get("latency_limit"),
                 "seed": self.seed,
                 "interval_s": self.interval,
@@ -476,6 +515,7 @@ class Runner:
             events=list(self.snapshot.events),
             errors=[ErrorFigures(k.label, k.sqlstate, k.count, k.first_message) for k in agg.errors.values()],
             notes=list(self.plan.notes),
+            waits=agg.waits(),
             client=agg.client.summary(agg.transactions),
         )
 

@@ -16,7 +16,9 @@ capped exponential backoff until the server is back or the run stops.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from array import array
@@ -29,12 +31,53 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
 from stormdb_tui.engine.audit import ClientMeter, LagProbe
-from stormdb_tui.engine.metrics import COUNTER_NAMES, IntervalPart, Recorder, fold_recorder, new_histogram
+from stormdb_tui.engine.metrics import (
+    CONNECTION_LABEL,
+    COUNTER_NAMES,
+    IntervalPart,
+    Recorder,
+    fold_recorder,
+    new_histogram,
+)
 from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import WorkerContext, Workload
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
+OPEN_MODEL_SWITCH_S = 0.0005
+"""The GIL switch interval while an open-model run goes (CPython's default is 5 ms)."""
+SLEEP_SLICE_S = 0.1
+"""Longest single sleep of a waiting worker, so a stop request is seen within this."""
+
+
+class Schedule:
+    """An arrival schedule: each :meth:`claim` hands out the next slot (``perf_counter_ns``).
+
+    Shared by the workers of a process (the default, as pgbench shares one
+    schedule among a thread's clients): whichever worker is free takes the
+    next slot, so an arrival never queues behind one busy worker while
+    others idle. The lock is held only for the few additions of a claim.
+    """
+
+    __slots__ = ("gap_ns", "poisson", "_rng", "_next", "_lock")
+
+    def __init__(self, rate: float, poisson: bool, rng: random.Random) -> None:
+        self.gap_ns = 1e9 / rate
+        self.poisson = poisson
+        self._rng = rng
+        self._next: float | None = None
+        self._lock = threading.Lock()
+
+    def claim(self) -> int:
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._next is None:  # the schedule starts when its first worker is ready
+                self._next = time.perf_counter_ns() - (0.0 if self.poisson else self._rng.random() * self.gap_ns)
+            self._next += self._rng.expovariate(1.0) * self.gap_ns if self.poisson else self.gap_ns
+            return int(self._next)
+        finally:
+            lock.release()
 
 
 class Worker:
@@ -49,6 +92,8 @@ class Worker:
         self.skipped = 0
         self.late = 0
         self.reconnects = 0
+        self.borrowed = False
+        """Shared pool: this worker holds a pooled connection right now."""
         self.ctx: WorkerContext | None = None
         self.thread = threading.Thread(target=self._main, name=f"stormdb-worker-{worker_id}", daemon=True)
         self.fatal: str | None = None
@@ -76,8 +121,10 @@ class Worker:
     def _main(self) -> None:
         group = self.group
         try:
-            conn = group.acquire(self)
-            if conn is None:
+            # With a shared pool a worker holds a connection only for one transaction
+            # (see _borrow); holding one from the start left the others none at all.
+            conn = None if group.shared_pool else group.acquire(self)
+            if conn is None and not group.shared_pool:
                 return
             seed = group.seed * 1_000_003 + self.id
             self.ctx = WorkerContext(
@@ -89,7 +136,10 @@ class Worker:
                 workers=group.total_workers,
                 stopping=lambda: group.stopping,
             )
-            group.workload.start_worker(self.ctx)
+            if conn is not None:
+                group.workload.start_worker(self.ctx)
+            if group.ramp and not self._ramp_wait():
+                return
             if group.rate:
                 self._run_open()
             else:
@@ -98,12 +148,25 @@ class Worker:
             self.fatal = f"worker {self.id}: {type(exc).__name__}: {first_line(exc)}"
             group.fatal_errors.append(self.fatal)
         finally:
-            if self.ctx is not None:
+            if self.ctx is not None and (self.borrowed or not group.shared_pool):
                 try:
                     group.workload.stop_worker(self.ctx)
                 except Exception:
                     pass
                 group.release(self.ctx.conn)
+                self.borrowed = False
+
+    def _ramp_wait(self) -> bool:
+        """Hold this worker back until its turn in the ramp; False when the run stops first.
+
+        Worker ids are global, so workers in several processes interleave as one ramp.
+        """
+        group = self.group
+        delay = group.ramp * self.id / max(group.total_workers, 1)
+        remaining = group.started + delay - time.monotonic()
+        if remaining > 0:
+            group.stop_event.wait(remaining)
+        return not group.stopping
 
     def _run_closed(self) -> None:
         group = self.group
@@ -112,64 +175,91 @@ class Worker:
         transaction = group.workload.transaction
         perf = time.perf_counter_ns
         think = group.think_time
-        wait = group.stop_event.wait
         quota = self.quota
+        if quota == 0:  # a share of zero transactions (fewer transactions than workers)
+            return
         shared_pool = group.shared_pool
+        limit_ns = int(group.latency_limit * 1e9) if group.latency_limit else 0
+        rec = self.rec
         while not group.stopping:
             pause = think + ctx.pause_s
             if pause:
                 ctx.pause_s = 0.0
-                wait(pause)
+                group.sleep(pause)
                 if group.stopping:
                     break
-            if shared_pool and not self._borrow():
-                break
             t0 = perf()
+            if shared_pool:
+                # The application's request waits for a pooled connection too: latency
+                # counts from here, service time from the moment it has one.
+                if not self._borrow():
+                    break
+                tc = perf()
             label = self._attempt(transaction, ctx)
             t1 = perf()
-            if shared_pool:
+            if shared_pool and self.borrowed:
+                self.borrowed = False
                 group.release(ctx.conn)
             if label is not None:
                 rec = self.rec
                 values = rec.lat.get(label)
                 if values is None:
                     values = rec.lat[label] = array("q")
+                    if shared_pool:
+                        rec.svc[label] = array("q")
                 values.append((t1 - t0) // 1000)
+                if shared_pool:
+                    rec.svc[label].append((t1 - tc) // 1000)
+                    waits = rec.wait.get("*")
+                    if waits is None:
+                        waits = rec.wait["*"] = array("q")
+                    waits.append((tc - t0) // 1000)
+                if limit_ns and t1 - t0 > limit_ns:
+                    self.late += 1
             if quota is not None and group.measuring:
                 quota -= 1
                 if quota <= 0:
                     break
 
     def _run_open(self) -> None:
+        """pgbench -R: claim the next slot of the schedule, wait for it, run, record from the slot."""
         group = self.group
         ctx = self.ctx
         assert ctx is not None
         transaction = group.workload.transaction
         perf = time.perf_counter_ns
-        rate = group.rate / group.total_workers
-        poisson = group.arrival == "poisson"
-        mean_gap_ns = 1e9 / rate
         limit_ns = int(group.latency_limit * 1e9) if group.latency_limit else 0
-        wait = group.stop_event.wait
-        rng = random.Random(ctx.rng.random())
+        sleep = group.sleep
         quota = self.quota
-        scheduled = perf() + (rng.random() * mean_gap_ns if not poisson else 0)
+        if quota == 0:
+            return
+        shared_pool = group.shared_pool
+        schedule = group.schedule if group.schedule is not None else Schedule(
+            float(group.rate or 0) / group.total_workers, group.arrival == "poisson", random.Random(ctx.rng.random())
+        )
+        claim = schedule.claim
         while not group.stopping:
-            scheduled += rng.expovariate(1.0) * mean_gap_ns if poisson else mean_gap_ns
+            scheduled = claim()
             now = perf()
+            if limit_ns:
+                while now - scheduled > limit_ns:  # already too late to be worth starting (pgbench -L)
+                    self.skipped += 1
+                    scheduled = claim()
             if scheduled > now:
-                wait((scheduled - now) / 1e9)
+                sleep((scheduled - now) / 1e9)
                 if group.stopping:
                     break
-            elif limit_ns and now - scheduled > limit_ns:
-                self.skipped += 1
-                continue
-            if group.shared_pool and not self._borrow():
-                break
             t0 = perf()
+            if shared_pool:
+                if not self._borrow():
+                    break
+                tc = perf()
+            else:
+                tc = t0
             label = self._attempt(transaction, ctx)
             t1 = perf()
-            if group.shared_pool:
+            if shared_pool and self.borrowed:
+                self.borrowed = False
                 group.release(ctx.conn)
             if label is not None:
                 rec = self.rec
@@ -177,9 +267,18 @@ class Worker:
                 if values is None:
                     values = rec.lat[label] = array("q")
                     rec.svc[label] = array("q")
-                latency = (t1 - int(scheduled)) // 1000
+                latency = (t1 - scheduled) // 1000
                 values.append(latency)
-                rec.svc[label].append((t1 - t0) // 1000)
+                rec.svc[label].append((t1 - tc) // 1000)
+                lags = rec.lag.get("*")
+                if lags is None:
+                    lags = rec.lag["*"] = array("q")
+                lags.append(max(t0 - scheduled, 0) // 1000)
+                if shared_pool:
+                    waits = rec.wait.get("*")
+                    if waits is None:
+                        waits = rec.wait["*"] = array("q")
+                    waits.append((tc - t0) // 1000)
                 if limit_ns and latency * 1000 > limit_ns:
                     self.late += 1
             if quota is not None and group.measuring:
@@ -224,16 +323,28 @@ class Worker:
             pass
 
     def _borrow(self) -> bool:
-        """Shared-pool mode: take a connection for one transaction."""
-        conn = self.group.acquire(self)
-        if conn is None:
-            return False
+        """Shared-pool mode: take a connection for one transaction (set up for this worker)."""
         ctx = self.ctx
         assert ctx is not None
-        if conn is not ctx.conn:
+        delay = BACKOFF_START_S
+        while True:
+            conn = self.group.acquire(self)
+            if conn is None:
+                return False
+            self.borrowed = True
+            if conn is ctx.conn:
+                return True
             ctx.conn = conn
-            self.group.workload.start_worker(ctx)
-        return True
+            try:
+                self.group.workload.start_worker(ctx)
+                return True
+            except psycopg.Error as exc:
+                self.rec.errors.append((CONNECTION_LABEL, error_sqlstate(exc), first_line(exc)))
+                self.borrowed = False
+                ctx.conn = None  # set up again on whichever connection comes next
+                self.group.release(conn)
+                self.group.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP_S)
 
     def _reconnect(self) -> None:
         """Replace a lost connection, backing off while the server is away."""
@@ -243,6 +354,7 @@ class Worker:
         self.reconnects += 1
         group.release(ctx.conn)
         if group.shared_pool:
+            self.borrowed = False
             return
         delay = BACKOFF_START_S
         while not group.stopping:
@@ -257,7 +369,8 @@ class Worker:
                 group.workload.start_worker(ctx)
                 return
             except psycopg.Error as exc:
-                self.rec.errors.append((ctx.label or "start_worker", error_sqlstate(exc), first_line(exc)))
+                # The reconnect failed, not the transaction before it: its own kind, under no operation.
+                self.rec.errors.append((CONNECTION_LABEL, error_sqlstate(exc), first_line(exc)))
                 group.release(conn)
                 group.stop_event.wait(delay)
                 delay = min(delay * 2, BACKOFF_CAP_S)
@@ -282,8 +395,11 @@ class WorkerGroup:
         self.total_workers = total_workers
         self.seed = seed
         self.think_time = float(run.get("think_time") or 0.0)
+        self.ramp = float(run.get("ramp") or 0.0)
+        self.started = time.monotonic()
         self.rate = run.get("rate")
         self.arrival = run.get("arrival", "poisson")
+        self.schedule_mode = run.get("schedule") or "shared"
         self.latency_limit = run.get("latency_limit")
         self.max_tries = int(run.get("max_tries") or 1)
         self.connect_timeout = float(run.get("connect_timeout") or 10.0)
@@ -298,6 +414,12 @@ class WorkerGroup:
         self.shared_pool = self.pool_size < n
         quotas = _split(run.get("transactions"), n)
         self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas, strict=True)]
+        self.schedule: Schedule | None = None
+        self._saved_switch: float | None = None
+        if self.rate and self.schedule_mode == "shared":
+            # This process's share of the run's rate, one schedule for all its workers.
+            rng = random.Random(seed * 1_000_003 - (worker_ids[0] if worker_ids else 0) - 1)
+            self.schedule = Schedule(self.rate * n / total_workers, self.arrival == "poisson", rng)
         self.pool = ConnectionPool(
             conninfo,
             min_size=self.pool_size,
@@ -341,6 +463,13 @@ class WorkerGroup:
     def start(self) -> None:
         self.meter.reset()
         self.probe.start()
+        if self.rate and self._saved_switch is None:
+            # A worker waking for its slot waits for the GIL; with the default 5 ms
+            # switch interval a thread busy in Python (the sampler folding an interval)
+            # keeps it that long, and the wait shows as schedule lag (see RESULTS).
+            self._saved_switch = sys.getswitchinterval()
+            sys.setswitchinterval(float(os.environ.get("STORMDB_SWITCH_INTERVAL", OPEN_MODEL_SWITCH_S)))
+        self.started = time.monotonic()
         for worker in self.workers:
             worker.thread.start()
 
@@ -369,6 +498,23 @@ class WorkerGroup:
         self.stopping = True
         self.stop_event.set()
         self.probe.stop()
+        if self._saved_switch is not None:
+            sys.setswitchinterval(self._saved_switch)
+            self._saved_switch = None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep until ``seconds`` have passed or the run stops.
+
+        ``time.sleep`` rather than ``Event.wait``: the latter builds a lock and a
+        waiter entry per call and wakes later (see RESULTS); a worker checks
+        ``stopping`` at least every :data:`SLEEP_SLICE_S`.
+        """
+        end = time.perf_counter() + seconds
+        while not self.stopping:
+            left = end - time.perf_counter()
+            if left <= 0:
+                return
+            time.sleep(min(left, SLEEP_SLICE_S))
 
     def alive(self) -> int:
         return sum(1 for w in self.workers if w.thread.is_alive())
@@ -447,16 +593,17 @@ class _LastPoolError(logging.Handler):
 
 
 def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
-    for label, hist in part.hists.items():
-        if label in into.hists:
-            into.hists[label].add(hist)
-        else:
-            into.hists[label] = hist
-    for label, hist in part.svc_hists.items():
-        if label in into.svc_hists:
-            into.svc_hists[label].add(hist)
-        else:
-            into.svc_hists[label] = hist
+    for mine, theirs in (
+        (into.hists, part.hists),
+        (into.svc_hists, part.svc_hists),
+        (into.lag_hists, part.lag_hists),
+        (into.wait_hists, part.wait_hists),
+    ):
+        for label, hist in theirs.items():
+            if label in mine:
+                mine[label].add(hist)
+            else:
+                mine[label] = hist
     for key, kind in part.errors.items():
         known = into.errors.get(key)
         if known is None:

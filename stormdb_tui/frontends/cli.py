@@ -3,6 +3,7 @@
 ``stormdb-tui`` alone opens the Textual workbench. Subcommands:
 
 * ``run`` — run a workload (``--no-ui`` for headless, pgbench-style progress);
+* ``sweep`` — a series of runs over one setting (see :mod:`stormdb_tui.frontends.sweep`);
 * ``workloads [NAME]`` — list workloads, or show one's options;
 * ``check`` — check a workload's data (and TPC-C's consistency conditions);
 * ``setup`` — create and load a workload's data only;
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="extra folder of drop-in workloads")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _add_run_args(sub.add_parser("run", help="run a workload"))
+    from stormdb_tui.frontends.sweep import add_sweep_args
+
+    sw = sub.add_parser("sweep", help="run a series of steps over one setting: the knee, --find-rate, --recall")
+    _add_run_args(sw)
+    add_sweep_args(sw)
     wl = sub.add_parser("workloads", help="list workloads or show one's options")
     wl.add_argument("name", nargs="?")
     wl.add_argument("--plugin-path", action="append", default=_KEEP, help="extra folder of drop-in workloads")
@@ -181,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tui(args)
         handler = {
             "run": _cmd_run,
+            "sweep": _cmd_sweep,
             "workloads": _cmd_workloads,
             "check": _cmd_check,
             "setup": _cmd_setup,
@@ -218,6 +225,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan = plan_from_request(request, monitor_default=False, warn=None if args.quiet else _warn, quiet=args.quiet)
     return run_headless(plan, quiet=args.quiet)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from stormdb_tui.frontends.sweep import run_sweep
+
+    return run_sweep(args, request_from_args(args), None if args.quiet else _warn)
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ def interval_line(snap: RunSnapshot, sample: IntervalSample) -> str:
     )
     if sample.retries:
         text += f", {sample.retries} retries"
+    if sample.lag_ms is not None:  # as pgbench -P prints it with -R
+        text += f", lag {fmt(sample.lag_ms.get('mean'), 3)} ms"
     if sample.skipped:
         text += f", {sample.skipped} skipped"
     if sample.client and sample.client.get("bound"):
@@ -84,6 +86,10 @@ def summary_text(report: Report) -> str:
     verdict = client_verdict(data)
     if verdict:
         lines.append(verdict)
+    if data.get("agreement"):
+        lines.append(data["agreement"]["line"])
+    for warning in data.get("warnings") or []:
+        lines.append(f"warning: {warning}")
     for note in data.get("notes") or []:
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -40,8 +40,15 @@ and ``connection_limit`` (client connections reaching ``max_connections``
 minus the reserved slots).
 
 Backends flush their statistics at most about once a second, so database
-counters lag the load by up to a second; WAL bytes come from the WAL insert
-position and are exact. Stop the monitor after the load connections are
+counters lag the load by up to a second and arrive in steps: backends that
+started together flush together, and a one-second interval can show none of
+its commits while the next shows two seconds' worth. The run's totals are
+exact (the last poll waits for the load sessions to exit and flush). WAL
+bytes come from the WAL insert position and are exact at every poll.
+
+The measured window starts at :meth:`PgMonitor.mark` (a poll when measuring
+begins), so the report's deltas and per-transaction figures exclude the
+warm-up, and event times are given from that poll, on the time series' clock. Stop the monitor after the load connections are
 closed: a backend flushes its last counters when it exits.
 """
 
@@ -57,8 +64,8 @@ from psycopg.rows import dict_row
 
 from stormdb_tui.db import connect, first_line
 from stormdb_tui.monitor import queries as pg_queries
-from stormdb_tui.monitor.sample import EventDetector, compute_sample
-from stormdb_tui.monitor.summary import summarize
+from stormdb_tui.monitor.sample import EventDetector, compute_sample, delta
+from stormdb_tui.monitor.summary import agreement, summarize
 from stormdb_tui.monitor.waits import WaitSampler
 
 __all__ = ["PgMonitor"]
@@ -110,6 +117,12 @@ class PgMonitor:
         self._started_at = 0.0
         self._last_take: float | None = None
         self._stopped: dict[str, Any] | None = None
+        self._poll_lock = threading.Lock()
+        """Held over a poll and its bookkeeping, so :meth:`mark` and the thread never interleave."""
+        self._window: dict[str, Any] | None = None
+        self._run_polls = 0
+        self._others_peak = 0
+        self._autovacuum_seen = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -164,9 +177,44 @@ class PgMonitor:
         except psycopg.Error as exc:
             self.notes.append(f"pg_stat_statements baseline at the measurement start failed: {first_line(exc)}")
 
-    def take(self) -> dict[str, Any] | None:
-        """The newest sample not yet taken, with every event since the previous take (or None)."""
+    def mark(self) -> float | None:
+        """Open the measured window: poll now and count every later delta from this poll.
+
+        Called when measuring starts (after any warm-up), so the report's server
+        deltas, per-transaction figures and the first interval's rates cover the
+        measured window only. Returns the poll's ``time.monotonic()`` (None if it failed).
+        """
+        with self._poll_lock:
+            cur = self._poll()
+            if cur is None:
+                return None
+            if self._prev is not None and self._first is not None and self._detector is not None:
+                self._handle(self._prev, cur)  # keep events and peaks between the last poll and now
+            elif self._first is None:
+                self._first = cur
+            self._prev = cur
+            self._window = cur
+            with self._lock:
+                self._latest = None  # its window began before the measured start
+        self._last_take = cur["t"]
+        self.mark_measuring()
+        return cur["t"]
+
+    def take(self, final: bool = False) -> dict[str, Any] | None:
+        """The newest sample not yet taken, with every event since the previous take (or None).
+
+        ``final``: the run's last (usually partial) interval. With no fresh
+        sample, poll now, so that interval gets server figures rated over its
+        real length rather than none.
+        """
         self._last_take = time.monotonic()
+        if final:
+            with self._poll_lock:
+                prev = self._prev
+                cur = None if self._latest is not None or prev is None else self._poll()
+                if prev is not None and cur is not None:
+                    self._publish(self._handle(prev, cur))
+                    self._prev = cur
         with self._lock:
             sample, events = self._latest, self._pending_events
             self._latest = None
@@ -175,8 +223,18 @@ class PgMonitor:
             self._pending_events = []
         return {**sample, "events": events}
 
-    def stop(self, transactions: int) -> dict[str, Any]:
-        """Stop polling, read final counters and return the report's ``pg`` section."""
+    def _publish(self, sample: dict[str, Any]) -> None:
+        with self._lock:
+            self._latest = sample
+            self._pending_events.extend(sample.pop("events"))
+
+    def stop(self, transactions: int, client: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Stop polling, read final counters and return the report's ``pg`` section.
+
+        ``client`` holds the client's own counts over the whole run
+        (``commits``: transactions it saw commit, warm-up included), checked
+        against ``xact_commit`` in the ``agreement`` entry.
+        """
         if self._stopped is not None:
             return self._stopped
         self._stop.set()
@@ -192,15 +250,18 @@ class PgMonitor:
         top, monitor_server_ms = self._top_statements()
         if self._conn is not None:
             self._conn.close()
+        window = self._window or self._first
+        end = last or self._prev
+        origin = window["t"] if window is not None else self._started_at
         pg = summarize(
             settings=self.settings,
-            first=self._first,
-            last=last or self._prev,
+            first=window,
+            last=end,
             transactions=transactions,
             interval=self.interval,
-            elapsed=time.monotonic() - self._started_at if self._started_at else 0.0,
+            elapsed=end["t"] - window["t"] if window is not None and end is not None else 0.0,
             events=self._events,
-            started_at=self._started_at,
+            started_at=origin,
             peaks=self._peaks,
             top_statements=top,
             notes=self.notes,
@@ -211,6 +272,15 @@ class PgMonitor:
             config_start=self._config_start,
             drift=self._drift,
         )
+        if client is not None:
+            pg["agreement"] = agreement(
+                client_commits=int(client.get("commits", 0)),
+                server_commits=delta(self._first, end, "xact_commit") if self._first and end else None,
+                monitor_commits=max(self._run_polls - 1, 0),
+                others_peak=self._others_peak,
+                autovacuum=self._autovacuum_seen,
+                setups=int(client.get("setups", 0)),
+            )
         self._stopped = pg
         return pg
 
@@ -220,19 +290,17 @@ class PgMonitor:
         deadline = time.monotonic() + self.interval
         while not self._stop.wait(max(0.0, deadline - time.monotonic())):
             deadline = self._next_deadline(deadline)
-            cur = self._poll()
-            if cur is None:
-                continue
-            if self._first is None or self._prev is None:  # the baseline poll at start failed
-                self._first = self._prev = cur
-                assert self._detector is not None
-                self._detector.prime(cur)
-                continue
-            sample = self._handle(self._prev, cur)
-            self._prev = cur
-            with self._lock:
-                self._latest = sample
-                self._pending_events.extend(sample.pop("events"))
+            with self._poll_lock:
+                cur = self._poll()
+                if cur is None:
+                    continue
+                if self._first is None or self._prev is None:  # the baseline poll at start failed
+                    self._first = self._prev = cur
+                    assert self._detector is not None
+                    self._detector.prime(cur)
+                    continue
+                self._publish(self._handle(self._prev, cur))
+                self._prev = cur
 
     def _next_deadline(self, deadline: float) -> float:
         """When to poll next: half an interval after the sampler's last take().
@@ -263,6 +331,8 @@ class PgMonitor:
         peaks["connections_total"] = max(peaks["connections_total"], conns.get("total") or 0)
         peaks["lock_waiting"] = max(peaks["lock_waiting"], locks.get("waiting") or 0)
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
+        self._others_peak = max(self._others_peak, conns.get("others") or 0)
+        self._autovacuum_seen = self._autovacuum_seen or bool(sample["autovacuum"])
         return sample
 
     def _config_check(self, t: float) -> list[dict[str, Any]]:
@@ -312,6 +382,7 @@ class PgMonitor:
                 cur.execute(self._sql, prepare=True)
                 row = cur.fetchone()
             self._poll_ms.append((time.perf_counter() - started) * 1000.0)
+            self._run_polls += 1  # each poll is a transaction of its own in the target database
         except Exception as exc:  # the monitor must never take the run down
             self._errors += 1
             message = f"monitor poll failed: {first_line(exc)}"

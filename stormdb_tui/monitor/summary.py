@@ -121,3 +121,68 @@ def _drift_warnings(drift: list[dict[str, Any]], started_at: float) -> list[str]
         return []
     changes = "; ".join(f"{describe_change(d)} at {d['t'] - started_at:.1f} s" for d in drift)
     return [f"server configuration changed during the run, so its figures mix two configurations: {changes}"]
+
+
+AGREEMENT_TOLERANCE = 0.01
+"""Share of the expected commits the server may differ by before the report warns."""
+AGREEMENT_SLACK = 20
+"""Commits the client cannot see at all (the odd catalog read, a session's first statements)."""
+AGREEMENT_PER_SETUP = 20
+"""Commits each worker's setup on a connection may run (``start_worker``: each PREPARE, SET or read
+is a transaction of its own; the simple workload's setup measured 12)."""
+
+
+def agreement(
+    *,
+    client_commits: int,
+    server_commits: float | None,
+    monitor_commits: int,
+    others_peak: int = 0,
+    autovacuum: bool = False,
+    setups: int = 0,
+) -> dict[str, Any]:
+    """The client-and-server agreement check: our commit count against the database's ``xact_commit``.
+
+    Both cover the same window: from the monitor's first poll (before the
+    load connections open) to its last (after they closed and flushed their
+    statistics), so warm-up commits are on both sides. The monitor's own
+    polls are transactions in the database too and are expected.
+    """
+    if server_commits is None:
+        return {"checked": False, "status": "unchecked", "line": "client/server agreement: not checked "
+                "(pg_stat_database.xact_commit was not readable)"}
+    expected = client_commits + monitor_commits
+    difference = int(server_commits - expected)
+    share = difference / expected if expected else None
+    others = bool(others_peak) or autovacuum
+    slack = AGREEMENT_SLACK + AGREEMENT_PER_SETUP * setups
+    large = abs(difference) > max(slack, AGREEMENT_TOLERANCE * expected)
+    line = (
+        f"client/server agreement: the client counted {client_commits:,} commits, the server "
+        f"{int(server_commits):,} (xact_commit, {monitor_commits:,} of them the monitor's own polls): "
+        f"difference {difference:+,}" + (f" ({share:+.2%})" if share is not None else "")
+        + f"; other sessions active: {'yes' if others else 'no'}"
+    )
+    out: dict[str, Any] = {
+        "checked": True,
+        "status": "warning" if large else "ok",
+        "client_commits": client_commits,
+        "server_commits": int(server_commits),
+        "monitor_commits": monitor_commits,
+        "difference": difference,
+        "difference_share": round(share, 5) if share is not None else None,
+        "other_sessions": others,
+        "other_sessions_peak": others_peak,
+        "autovacuum": autovacuum,
+        "tolerance": max(slack, round(AGREEMENT_TOLERANCE * expected)),
+        "line": line,
+    }
+    if large:
+        why = ("other sessions (or autovacuum) were active in this database and their commits count too"
+               if others and difference > 0 else
+               "no other session explains it: the client's counts may be wrong, or transactions were lost")
+        out["warning"] = (
+            f"client and server disagree by {difference:+,} commits"
+            + (f" ({share:+.1%})" if share is not None else "") + f": {why}"
+        )
+    return out

@@ -73,6 +73,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     verdict = client_verdict(data)
     if verdict:
         out.append(f"\n**{verdict}**")
+    for warning in data.get("warnings") or ():
+        out.append(f"\n> **Warning:** {warning}.")
     out.append("")
     warnings = data.get("warnings") or []
     if warnings:
@@ -94,6 +96,10 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     ]
     if model == "open":
         rows.append(("skipped / late", f"{fmt(summary.get('skipped'))} / {fmt(summary.get('late'))}"))
+    elif "late" in summary:
+        rows.append((f"late (over {fmt(run.get('latency_limit_s'))} s)", fmt(summary.get("late"))))
+    if data.get("agreement"):
+        rows.append(("client/server agreement", data["agreement"]["line"].split(": ", 1)[-1]))
     for key, value in (wl.get("summary") or {}).items():
         if not isinstance(value, (dict, list)):
             rows.append((key, fmt(value)))
@@ -120,12 +126,15 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     lat = summary.get("latency_ms") or {}
     lat_rows.append(["**all**", summary.get("transactions"), summary.get("errors"), summary.get("tps")] + [lat.get(c) for c in LAT_COLUMNS])
     out.append(table(["operation", "count", "errors", "TPS", *_lat_header()], lat_rows))
-    if model == "open" and summary.get("service_ms"):
-        svc = summary["service_ms"]
+    waits = [(name, summary[key]) for name, key in (("service time", "service_ms"), ("schedule lag", "schedule_lag_ms"),
+                                                     ("pool wait", "pool_wait_ms")) if summary.get(key)]
+    if waits:
         out.append("")
-        out.append("Latency counts from each transaction's scheduled start; service time (from its actual start):")
+        out.append("Latency counts from each transaction's scheduled start (open model) or from its request for a "
+                   "pooled connection; service time from the moment it ran on one. Schedule lag is how late "
+                   "transactions started; pool wait, how long they waited for a connection:")
         out.append("")
-        out.append(table(_lat_header(), [[svc.get(c) for c in LAT_COLUMNS]]))
+        out.append(table(["", *_lat_header()], [[name, *(v.get(c) for c in LAT_COLUMNS)] for name, v in waits]))
     if data.get("latency_histogram"):
         out.append("")
         out.append(_chart_block(lambda plt: plots.report_histogram(plt, data), 12))
@@ -153,15 +162,21 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         # Server events (checkpoints, autovacuum, connection limit) sit on the row
         # of the interval they happened in, so a dip in TPS reads next to its cause.
         with_events = any((item.get("pg") or {}).get("events") for item in intervals)
+        with_lag = any(item.get("lag_ms") for item in intervals)
         for item in intervals:
             il = item.get("latency_ms") or {}
             pg = item.get("pg") or {}
             row = [item.get("t_s"), item.get("tps"), il.get("p50"), il.get("p95"), il.get("p99"), il.get("max"), item.get("errors"),
                    _pct(pg.get("cache_hit_ratio")), _mb(pg.get("wal_bytes_s"))]
+            if with_lag:  # pgbench -P's "lag": how late this interval's transactions started
+                row[6:6] = [(item.get("service_ms") or {}).get("mean"), (item.get("lag_ms") or {}).get("mean"),
+                            (item.get("lag_ms") or {}).get("max")]
             if with_events:
                 row.append("; ".join(_event_text(e) for e in pg.get("events") or ()))
             series_rows.append(row)
         headers = ["t s", "TPS", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "cache hit", "WAL MB/s"]
+        if with_lag:
+            headers[6:6] = ["service mean ms", "lag mean ms", "lag max ms"]
         out.append(table(headers + (["server events"] if with_events else []), series_rows))
     workers = data.get("workers") or []
     if workers:

@@ -153,6 +153,8 @@ class RunResult:
     notes: Sequence[str] = field(default_factory=tuple)
     client: Mapping[str, Any] | None = None
     """The load generator's own figures (CPU per transaction, saturated intervals, lag)."""
+    waits: Mapping[str, Any] = field(default_factory=dict)
+    """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -191,10 +193,17 @@ def build_report(result: RunResult) -> Report:
         "reconnects": counters.get("reconnects", 0),
         "latency_ms": _latency(result.overall.latency_ms),
     }
-    if result.run.get("rate"):
+    run = result.run
+    rate = run.get("rate")
+    if result.overall.service_ms is not None:  # open model, or a pool smaller than the workers
         summary["service_ms"] = _latency(result.overall.service_ms)
+    summary.update({k: _latency(v) for k, v in result.waits.items() if v is not None})
+    if rate:
         summary["skipped"] = counters.get("skipped", 0)
+    if rate or run.get("latency_limit_s"):
         summary["late"] = counters.get("late", 0)
+    if counters.get("reconnect_failures"):
+        summary["reconnect_failures"] = counters["reconnect_failures"]
     server = result.server
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -238,6 +247,11 @@ def build_report(result: RunResult) -> Report:
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
+    data["agreement"] = (data["pg"] or {}).get("agreement") or {
+        "checked": False, "status": "unchecked",
+        "line": "client/server agreement: not checked (server statistics were off; --pg-stats)"}
+    if data["agreement"].get("warning"):
+        data["warnings"].insert(0, data["agreement"]["warning"])
     return Report(data)
 
 

@@ -20,10 +20,15 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
         out += ["| Setting | Value |", "|---|---|"]
         out += [f"| {k} | {_cell(v)} |" for k, v in settings.items() if v not in ("", None)]
         out.append("")
+    check = pg.get("agreement")
+    if check:
+        out += [check["line"] + ".", ""]
+        if check.get("warning"):
+            out += [f"> **Warning:** {_cell(check['warning'])}.", ""]
     deltas = pg.get("deltas") or {}
     per = pg.get("per_transaction") or {}
     if deltas:
-        out += [f"Over {pg.get('elapsed_s', 0):.1f} s. {pg.get('scope', '')}", ""]
+        out += [f"Over the measured {pg.get('elapsed_s', 0):.1f} s. {pg.get('scope', '')}", ""]
         out += ["| Counter | Run total | Per transaction |", "|---|---:|---:|"]
         ratio = pg.get("cache_hit_ratio")
         out.append(f"| cache hit ratio | {'n/a' if ratio is None else f'{ratio:.2%}'} | |")

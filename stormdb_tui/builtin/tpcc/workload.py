@@ -14,7 +14,7 @@ from stormdb_tui.builtin.tpcc.generate import DISTRICTS_PER_WAREHOUSE
 from stormdb_tui.builtin.tpcc.loader import Loader
 from stormdb_tui.builtin.tpcc.mix import Deck, below_minimum, realised_mix
 from stormdb_tui.builtin.tpcc.rand import NURandConstants
-from stormdb_tui.errors import WorkloadError
+from stormdb_tui.errors import ConfigError, WorkloadError
 from stormdb_tui.workload import Option, Progress, WeightedMix, WorkerContext, Workload
 
 OPERATIONS = ("new_order", "payment", "order_status", "delivery", "stock_level")
@@ -71,6 +71,9 @@ class TpccWorkload(Workload):
 
     def __init__(self, options: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None):
         super().__init__(options, run)
+        if self.opts["spec_timing"] and self.run_settings.get("rate"):
+            raise ConfigError("spec_timing paces each terminal itself and cannot run with run.rate (the open model)",
+                              path="workload.spec_timing")
         self.mix = WeightedMix(self.opts["mix"])
         self.deck = Deck(self.opts["mix"])
         self._run_constants: NURandConstants | None = None
