@@ -37,6 +37,9 @@ class Result:
     p99_ms: float | None
     max_rss_mb: float
     wall_s: float
+    mean_ms: float | None = None
+    own_cpu_us_per_tx: float | None = None
+    """Ours only: the client CPU per transaction the run measured itself (start-up excluded)."""
 
     @property
     def cpu_ms_per_ktx(self) -> float | None:
@@ -89,14 +92,16 @@ def percentile(sorted_values: list[int], p: float) -> float | None:
 
 
 def run_pgbench(
-    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, jobs: int, sampling: float
+    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, jobs: int, sampling: float,
+    script_file: str | None = None, rate: float | None = None,
 ) -> Result:
-    """``pgbench -n -M prepared -b SCRIPT`` with a sampled per-transaction log for percentiles."""
+    """``pgbench -n -M prepared -b SCRIPT`` (or ``-f FILE``, ``-R RATE``) with a sampled log for percentiles."""
     with tempfile.TemporaryDirectory(prefix="pgblog-") as logdir:
         args = [
-            server.tool("pgbench"), "-n", "-M", "prepared", "-b", script,
+            server.tool("pgbench"), "-n", "-M", "prepared", *(["-f", script_file] if script_file else ["-b", script]),
             "-c", str(clients), "-j", str(min(jobs, clients)), "-T", str(int(duration)),
             "-l", "--sampling-rate", str(sampling), "--log-prefix", os.path.join(logdir, "pgb"),
+            *(["-R", f"{rate:g}"] if rate else []),
         ]
         stdout, _, cpu, rss, wall = run_measured(args, server.env(transport), timeout=duration + 120)
         latencies: list[int] = []
@@ -104,36 +109,39 @@ def run_pgbench(
             with open(path) as fh:
                 for line in fh:
                     fields = line.split()
-                    if len(fields) >= 3:
+                    if len(fields) >= 3 and fields[2].isdigit():  # "skipped" under -L
                         latencies.append(int(fields[2]))
     latencies.sort()
     tx = int(re.search(r"number of transactions actually processed: (\d+)", stdout).group(1))  # type: ignore[union-attr]
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout).group(1))  # type: ignore[union-attr]
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    mean = re.search(r"latency average = ([\d.]+) ms", stdout)
     return Result(
         "pgbench", tps, tx, cpu,
         p50 / 1000 if p50 is not None else None, p99 / 1000 if p99 is not None else None, rss, wall,
+        float(mean.group(1)) if mean else None,
     )
 
 
 def ours_command(server: BenchServer, transport: str, script: str, clients: int, duration: float,
-                 report: str, extra: list[str] | None = None) -> list[str]:
+                 report: str, extra: list[str] | None = None, script_file: str | None = None) -> list[str]:
     return [
         sys.executable, "-m", "stormdb_tui", "run", "--no-ui", "-q",
         "--dsn", server.conninfo(transport), "--workload", "simple",
-        "--set", f"script={script}", "--set", "scale=10",
+        "--set", f"scripts={script_file}" if script_file else f"script={script}", "--set", "scale=10",
         "--workers", str(clients), "--duration", f"{duration:g}s", "--seed", "1",
         "--report-json", report, *(extra or []),
     ]
 
 
 def run_ours(
-    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, extra: list[str] | None = None
+    server: BenchServer, transport: str, script: str, clients: int, duration: float, *, extra: list[str] | None = None,
+    script_file: str | None = None,
 ) -> Result:
     """``stormdb-tui run --no-ui --workload simple`` with the same script, clients and duration."""
     with tempfile.TemporaryDirectory(prefix="stormdb-rep-") as tmp:
         report = os.path.join(tmp, "report.json")
-        args = ours_command(server, transport, script, clients, duration, report, extra)
+        args = ours_command(server, transport, script, clients, duration, report, extra, script_file)
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         _, _, cpu, rss, wall = run_measured(args, env, timeout=duration + 180, cwd=REPO)
         with open(report) as fh:
@@ -142,7 +150,8 @@ def run_ours(
     if data["status"] != "completed":
         raise RuntimeError(f"stormdb-tui run {data['status']}: {data.get('message')}")
     lat = summary["latency_ms"]
-    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall)
+    own = (data.get("client") or {}).get("cpu_per_tx_us")
+    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall, lat.get("mean"), own)
 
 
 def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int, float | None]:

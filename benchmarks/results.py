@@ -12,7 +12,10 @@ from benchmarks.server import BenchServer
 GOALS = {
     ("select-only", 8): 0.8,
     ("tpcb-like", 8): 0.95,
+    ("simple-update", 8): 0.95,
 }
+CPU_GOALS = {("select-only", 8): 2.0}
+"""Client CPU per transaction, ours/pgbench, at most this."""
 
 
 def machine(server: BenchServer) -> dict[str, Any]:
@@ -78,10 +81,74 @@ def render_markdown(results: dict[str, Any]) -> str:
         + (f", extra `{st.get('ours_extra')}`" if st.get("ours_extra") else ""),
         f"- load average at start: {_f(m.get('loadavg_at_start'), 2)}; scale {st.get('scale')}; "
         f"{st.get('repeats')} alternating pgbench/ours pairs of {st.get('duration_s'):g} s per case, medians shown",
+        f"- the load average is read before every pair; pairs started above {st.get('cores', '?')} (the core count) "
+        f"do not count, and a case with fewer than {st.get('min_pairs', 5)} quiet pairs gets no ratio",
     ]
     if results.get("cases"):
         out += _throughput(results["cases"])
+    if results.get("open_model"):
+        out += _open_model(results["open_model"])
+    if results.get("processes_check"):
+        out += _processes(results["processes_check"])
     return _rest(out, results, st)
+
+
+def _refusals(rows: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for row in rows:
+        if row.get("refused"):
+            out.append(f"- {row.get('script')} at {row.get('clients')} clients: no ratio, {row['refused']}.")
+        elif row.get("busy_pairs_counted"):
+            out.append(f"- {row.get('script')} at {row.get('clients')} clients: {row['busy_pairs_counted']} pairs ran "
+                       "on a busy machine (--allow-busy): indicative only.")
+    return ([""] + out) if out else []
+
+
+def _open_model(row: dict[str, Any]) -> list[str]:
+    mean, p99 = row.get("mean_ms") or {}, row.get("p99_ms") or {}
+    verdict = row.get("verdict") or {}
+
+    def ok(v: Any) -> str:
+        return "–" if v is None else ("yes" if v else "no")
+
+    return [
+        "",
+        "## Open model",
+        "",
+        f"select-only, {row.get('clients')} clients, {_f(row.get('rate'))} tx/s = 50 % of pgbench's measured "
+        f"{_f(row.get('capacity'))} tps; latency from the scheduled start (`pgbench -R` vs `--rate`).",
+        "",
+        "| | pgbench -R | ours | ratio | goal | met |",
+        "|---|---:|---:|---:|---:|---|",
+        f"| mean latency ms | {_f(mean.get('pgbench'), 3)} | {_f(mean.get('ours'), 3)} | {_x(mean.get('ratio'))} "
+        f"| within 15 % | {ok(verdict.get('mean'))} |",
+        f"| p99 latency ms | {_f(p99.get('pgbench'), 3)} | {_f(p99.get('ours'), 3)} | {_x(p99.get('ratio'))} "
+        f"| within 50 % | {ok(verdict.get('p99'))} |",
+        *_refusals([row]),
+    ]
+
+
+def _processes(check: dict[str, Any]) -> list[str]:
+    medians = check.get("medians") or {}
+    rows = [f"| {n} | {_f(tps, 0)} |{' auto' if int(n) == check.get('auto') else ''}{' best' if int(n) == check.get('best') else ''} |"
+            for n, tps in sorted(medians.items(), key=lambda kv: int(kv[0]))]
+    share = check.get("auto_share_of_best")
+    verdict = (
+        "the machine was busy during the check: no verdict" if check.get("busy")
+        else f"auto reaches {share:.0%} of the best count" if share is not None else "no measurement"
+    )
+    return [
+        "",
+        "## processes: auto",
+        "",
+        f"select-only, {check.get('clients')} clients, ours at each process count (medians of alternating rounds). "
+        f"auto picks {check.get('auto')} here ({check.get('cores')} usable cores); on a 16-core machine it would "
+        f"pick {check.get('on_16_cores')} for 32 clients (one event loop per core). Verdict: {verdict}.",
+        "",
+        "| processes | tps | |",
+        "|---:|---:|---|",
+        *rows,
+    ]
 
 
 def _throughput(cases: list[dict[str, Any]]) -> list[str]:
@@ -101,13 +168,16 @@ def _throughput(cases: list[dict[str, Any]]) -> list[str]:
         tps, cpu, p50, p99 = row["tps"], row["cpu_ms_per_ktx"], row["p50_ms"], row["p99_ms"]
         goal = GOALS.get((row["script"], row["clients"]))
         goal_text = f"≥ {goal:.2f}x" if goal else ""
+        cpu_goal = CPU_GOALS.get((row["script"], row["clients"]))
+        if cpu_goal:
+            goal_text += f" (CPU ≤ {cpu_goal:.1f}x)"
         out.append(
             f"| {row['script']} | {row['clients']} | {row['transport']} | {_f(tps['pgbench'])} | {_f(tps['ours'])} "
             f"| {_x(tps['ratio'])} | {goal_text} | {_f(cpu['pgbench'])} | {_f(cpu['ours'])} "
             f"| {_x(cpu['ratio'])} | {_f(p50['pgbench'], 3)} | {_f(p50['ours'], 3)} | {_f(p99['pgbench'], 3)} "
             f"| {_f(p99['ours'], 3)} |"
         )
-    return out
+    return out + _refusals(cases)
 
 
 def _rest(out: list[str], results: dict[str, Any], st: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ A config has these sections (all optional)::
 
     database:   {host, port, dbname, user, password | password_env, sslmode, options, dsn}
     workload:   {name: simple, <the workload's own options>...}
-    run:        {workers, connections, processes, duration | transactions, warmup,
+    run:        {workers, connections, processes, driver, duration | transactions, warmup,
                  think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout,
                  max_error_rate, transaction_timeout, stop_grace}
     metrics:    {interval, percentiles}
@@ -42,7 +42,24 @@ RUN_OPTIONS: tuple[Option, ...] = (
         minimum=1,
         maximum=10000,
     ),
-    Option("processes", "int", 1, "client processes the workers are spread over", minimum=1, maximum=64),
+    Option(
+        "processes",
+        "int",
+        "auto",
+        "client processes the workers are spread over; auto: one per usable core with the multiplexed "
+        "driver, one with threads",
+        minimum=1,
+        maximum=64,
+        extra={"words": ("auto",)},
+    ),
+    Option(
+        "driver",
+        "choice",
+        "auto",
+        "how clients run: multiplex (one event loop per process, for declarative workloads such as "
+        "simple), threads (a thread per worker, any workload), auto (multiplex when the workload offers it)",
+        choices=("auto", "threads", "multiplex"),
+    ),
     Option("duration", "duration", 60.0, "measured run time (after warm-up), e.g. 30s, 2m", minimum=0),
     Option(
         "transactions",
@@ -524,14 +541,16 @@ def check_run(run: Mapping[str, Any], source: str | None = None, lines: Mapping[
     """Cross-field rules of the run section."""
     lines = lines or {}
     connections = run.get("connections")
-    if connections is not None and run.get("processes", 1) > 1 and connections < run["workers"]:
+    processes = run.get("processes", 1)
+    processes = 1 if processes in (None, "auto") else processes  # auto never exceeds the workers
+    if connections is not None and processes > 1 and connections < run["workers"]:
         raise ConfigError(
             "a pool smaller than the worker count needs processes: 1",
             path="run.connections",
             file=source,
             line=lines.get("run.connections"),
         )
-    if run.get("processes", 1) > run.get("workers", 1):
+    if processes > run.get("workers", 1):
         raise ConfigError(
             "more processes than workers",
             path="run.processes",

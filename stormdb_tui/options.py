@@ -160,12 +160,15 @@ class Option:
             "size": "a size (512, 64kB, 1GB)",
             "list": "a list of strings",
         }[self.type]
+        words = self.extra.get("words", ())
         if self.minimum is not None and self.maximum is not None:
             text += f" from {_num(self.minimum)} to {_num(self.maximum)}"
         elif self.minimum is not None:
             text += f" >= {_num(self.minimum)}"
         elif self.maximum is not None:
             text += f" <= {_num(self.maximum)}"
+        if words:
+            text += " or " + " or ".join(words)
         return text
 
     def convert(self, value: object, path: str | None = None) -> Any:
@@ -181,7 +184,7 @@ class Option:
             raise ConfigError(
                 "invalid value", path=path, expected=str(exc) or self.describe_type(), found=value
             ) from None
-        if self.type in ("int", "float", "duration", "size"):
+        if self.type in ("int", "float", "duration", "size") and not isinstance(result, str):
             if self.minimum is not None and result < self.minimum:
                 raise ConfigError(
                     "value out of range", path=path, expected=self.describe_type(), found=value
@@ -194,6 +197,9 @@ class Option:
 
     def _convert(self, value: object) -> Any:
         kind = self.type
+        words = self.extra.get("words", ())
+        if words and isinstance(value, str) and value.strip().lower() in words:
+            return value.strip().lower()  # a named setting of a number option, like processes: auto
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(self.describe_type())

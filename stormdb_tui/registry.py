@@ -124,8 +124,8 @@ def validate_workload_class(cls: object) -> str | None:
         return "version must be a non-empty string"
     if not isinstance(cls.api_version, int) or not 1 <= cls.api_version <= API_VERSION:
         return f"api_version {cls.api_version!r} is not supported (this engine speaks 1..{API_VERSION})"
-    if cls.transaction is Workload.transaction:
-        return "transaction(ctx) is not implemented"
+    if cls.transaction is Workload.transaction and cls.program is Workload.program:
+        return "transaction(ctx) is not implemented (nor program(), for a declarative workload)"
     seen = set()
     for opt in cls.options:
         if not isinstance(opt, Option):

@@ -255,6 +255,27 @@ class Workload:
     def stop_worker(self, ctx: WorkerContext) -> None:
         """Release per-worker state."""
 
+    # -- declarative workloads (the multiplexed driver) ---------------------
+
+    def program(self) -> Any:
+        """The workload as pgbench scripts: a :class:`stormdb_tui.pgbench.Program`, or None.
+
+        A workload whose transactions are statement lists (SQL with
+        ``:variables``, ``\\set`` expressions, ``\\gset``, pipelines) can return
+        a program built with :func:`stormdb_tui.pgbench.load_scripts` or
+        :func:`stormdb_tui.pgbench.parse_script`; the engine then runs it on the
+        multiplexed driver (one event loop per process over every connection,
+        no thread per client) unless ``run.driver: threads`` is set. Each script
+        run is one transaction, labelled by the script's name. ``transaction``
+        stays the threaded driver's way in. None (the default): Python
+        transactions on worker threads.
+        """
+        return None
+
+    def session_sql(self) -> Sequence[str]:
+        """Statements run on every new load connection of the multiplexed driver (``SET search_path …``)."""
+        return ()
+
     def cleanup(self, conn: Any) -> None:
         """Remove run artefacts on request (by default the same as ``drop``)."""
         self.drop(conn)

@@ -50,11 +50,21 @@ def _simple_plan(dsn: str, **run) -> RunPlan:
     return make_plan(cfg, dsn=dsn)
 
 
+def _wait_for_load(cluster) -> None:
+    """Worker processes (processes: auto) take a moment to start: wait until their connections work."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not cluster.sql(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'stormdb-tui:load' AND state = 'active'"
+    ):
+        time.sleep(0.1)
+
+
 def test_server_restart_mid_run(cluster):
     runner = Runner(_simple_plan(cluster.dsn, duration=8, script="tpcb-like"))
 
     def outage():
-        time.sleep(2)
+        _wait_for_load(cluster)
+        time.sleep(1.5)
         cluster.stop("immediate")
         time.sleep(2)
         cluster.start()
@@ -74,12 +84,14 @@ def test_server_restart_mid_run(cluster):
     assert all(w["transactions"] > 0 for w in report["workers"])
 
 
-def test_backend_killed_mid_transaction(cluster):
-    runner = Runner(_simple_plan(cluster.dsn, duration=4))
+@pytest.mark.parametrize("driver", ["multiplex", "threads"])
+def test_backend_killed_mid_transaction(cluster, driver):
+    runner = Runner(_simple_plan(cluster.dsn, duration=4, driver=driver))
     killed = []
 
     def kill_one():
-        time.sleep(1.5)
+        _wait_for_load(cluster)
+        time.sleep(0.5)
         rows = cluster.sql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = 'stormdb-tui:load' ORDER BY pid LIMIT 1"

@@ -78,9 +78,118 @@ def test_markdown_has_every_section_and_the_ratios():
         "soak": {"duration_s": 600, "tps": 1.0, "start_mb": 40.0, "peak_1min_mb": 41.0, "peak_mb": 42.0},
     }
     text = render_markdown(results)
-    assert "| select-only | 8 | unix | 40,000.0 | 36,000.0 | 0.90x | ≥ 0.80x | 6.0 | 12.0 | 2.00x |" in text
+    assert "| select-only | 8 | unix | 40,000.0 | 36,000.0 | 0.90x | ≥ 0.80x (CPU ≤ 2.0x) | 6.0 | 12.0 | 2.00x |" in text
     for heading in ("## Machine", "## Load speed", "## Cost of --pg-stats", "## Memory", "TPC-C, 1 warehouse"):
         assert heading in text
     assert "test cpu" in text and "–" in text  # a missing figure shows as a dash, not None
     load_only = render_markdown({**results, "cases": []})
     assert "## Throughput" not in load_only and "## Load speed" in load_only
+
+
+# -- the speed rules (issue 17): pgbench at its best, quiet pairs only, the goal matrix --------------
+
+from benchmarks import speed  # noqa: E402
+
+
+def _fake(value):
+    class R:
+        def __init__(self, tps):
+            self.tps = tps
+            self.cpu_ms_per_ktx = 10.0
+    return lambda: R(value)
+
+
+def test_goal_arguments_cover_the_issue_matrix():
+    args = harness.parse_args(["--goals"])
+    assert args.jobs == speed.client_cores() and args.repeats >= 5 and args.duration == 20.0
+    assert args.open and args.processes_check
+    cases = harness.cases_of(args)
+    for script in ("select-only", "simple-update", "tpcb-like"):
+        assert {c for s, c, _ in cases if s == script} == {1, 8, 32}
+    assert ("zipf-gset", 8, "unix") in cases
+    assert harness.parse_args(["--jobs", "3"]).jobs == 3
+    assert harness.cases_of(harness.parse_args(["--cases", "simple-update:32,zipf-gset:1"])) == [
+        ("simple-update", 32, "unix"), ("zipf-gset", 1, "unix")]
+
+
+def test_help_explains_the_goal_run():
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        harness.parse_args(["--help"])
+    text = out.getvalue()
+    assert "--goals" in text and "quiet machine" in text and "-j" in text and "32" in text
+
+
+def test_the_zipf_script_is_valid_pgbench_for_both_tools():
+    from stormdb_tui.pgbench import parse_script
+
+    text = speed.zipf_script(10)
+    assert "random_zipfian(1, 100000 * 10, 1.1)" in text and "\\gset" in text
+    script = parse_script(text, "zipf-gset.sql")
+    assert script.sql_count == 2
+
+
+def test_pairs_log_the_load_and_busy_pairs_do_not_count():
+    loads = iter([1.0, 5.0, 1.5, 1.2, 0.5, 1.9, 0.1])
+    lines = []
+    pair_list = speed.pairs(7, _fake(100.0), _fake(80.0), "t", cores=2, load=lambda: next(loads), log=lines.append)
+    assert [p["quiet"] for p in pair_list] == [True, False, True, True, True, True, True]
+    assert sum("BUSY" in line for line in lines) == 1 and "load average 5.0 on 2 cores" in lines[1]
+    cmp = speed.compare(pair_list, ("tps",), cores=2)
+    assert cmp["refused"] is None and cmp["quiet_pairs"] == 6
+    assert cmp["tps"]["ratio"] == pytest.approx(0.8)
+
+
+def test_a_busy_machine_gets_no_ratio():
+    loads = iter([7.0, 6.5, 1.0, 8.0, 7.7])
+    pair_list = speed.pairs(5, _fake(100.0), _fake(90.0), "t", cores=2, load=lambda: next(loads), log=lambda _: None)
+    cmp = speed.compare(pair_list, ("tps", "cpu_ms_per_ktx"), cores=2)
+    assert cmp["refused"] and "only 1 of 5 pairs" in cmp["refused"] and cmp["load_max"] == 8.0
+    assert cmp["tps"]["ratio"] is None and cmp["tps"]["ours"] == 90.0  # medians still shown
+    indicative = speed.compare(pair_list, ("tps",), cores=2, min_pairs=1, allow_busy=True)
+    assert indicative["tps"]["ratio"] == pytest.approx(0.9) and indicative["busy_pairs_counted"] == 4
+
+
+def test_failed_runs_drop_their_pair():
+    def boom():
+        raise RuntimeError("x")
+
+    pair_list = speed.pairs(5, _fake(1.0), boom, "t", cores=2, load=lambda: 0.0, log=lambda _: None)
+    assert speed.compare(pair_list, ("tps",), cores=2)["refused"]
+
+
+def test_open_model_rate_and_verdict():
+    assert speed.open_rate(12_000.0) == 6_000.0 and speed.open_rate(None) is None
+    row = {"mean_ms": {"ratio": 1.10}, "p99_ms": {"ratio": 1.6}}
+    assert speed.open_verdict(row) == {"mean": True, "p99": False}
+    assert speed.open_verdict({"mean_ms": {"ratio": None}, "p99_ms": {}}) == {"mean": None, "p99": None}
+
+
+def test_processes_auto_verdict():
+    assert speed.processes_verdict({1: 50.0, 2: 80.0, 3: 78.0}, auto=2)["ok"] is True
+    bad = speed.processes_verdict({1: 50.0, 2: 60.0, 3: 80.0}, auto=2)
+    assert bad["ok"] is False and bad["best"] == 3 and bad["auto_share_of_best"] == pytest.approx(0.75)
+    assert speed.processes_verdict({}, auto=2)["ok"] is None
+    assert speed.auto_processes_on(16, 32) == 16 and speed.auto_processes_on(16, 8) == 8
+    assert speed.auto_processes_on(2, 8) == 2
+
+
+def test_markdown_shows_refusals_open_model_and_the_processes_check():
+    row = {"script": "select-only", "clients": 8, "transport": "unix", "runs": 1, "runs_ours": 1,
+           "refused": "only 1 of 5 pairs ran on a quiet machine",
+           **{k: {"pgbench": 1.0, "ours": 1.0, "ratio": None} for k in ("tps", "cpu_ms_per_ktx", "p50_ms", "p99_ms")}}
+    results = {
+        "started": "now", "argv": ["--goals"], "machine": {"nproc": 2}, "settings": {"duration_s": 20.0, "cores": 2},
+        "cases": [row],
+        "open_model": {"clients": 8, "rate": 6000.0, "capacity": 12000.0, "mean_ms": {"pgbench": 1.0, "ours": 1.1, "ratio": 1.1},
+                       "p99_ms": {"pgbench": 2.0, "ours": 3.0, "ratio": 1.5}, "verdict": {"mean": True, "p99": True}},
+        "processes_check": {"clients": 8, "medians": {1: 50.0, 2: 80.0}, "auto": 2, "best": 2, "ok": True,
+                            "auto_share_of_best": 1.0, "on_16_cores": 16, "cores": 2, "busy": False},
+    }
+    text = render_markdown(results)
+    assert "no ratio, only 1 of 5 pairs" in text
+    assert "## Open model" in text and "6,000.0 tx/s" in text
+    assert "## processes: auto" in text and "16-core machine it would pick 16" in text and "| 2 | 80 | auto best |" in text

@@ -120,7 +120,7 @@ class SimpleWorkload(Workload):
             s.source in ("tpcb-like", "simple-update", "select-only") for s in scripts
         )
         run_seed = self.run_settings.get("seed")
-        self.program = Program(
+        self._program = Program(
             scripts,
             mode=self.query_mode,
             scale=self.scale,
@@ -211,6 +211,13 @@ class SimpleWorkload(Workload):
 
     # -- the run -----------------------------------------------------------
 
+    def program(self) -> Program:
+        """The scripts, for the multiplexed driver: the same program the threaded workers run."""
+        return self._program
+
+    def session_sql(self) -> list[str]:
+        return [f"SET search_path TO {self.schema_ident}, public"]
+
     def statement_operations(self) -> dict[str, list[str]]:
         """Every SQL command of the scripts, as sent, to the scripts (operations) that send it."""
         out: dict[str, list[str]] = {}
@@ -229,19 +236,19 @@ class SimpleWorkload(Workload):
             raise psycopg.errors.error_from_result(res, encoding=ctx.conn.info.encoding)
         ctx.state["pgbench_executor"] = BlockingExecutor(ctx.conn, self.query_mode, ctx.stopping)
         if "pgbench_client" not in ctx.state:
-            rng = self.program.client_rng(ctx.worker_id, ctx.rng)
-            ctx.state["pgbench_client"] = self.program.client(ctx.worker_id, rng)
+            rng = self._program.client_rng(ctx.worker_id, ctx.rng)
+            ctx.state["pgbench_client"] = self._program.client(ctx.worker_id, rng)
 
     def transaction(self, ctx: WorkerContext) -> str:
         state = ctx.state
         client = state["pgbench_client"]
-        if ctx.attempt and ctx.label in self.program.by_name:
+        if ctx.attempt and ctx.label in self._program.by_name:
             # A retry reruns the same script. pgbench also replays the same random
             # draws; saving the generator's state costs 15-90 us a transaction
             # (Random.getstate copies 625 words), so a retry draws afresh here.
-            script = self.program.by_name[ctx.label]
+            script = self._program.by_name[ctx.label]
         else:
-            script = self.program.choose(ctx.rng)
+            script = self._program.choose(ctx.rng)
             ctx.label = script.name
         executor = state["pgbench_executor"]
         if executor.conn is not ctx.conn:

@@ -27,6 +27,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from stormdb_tui.engine.audit import ClientTally
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT = 3
@@ -180,9 +182,12 @@ class IntervalPart:
     """worker id -> (transactions, errors) in this interval."""
     counters: dict[str, int] = field(default_factory=dict)
     """Deltas of queries, retries, rollbacks, skipped, late, reconnects."""
+    client: list[dict[str, Any]] = field(default_factory=list)
+    """One record per client process: its CPU, run-queue wait and lag (see engine.audit)."""
 
     def encode(self) -> dict[str, Any]:
         return {
+            "client": self.client,
             "hists": {k: h.encode() for k, h in self.hists.items()},
             "svc_hists": {k: h.encode() for k, h in self.svc_hists.items()},
             "lag_hists": {k: h.encode() for k, h in self.lag_hists.items()},
@@ -203,6 +208,7 @@ class IntervalPart:
             part.errors[(label, state)] = ErrorKind(label, state, count, msg)
         part.worker_counts = dict(data["worker_counts"])
         part.counters = dict(data["counters"])
+        part.client = list(data.get("client") or ())
         return part
 
 
@@ -225,6 +231,8 @@ class IntervalSample:
     latency_ms: Mapping[str, float | None]
     labels: Mapping[str, Mapping[str, Any]]
     pg: Mapping[str, Any] | None = None
+    client: Mapping[str, Any] | None = None
+    """The client's own figures for the interval and whether it was the limit (engine.audit)."""
     late: int = 0
     service_ms: Mapping[str, float | None] | None = None
     """Without the schedule lag and the pool wait; None when it equals the latency."""
@@ -251,6 +259,7 @@ class IntervalSample:
             "pool_wait_ms": dict(self.pool_wait_ms) if self.pool_wait_ms is not None else None,
             "operations": {k: dict(v) for k, v in self.labels.items()},
             "pg": dict(self.pg) if self.pg is not None else None,
+            "client": dict(self.client) if self.client is not None else None,
         }
 
 
@@ -290,6 +299,9 @@ class RunSnapshot:
     pg: Mapping[str, Any] | None
     events: tuple[Mapping[str, Any], ...] = ()
     message: str = ""
+    client_bound: bool = False
+    """The last interval was limited by the load generator itself: its figures describe the client."""
+    client: Mapping[str, Any] | None = None
     agreement: Mapping[str, Any] | None = None
 
     @property
@@ -320,6 +332,7 @@ class Aggregator:
         self.transactions = 0
         self.error_count = 0
         self.events: list[dict[str, Any]] = []
+        self.client = ClientTally()
         self.origin: float | None = None
         """``time.monotonic()`` of the measured start: server events are placed on the series' clock."""
 
@@ -330,6 +343,7 @@ class Aggregator:
         label_errs: dict[str, int] = {}
         counters = dict.fromkeys(COUNTER_NAMES, 0)
         errors = 0
+        client = self.client.add([r for part in parts for r in part.client], duration_s)
         svc_all = new_histogram()
         lag_all = new_histogram()
         wait_all = new_histogram()
@@ -421,6 +435,7 @@ class Aggregator:
             latency_ms={k: overall[k] for k in (*INTERVAL_LATENCY_KEYS, "mean")},
             labels=labels,
             pg=pg,
+            client=client,
             late=counters["late"],
             service_ms=short(svc_all),
             lag_ms=short(lag_all),

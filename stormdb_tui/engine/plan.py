@@ -188,6 +188,14 @@ def make_plan(
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid options for workload {cls.name}: {exc}", file=cfg.source) from None
+    from stormdb_tui.engine.multiplex import choose_driver
+
+    try:
+        choose_driver(workload, cfg.run)  # driver: multiplex on a Python workload is a usage error
+    except ConfigError as exc:
+        if cfg.source and not exc.file:
+            raise exc.located(cfg.source, cfg.lines.get(exc.path or "")) from None
+        raise
     enabled = cfg.monitoring.get("enabled")
     if monitor is None:
         monitor = monitor_default if enabled is None else bool(enabled)

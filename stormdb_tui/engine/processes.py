@@ -84,7 +84,12 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
         os.dup2(devnull, 2)
     try:
         workload = build_workload(spec["workload"])
-        group = WorkerGroup(
+        group_class: Any = WorkerGroup
+        if spec.get("driver") == "multiplex":
+            from stormdb_tui.engine.multiplex import MultiplexGroup
+
+            group_class = MultiplexGroup
+        group = group_class(
             workload,
             spec["conninfo"],
             spec["worker_ids"],
@@ -214,6 +219,7 @@ class ProcessGroup:
         seed: int,
         connections: int | None = None,
         quiet: bool = False,
+        driver: str = "threads",
     ) -> None:
         self.fatal_errors: list[str] = []
         self.crashed: list[str] = []
@@ -257,6 +263,7 @@ class ProcessGroup:
                 "seed": seed,
                 "connections": None if connections is None else shares[index],
                 "quiet": quiet,
+                "driver": driver,
             }
             parent_end, child_end = mp.Pipe()
             alive = mp.Value("i", 0)

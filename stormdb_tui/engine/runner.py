@@ -85,6 +85,8 @@ class Runner:
         self.stop_grace = float(run.get("stop_grace") or 10.0)
         self.hung: dict[int, dict[str, Any]] = {}
         """Worker id -> what it was inside and for how long, for calls past run.transaction_timeout."""
+        self.driver = "threads"
+        self.processes = 1
         self.unmeasured = {"transactions": 0, "rollbacks": 0}
         """What ran outside the measured window (warm-up, a drain after a stop in warm-up)."""
         self.agreement: dict[str, Any] | None = None
@@ -159,6 +161,7 @@ class Runner:
 
     def run(self) -> Report:
         """Run to the end (duration, transaction count or stop request) and build the report."""
+        from stormdb_tui.engine.multiplex import MultiplexGroup, choose_driver, resolve_processes
         from stormdb_tui.engine.workers import WorkerGroup
 
         self.started_at = datetime.now(timezone.utc)
@@ -168,7 +171,8 @@ class Runner:
         run = self.cfg.run
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
-        processes = int(run.get("processes") or 1)
+        self.driver = choose_driver(self.workload, run)
+        processes = self.processes = min(resolve_processes(run, self.driver), self.workers)
         if processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.engine.processes import ProcessGroup
 
@@ -181,6 +185,16 @@ class Runner:
                 seed=self.seed,
                 connections=run.get("connections"),
                 quiet=self.plan.isolate_workers,
+                driver=self.driver,
+            )
+        elif self.driver == "multiplex":
+            group = MultiplexGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                list(range(self.workers)),
+                run,
+                total_workers=self.workers,
+                seed=self.seed,
             )
         else:
             group = WorkerGroup(
@@ -500,6 +514,8 @@ class Runner:
     def _make_snapshot(self, elapsed: float, phase: str | None = None, elapsed_override: float | None = None) -> RunSnapshot:
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed) if agg.transactions or agg.error_count else ((), None)
+        last_pg = agg.intervals[-1].pg if agg.intervals else None
+        last_client = agg.intervals[-1].client if agg.intervals else None
         # The newest interval with server figures: one without them (none fresh yet) does not mean "off".
         last_pg = next((i.pg for i in reversed(agg.intervals) if i.pg is not None), None)
         if last_pg is None and getattr(self, "monitoring", False):
@@ -525,6 +541,8 @@ class Runner:
             pg=last_pg,
             events=tuple(agg.events),
             message=self.message,
+            client_bound=bool(last_client and last_client.get("bound")),
+            client=last_client,
             agreement=getattr(self, "agreement", None),
         )
 
@@ -545,7 +563,9 @@ class Runner:
                 # What was opened: the workbench's child and the processes split run.connections too.
                 "connections": self.group.pool_size if self.group is not None else run.get("connections") or self.workers,
                 "connections_configured": run.get("connections"),
-                "processes": run.get("processes", 1),
+                "processes": self.processes,
+                "processes_setting": run.get("processes", "auto"),
+                "driver": self.driver,
                 "duration_s": self.duration,
                 "transactions_limit": run.get("transactions"),
                 "warmup_s": self.warmup,
@@ -612,6 +632,7 @@ class Runner:
             notes=list(self.plan.notes),
             hung=[dict(entry) for entry in self.hung.values()],
             waits=agg.waits(),
+            client=agg.client.summary(agg.transactions),
         )
 
 

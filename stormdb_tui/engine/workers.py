@@ -41,6 +41,7 @@ from stormdb_tui.db import (
     redact,
     sever,
 )
+from stormdb_tui.engine.audit import ClientMeter, LagProbe
 from stormdb_tui.engine.metrics import (
     CONNECTION_LABEL,
     COUNTER_NAMES,
@@ -465,6 +466,8 @@ class WorkerGroup:
             self.workload_file = os.path.abspath(inspect.getfile(type(workload)))
         except (TypeError, OSError):
             self.workload_file = ""
+        self.meter = ClientMeter()
+        self.probe = LagProbe()
         n = len(worker_ids)
         self.pool_size = min(connections or n, n)
         self.shared_pool = self.pool_size < n
@@ -518,6 +521,8 @@ class WorkerGroup:
         return ""
 
     def start(self) -> None:
+        self.meter.reset()
+        self.probe.start()
         if self.rate and self._saved_switch is None:
             # A worker waking for its slot waits for the GIL; with the default 5 ms
             # switch interval a thread busy in Python (the sampler folding an interval)
@@ -552,6 +557,7 @@ class WorkerGroup:
     def stop(self) -> None:
         self.stopping = True
         self.stop_event.set()
+        self.probe.stop()
         if self._saved_switch is not None:
             sys.setswitchinterval(self._saved_switch)
             self._saved_switch = None
@@ -644,6 +650,7 @@ class WorkerGroup:
                 count, errs = wpart.worker_counts.get(worker.id, (0, 0))
                 worker.cum_count += count
                 worker.cum_errors += errs
+        part.client.append(self.meter.take(self.probe.take(), driver="threads"))
         return part
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
@@ -700,6 +707,7 @@ def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
     for wid, (count, errs) in part.worker_counts.items():
         prev = into.worker_counts.get(wid, (0, 0))
         into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+    into.client.extend(part.client)
 
 
 def _where(exc: BaseException, workload_file: str) -> str:

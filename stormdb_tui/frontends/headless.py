@@ -11,6 +11,7 @@ from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.session import Hooks, Outcome, RunSession, signals_stop
 from stormdb_tui.engine.states import Phase, Status
 from stormdb_tui.report.fmt import fmt
+from stormdb_tui.report.markdown import client_line, client_verdict
 from stormdb_tui.report.model import Report
 from stormdb_tui.workload import SetupProgress
 
@@ -39,6 +40,8 @@ def interval_line(snap: RunSnapshot, sample: IntervalSample) -> str:
         text += f", lag {fmt(sample.lag_ms.get('mean'), 3)} ms"
     if sample.skipped:
         text += f", {sample.skipped} skipped"
+    if sample.client and sample.client.get("bound"):
+        text += ", CLIENT-BOUND"
     pg = sample.pg or {}
     if pg.get("cache_hit_ratio") is not None:
         text += f", hit {pg['cache_hit_ratio'] * 100:.1f}%"
@@ -77,6 +80,12 @@ def summary_text(report: Report) -> str:
         lines.append("errors:")
         for err in data["errors"][:10]:
             lines.append(f"  {err['count']:>7,}  {err['sqlstate']} {err['class']} in {err['operation']}: {err['first_message']}")
+    client = client_line(data)
+    if client:
+        lines.append(client)
+    verdict = client_verdict(data)
+    if verdict:
+        lines.append(verdict)
     if data.get("agreement"):
         lines.append(data["agreement"]["line"])
     for warning in data.get("warnings") or []:

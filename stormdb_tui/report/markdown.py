@@ -16,6 +16,45 @@ def _lat_header() -> list[str]:
     return [c.replace("_", ".") + " ms" for c in LAT_COLUMNS]
 
 
+def client_verdict(data: Mapping[str, Any]) -> str | None:
+    """A sentence when the load generator itself limited the run (or part of it); None otherwise."""
+    client = data.get("client") or {}
+    share = client.get("saturated_share") or 0
+    if not share:
+        return None
+    reasons = ", ".join(_CLIENT_REASONS.get(k, k) for k in (client.get("reasons") or {}))
+    where = f"in {share:.0%} of the measured intervals" + (f" ({reasons})" if reasons else "")
+    if client.get("client_bound"):
+        return (
+            f"CLIENT-BOUND: the load generator was the limit {where}. These numbers describe the client, "
+            "not the server. To measure the server, run more client processes (run.processes: auto uses "
+            "one per core; threads: use the simple workload's multiplexed driver or more processes), give "
+            "the client more cores, or drive the server from more client hosts."
+        )
+    return f"The load generator was the limit {where}; those intervals describe the client, not the server."
+
+
+_CLIENT_REASONS = {
+    "cpu": "client CPU at 90 % of its cores",
+    "process": "a client process saturated",
+    "lag": "client lag above the limit",
+}
+
+
+def client_line(data: Mapping[str, Any]) -> str | None:
+    """``client: multiplex, 2 processes on 2 cores, 9.1 µs CPU/tx, lag p99 0.4 ms, saturated 0 %``."""
+    client = data.get("client") or {}
+    if not client:
+        return None
+    lag = client.get("lag_ms") or {}
+    return (
+        f"client: {client.get('driver') or '?'}, {client.get('processes')} process"
+        f"{'es' if (client.get('processes') or 0) != 1 else ''} on {client.get('cores')} core"
+        f"{'s' if (client.get('cores') or 0) != 1 else ''}, {fmt(client.get('cpu_per_tx_us'))} µs CPU per transaction, "
+        f"lag p99 {fmt(lag.get('p99'))} ms, saturated in {(client.get('saturated_share') or 0):.0%} of intervals"
+    )
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     """The whole report as Markdown."""
     out: list[str] = []
@@ -31,6 +70,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     )
     if data.get("message"):
         out.append(f"\n**{data['status']}:** {data['message']}")
+    verdict = client_verdict(data)
+    if verdict:
+        out.append(f"\n**{verdict}**")
     for warning in data.get("warnings") or ():
         out.append(f"\n> **Warning:** {warning}.")
     out.append("")
@@ -62,6 +104,18 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         if not isinstance(value, (dict, list)):
             rows.append((key, fmt(value)))
     out.append(table(["", "value"], rows))
+    client = data.get("client") or {}
+    if client:
+        lag = client.get("lag_ms") or {}
+        out.append("")
+        out.append("## Client (the load generator)")
+        out.append("")
+        out.append(table(["", "value"], [
+            ("driver / processes / cores", f"{client.get('driver')} / {client.get('processes')} / {client.get('cores')}"),
+            ("client CPU per transaction", f"{fmt(client.get('cpu_per_tx_us'))} µs"),
+            ("intervals limited by the client", f"{client.get('saturated_intervals')} of {client.get('intervals')}"),
+            ("client lag p50 / p99 / max", f"{fmt(lag.get('p50'))} / {fmt(lag.get('p99'))} / {fmt(lag.get('max'))} ms"),
+        ]))
     out.append("")
     out.append("## Latency")
     out.append("")

@@ -255,6 +255,8 @@ class RunResult:
     notes: Sequence[str] = field(default_factory=tuple)
     hung: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     """Workers found inside one call past run.transaction_timeout, or abandoned at the end."""
+    client: Mapping[str, Any] | None = None
+    """The load generator's own figures (CPU per transaction, saturated intervals, lag)."""
     waits: Mapping[str, Any] = field(default_factory=dict)
     """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
 
@@ -346,6 +348,7 @@ def build_report(result: RunResult) -> Report:
         "notes": list(result.notes),
         "hung": [dict(entry) for entry in result.hung],
         "warnings": [*(result.pg or {}).get("warnings", []), *_workload_warnings(result.workload.get("summary"))],
+        "client": dict(result.client) if result.client is not None else None,
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"

@@ -96,6 +96,8 @@ def render_throughput(snap: RunSnapshot, width: int) -> Text:
     if snap.intervals:
         text.append("  peak ", style="dim")
         text.append(fmt_rate(max(s.tps for s in snap.intervals)))
+    if snap.client_bound:  # the figures describe the load generator, not the server
+        text.append("  CLIENT-BOUND", style="bold reverse red")
     recent = recent_events(snap)
     line = "; ".join(recent) if recent else plots.EVENT_LEGEND
     text.append("   " + line, style="magenta" if recent else "dim")

@@ -1,0 +1,980 @@
+"""The multiplexed driver: one event loop per process over all of its connections.
+
+A threaded worker blocks on its own socket; with eight of them the client
+spends more CPU handing the GIL around and waking threads than running the
+transactions (19 µs per select-only transaction against pgbench's 4). This
+driver works as pgbench does: one loop (a ``selectors`` epoll selector) over
+every connection, libpq in non-blocking mode through psycopg's ``pq`` layer
+(``send_query_prepared``, ``flush``, ``consume_input``, ``is_busy``,
+``get_result``), and one :class:`~stormdb_tui.pgbench.client.Client` state
+machine per connection. Nothing blocks per connection and no thread is woken
+per transaction.
+
+It serves declarative workloads, whose :meth:`~stormdb_tui.workload.Workload.program`
+returns a pgbench :class:`~stormdb_tui.pgbench.client.Program`. The runner
+sees the interface of :class:`~stormdb_tui.engine.workers.WorkerGroup`
+(``open``/``start``/``swap``/``stop``/``join``/``alive``/``close``/
+``worker_stats``, ``pool_size``, ``measuring``, ``fatal_errors``) and the same
+per-worker :class:`~stormdb_tui.engine.metrics.Recorder` folding, so labels,
+errors by SQLSTATE, retries, reconnects, the open model, ``--latency-limit``
+and ``--transactions`` mean exactly what they mean on threads.
+
+The loop runs in one thread of its own so that the caller (the runner's
+sampler, or a child process's control pipe) keeps its thread; the only
+hand-off between the two is the once-per-interval swap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+import selectors
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import make_conninfo
+
+from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
+from stormdb_tui.engine.audit import ClientMeter
+from stormdb_tui.engine.metrics import (
+    COUNTER_NAMES,
+    IntervalPart,
+    Recorder,
+    fold_recorder,
+    latency_summary,
+    new_histogram,
+)
+from stormdb_tui.errors import ConfigError, DatabaseError
+from stormdb_tui.pgbench import client as C
+from stormdb_tui.pgbench.errors import ScriptRuntimeError
+from stormdb_tui.pgbench.script import SQL
+from stormdb_tui.workload import Workload
+
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 2.0
+PROBE_NS = 10_000_000
+"""The loop's lag probe: a timer every 10 ms whose lateness says how long a ready socket waits."""
+IDLE_WAIT_S = 0.05
+"""Longest select() wait with nothing scheduled, so a stop request is seen promptly."""
+DRIVERS = ("auto", "threads", "multiplex")
+
+# Slot states.
+_CONNECTING, _SETUP, _IDLE, _PREPARE, _RESULT, _PIPE, _ROLLBACK, _SLEEP, _THINK, _BACKOFF, _DONE = range(11)
+_WAITING_RESULTS = frozenset({_SETUP, _PREPARE, _RESULT, _PIPE, _ROLLBACK})
+# Timer kinds.
+_T_WAKE, _T_START, _T_RECONNECT, _T_CONNECT_TIMEOUT, _T_PROBE = range(5)
+
+_OK = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY})
+_FATAL = pq.ExecStatus.FATAL_ERROR
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
+_TX_IDLE = pq.TransactionStatus.IDLE
+_POLL_OK = pq.PollingStatus.OK
+_POLL_FAILED = pq.PollingStatus.FAILED
+_POLL_READING = pq.PollingStatus.READING
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+
+
+def offers_program(workload: Workload) -> bool:
+    """True when the workload is declarative (its ``program()`` returns a pgbench program)."""
+    try:
+        return workload.program() is not None
+    except Exception:
+        return False
+
+
+def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
+    """``threads`` or ``multiplex`` for this workload and run section; a ConfigError when impossible.
+
+    ``auto`` takes the multiplexed driver whenever the workload offers a
+    program, except with a connection pool smaller than the worker count
+    (workers waiting for a pooled connection per transaction is a threaded
+    model: an event loop owns one connection per client).
+    """
+    wanted = str(run.get("driver") or "auto")
+    shared_pool = run.get("connections") is not None and int(run["connections"]) < int(run.get("workers") or 1)
+    declarative = offers_program(workload)
+    threadable = type(workload).transaction is not Workload.transaction
+    if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative)):
+        if not threadable:
+            raise ConfigError(
+                f"workload {workload.name} has only a program (no transaction method): it runs on the "
+                "multiplexed driver, with one connection per worker",
+                path="run.connections" if shared_pool else "run.driver",
+            )
+        return "threads"
+    if wanted == "multiplex":
+        if not declarative:
+            raise ConfigError(
+                f"workload {workload.name} runs Python transactions, which need the threaded driver",
+                path="run.driver", expected="threads or auto", found="multiplex",
+            )
+        if shared_pool:
+            raise ConfigError(
+                "the multiplexed driver keeps one connection per worker",
+                path="run.connections", expected="no connections setting with driver: multiplex",
+                found=run.get("connections"),
+            )
+        return "multiplex"
+    return "multiplex"
+
+
+def client_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's core count)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def auto_processes(workers: int, driver: str, cores: int | None = None) -> int:
+    """``processes: auto``: one event loop per usable core for the multiplexed driver, one process for threads.
+
+    An event loop is one Python thread, so it uses at most one core; pgbench
+    is at its best with one thread per core (``-j`` = cores) for the same
+    reason. More loops than cores only add context switches, fewer leave
+    cores idle while the client is the limit. Threaded workers stay in one
+    process, as they always have, unless asked otherwise.
+    """
+    if driver != "multiplex":
+        return 1
+    cores = cores if cores is not None else client_cores()
+    return max(1, min(int(workers), cores))
+
+
+def resolve_processes(run: Mapping[str, Any], driver: str, cores: int | None = None) -> int:
+    value = run.get("processes")
+    if value in (None, "auto"):
+        return auto_processes(int(run.get("workers") or 1), driver, cores)
+    return int(value)
+
+
+class _Slot:
+    """One client: its connection, pgbench state machine, recorder and counters."""
+
+    __slots__ = (
+        "id", "quota", "rec", "retries", "skipped", "late", "reconnects", "queries",
+        "prev_rec", "prev_offsets", "seen", "cum", "cum_count", "cum_errors",
+        "rng", "client", "pg", "fd", "events", "state", "label", "attempt", "t0", "sched",
+        "failure", "last_res", "syncs", "pending", "pidx", "prepared", "prep_queue", "after",
+        "setup", "delay", "gen", "in_tx", "done", "thread", "sent",
+    )
+
+    def __init__(self, wid: int, quota: int | None, rng: random.Random, client: C.Client) -> None:
+        self.id = wid
+        self.quota = quota
+        self.rec = Recorder()
+        self.retries = self.skipped = self.late = self.reconnects = self.queries = 0
+        self.prev_rec: Recorder | None = None
+        self.prev_offsets: dict[str, int] = {}
+        self.seen = dict.fromkeys(COUNTER_NAMES, 0)
+        self.cum = new_histogram()
+        self.cum_count = 0
+        self.cum_errors = 0
+        self.rng = rng
+        self.client = client
+        self.pg: Any = None
+        self.fd = -1
+        self.events = 0
+        self.state = _BACKOFF
+        self.label = ""
+        self.attempt = 0
+        self.t0 = 0
+        self.sched = 0
+        self.failure: BaseException | None = None
+        self.last_res: Any = None
+        self.syncs = 0
+        self.pending: list[Any] = []
+        self.pidx = 0
+        self.prepared: set[bytes] = set()
+        self.prep_queue: list[Any] = []
+        self.after: Any = None
+        self.setup: deque[bytes] = deque()
+        self.delay = BACKOFF_START_S
+        self.gen = 0
+        self.in_tx = False
+        self.sent = 0
+        self.done = False
+        self.thread: threading.Thread | None = None
+        """The loop's thread: what a process child waits on to count running workers."""
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "queries": self.queries,
+            "rollbacks": 0,
+            "retries": self.retries,
+            "skipped": self.skipped,
+            "late": self.late,
+            "reconnects": self.reconnects,
+        }
+
+
+def _error_from(res: Any, pg: Any) -> BaseException:
+    """The psycopg exception of a failed result (the same class and message threads would see)."""
+    if res is None:
+        message = (pg.error_message or b"connection lost").decode(errors="replace") if pg is not None else "connection lost"
+        return psycopg.OperationalError(message.strip() or "connection lost")
+    return psycopg.errors.error_from_result(res, encoding="utf-8")
+
+
+class MultiplexGroup:
+    """The clients of one process on one event loop; the runner's :class:`WorkerGroup` interface."""
+
+    def __init__(
+        self,
+        workload: Workload,
+        conninfo: str,
+        worker_ids: Sequence[int],
+        run: Mapping[str, Any],
+        *,
+        total_workers: int,
+        seed: int,
+        connections: int | None = None,
+    ) -> None:
+        program = workload.program()
+        if program is None:
+            raise ConfigError(f"workload {workload.name} offers no program for the multiplexed driver", path="run.driver")
+        self.workload = workload
+        self.program = program
+        self.mode = program.mode
+        self.conninfo = conninfo
+        self._conninfo_b = make_conninfo(conninfo, application_name=f"{APP_NAME}:load").encode()
+        self.session_sql = [s.encode() for s in workload.session_sql()]
+        self.total_workers = total_workers
+        self.seed = seed
+        self.think_ns = int(float(run.get("think_time") or 0.0) * 1e9)
+        self.rate = run.get("rate")
+        self.arrival = run.get("arrival", "poisson")
+        latency_limit = run.get("latency_limit")
+        self.limit_ns = int(float(latency_limit) * 1e9) if latency_limit else 0
+        self.max_tries = int(run.get("max_tries") or 1)
+        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.stopping = False
+        self.measuring = False
+        self.fatal_errors: list[str] = []
+        n = len(worker_ids)
+        self.pool_size = n
+        quotas = _split(run.get("transactions"), n)
+        self.workers: list[_Slot] = []
+        for wid, quota in zip(worker_ids, quotas, strict=True):
+            rng = random.Random(seed * 1_000_003 + wid)  # the seeds threaded workers use
+            client = program.client(wid, program.client_rng(wid, rng))
+            self.workers.append(_Slot(wid, quota, rng, client))
+        self.sel = selectors.EpollSelector() if hasattr(selectors, "EpollSelector") else selectors.DefaultSelector()
+        self.timers: list[tuple[int, int, Any, int, int]] = []
+        self._seq = 0
+        self.ready: deque[_Slot] = deque()
+        self.idle: deque[_Slot] = deque()
+        self.backlog: deque[int] = deque()
+        self.next_arrival = 0
+        """The open model's next arrival (perf_counter_ns); 0 until the loop starts."""
+        self.mean_gap_ns = 0.0
+        self.arrival_rng = random.Random(seed * 7_919 + (worker_ids[0] if worker_ids else 0))
+        self.lag_us = array("q")
+        self.meter = ClientMeter()
+        self.last_connect_error = ""
+        self._hard_stop = False
+        self.thread = threading.Thread(target=self._main, name="stormdb-multiplex", daemon=True)
+        for slot in self.workers:
+            slot.thread = self.thread
+
+    # -- the runner's interface -------------------------------------------------
+
+    def open(self) -> None:
+        """Connect every client (non-blocking, all at once); a clear error when the server refuses some."""
+        for slot in self.workers:
+            self._connect(slot)
+        deadline = time.perf_counter_ns() + int(self.connect_timeout * 1e9)
+        while True:
+            ready = sum(1 for s in self.workers if s.state == _IDLE)
+            if ready == len(self.workers):
+                return
+            now = time.perf_counter_ns()
+            if now >= deadline:
+                break
+            self._turn(min(deadline - now, int(IDLE_WAIT_S * 1e9)))
+        reason = self.last_connect_error
+        self._close_all()
+        raise DatabaseError(
+            f"could open only {ready} of {self.pool_size} connections within "
+            f"{self.connect_timeout:g}s to {redact(self.conninfo) or 'the server'}"
+            + (f": {reason}" if reason else "")
+        )
+
+    def start(self) -> None:
+        self.meter.reset()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def alive(self) -> int:
+        if not self.thread.is_alive():
+            return 0
+        return sum(1 for s in self.workers if not s.done)
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self.thread.ident is not None:
+            self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def close(self) -> None:
+        self._hard_stop = True
+        self.stopping = True
+        if self.thread.ident is not None:
+            self.thread.join(2)
+        if not self.thread.is_alive():
+            self._close_all()
+
+    def swap(self, measuring: bool) -> IntervalPart:
+        """Take every client's recorder and fold it (the threaded group's rules, late arrivals included)."""
+        part = IntervalPart()
+        for slot in self.workers:
+            old = slot.rec
+            slot.rec = Recorder()
+            wpart = IntervalPart()
+            if slot.prev_rec is not None:
+                fold_recorder(slot.id, slot.prev_rec, wpart, slot.prev_offsets)
+            slot.prev_offsets = fold_recorder(slot.id, old, wpart)
+            slot.prev_rec = old
+            counters = slot.counters()
+            for name, value in counters.items():
+                delta = value - slot.seen[name]
+                if delta:
+                    part.counters[name] = part.counters.get(name, 0) + delta
+            slot.seen = counters
+            _merge_into(part, wpart)
+            if measuring:
+                for hist in wpart.hists.values():
+                    slot.cum.add(hist)
+                count, errs = wpart.worker_counts.get(slot.id, (0, 0))
+                slot.cum_count += count
+                slot.cum_errors += errs
+        lag, self.lag_us = self.lag_us, array("q")
+        part.client.append(self.meter.take(lag, driver="multiplex"))
+        return part
+
+    def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
+        rows = []
+        for slot in self.workers:
+            summary = latency_summary(slot.cum, (50.0, 95.0, 99.0))
+            rows.append(
+                {
+                    "id": slot.id,
+                    "transactions": slot.cum_count,
+                    "errors": slot.cum_errors,
+                    "tps": round(slot.cum_count / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+                    "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
+                    "reconnects": slot.reconnects,
+                }
+            )
+        return rows
+
+    # -- the loop ---------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            now = time.perf_counter_ns()
+            self._timer(now + PROBE_NS, None, _T_PROBE)
+            if self.rate:
+                rate = float(self.rate) * len(self.workers) / max(self.total_workers, 1)
+                self.mean_gap_ns = 1e9 / rate
+                self.next_arrival = now + int(self._gap())
+                self.idle.extend(s for s in self.workers if s.state == _IDLE)
+            else:
+                self.ready.extend(s for s in self.workers if s.state == _IDLE)
+            while not self._hard_stop:
+                if self.stopping and not any(s.in_tx for s in self.workers):
+                    break
+                if all(s.done for s in self.workers):
+                    break
+                self._turn(None)
+        except Exception as exc:  # a driver bug must end the run with a message, not hang it
+            self.fatal_errors.append(f"multiplexed driver: {type(exc).__name__}: {first_line(exc)}")
+        finally:
+            for slot in self.workers:
+                slot.done = True
+
+    def _turn(self, wait_ns: int | None) -> None:
+        """One loop iteration: due timers, arrivals, clients ready to start, then wait for sockets."""
+        perf = time.perf_counter_ns
+        now = perf()
+        timers = self.timers
+        stopping = self.stopping
+        while timers and (timers[0][0] <= now or stopping):
+            due, _, slot, kind, gen = heapq.heappop(timers)
+            self._fire(slot, kind, gen, due, now)
+        if self.next_arrival and not stopping:
+            self._arrivals(now)
+        ready = self.ready
+        for _ in range(len(ready)):
+            self._begin(ready.popleft(), 0)
+        if ready:
+            timeout = 0.0
+        else:
+            nxt = timers[0][0] if timers else now + int(IDLE_WAIT_S * 1e9)
+            if self.next_arrival and not stopping and self.idle:
+                nxt = min(nxt, self.next_arrival)
+            limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
+            timeout = max(min(nxt - now, limit), 0) / 1e9
+        for key, mask in self.sel.select(timeout):
+            slot = key.data
+            if mask & _WRITE:
+                self._writable(slot)
+            if mask & _READ and slot.pg is not None:
+                self._readable(slot)
+
+    def _timer(self, due: int, slot: _Slot | None, kind: int) -> None:
+        self._seq += 1
+        heapq.heappush(self.timers, (due, self._seq, slot, kind, slot.gen if slot is not None else 0))
+
+    def _fire(self, slot: _Slot | None, kind: int, gen: int, due: int, now: int) -> None:
+        if kind == _T_PROBE:
+            self.lag_us.append((now - due) // 1000)
+            if not self.stopping:
+                self._timer(max(due + PROBE_NS, now + PROBE_NS // 2), None, _T_PROBE)
+            return
+        assert slot is not None
+        if gen != slot.gen:
+            return  # the slot moved on (lost its connection, or was stopped) since this was set
+        if kind == _T_WAKE:
+            if slot.state == _SLEEP:
+                slot.state = _IDLE
+                self._step(slot)
+        elif kind == _T_START:
+            if slot.state == _THINK and not self.stopping:
+                slot.state = _IDLE
+                self._begin(slot, 0)
+        elif kind == _T_RECONNECT:
+            if slot.state == _BACKOFF and not self.stopping:
+                self._connect(slot)
+        elif kind == _T_CONNECT_TIMEOUT and slot.state in (_CONNECTING, _SETUP):
+            self.last_connect_error = f"no connection within {self.connect_timeout:g}s"
+            self._connect_failed(slot)
+
+    def _gap(self) -> float:
+        if self.arrival == "poisson":
+            return self.arrival_rng.expovariate(1.0) * self.mean_gap_ns
+        return self.mean_gap_ns
+
+    def _arrivals(self, now: int) -> None:
+        """The open model's one arrival schedule for this process: due arrivals go to free clients."""
+        backlog = self.backlog
+        while self.next_arrival <= now:
+            backlog.append(self.next_arrival)
+            self.next_arrival += int(self._gap())
+        idle = self.idle
+        limit = self.limit_ns
+        while backlog and idle:
+            slot = idle.popleft()
+            if slot.done or slot.state != _IDLE:
+                continue
+            scheduled = backlog.popleft()
+            if limit and now - scheduled > limit:
+                slot.skipped += 1  # pgbench -L: already too late to start
+                idle.appendleft(slot)
+                continue
+            self._begin(slot, scheduled)
+
+    # -- transactions ------------------------------------------------------------
+
+    def _begin(self, slot: _Slot, scheduled: int) -> None:
+        if self.stopping or slot.done or slot.state != _IDLE:
+            return
+        if slot.quota == 0 and self.measuring:  # a share of zero (fewer transactions than workers)
+            slot.done = True
+            slot.state = _DONE
+            return
+        script = self.program.choose(slot.rng)
+        slot.client.start(script)
+        slot.label = script.name
+        slot.attempt = 0
+        slot.sched = scheduled
+        slot.in_tx = True
+        slot.sent = 0
+        slot.t0 = time.perf_counter_ns()
+        self._step(slot)
+
+    def _step(self, slot: _Slot) -> None:
+        """Advance the script to its next round trip (or its end)."""
+        client = slot.client
+        pg = slot.pg
+        mode = self.mode
+        try:
+            while True:
+                action = client.advance()
+                if action == C.SEND:
+                    cmd = client.cmd
+                    slot.sent += 1
+                    if client.in_pipeline:
+                        if mode == "prepared":
+                            pg.send_query_prepared(cmd.prepname, client.params)
+                        else:
+                            pg.send_query_params(cmd.sql, client.params)
+                        continue
+                    if mode == "prepared":
+                        if cmd.prepname not in slot.prepared:
+                            slot.after = cmd
+                            pg.send_prepare(cmd.prepname, cmd.sql)
+                            slot.state = _PREPARE
+                        else:
+                            pg.send_query_prepared(cmd.prepname, client.params)
+                            slot.state = _RESULT
+                    elif mode == "extended":
+                        pg.send_query_params(cmd.sql, client.params)
+                        slot.state = _RESULT
+                    else:
+                        pg.send_query(client.query)
+                        slot.state = _RESULT
+                    slot.last_res = None
+                    self._flush(slot)
+                    return
+                if action == C.DONE:
+                    self._finish(slot, True)
+                    return
+                if action == C.SLEEP:
+                    slot.state = _SLEEP
+                    self._timer(client.wake_ns, slot, _T_WAKE)
+                    return
+                if action == C.START_PIPELINE:
+                    if mode == "prepared":
+                        queue = [c for c in client.commands[client.pc:] if c.kind == SQL and c.prepname not in slot.prepared]
+                        if queue:
+                            # PREPARE cannot wait for its result inside a pipeline: prepare first.
+                            slot.prep_queue = queue
+                            slot.after = None
+                            pg.send_prepare(queue[0].prepname, queue[0].sql)
+                            slot.state = _PREPARE
+                            self._flush(slot)
+                            return
+                    pg.enter_pipeline_mode()
+                    slot.syncs = 0
+                elif action == C.SYNC_PIPELINE:
+                    pg.pipeline_sync()
+                    slot.syncs += 1
+                else:  # END_PIPELINE: read everything back
+                    pg.pipeline_sync()
+                    slot.syncs += 1
+                    slot.pending = list(client.pending)
+                    slot.pidx = 0
+                    slot.state = _PIPE
+                    self._flush(slot)
+                    return
+        except ScriptRuntimeError as exc:
+            self._fail(slot, exc)
+        except psycopg.OperationalError as exc:
+            self._lost(slot, exc)
+
+    def _flush(self, slot: _Slot) -> None:
+        if slot.pg.flush():  # the socket is full: finish sending when it is writable
+            self._watch(slot, _READ | _WRITE)
+
+    def _writable(self, slot: _Slot) -> None:
+        pg = slot.pg
+        if pg is None:
+            return
+        if slot.state == _CONNECTING:
+            self._connect_poll(slot)
+            return
+        try:
+            if not pg.flush():
+                self._watch(slot, _READ)
+        except psycopg.OperationalError as exc:
+            self._lost(slot, exc)
+
+    def _watch(self, slot: _Slot, events: int) -> None:
+        if slot.events != events:
+            self.sel.modify(slot.fd, events, slot)
+            slot.events = events
+
+    def _readable(self, slot: _Slot) -> None:
+        state = slot.state
+        if state == _CONNECTING:
+            self._connect_poll(slot)
+            return
+        pg = slot.pg
+        try:
+            pg.consume_input()
+        except psycopg.OperationalError as exc:
+            self._lost(slot, exc)
+            return
+        while state in _WAITING_RESULTS and not pg.is_busy():
+            res = pg.get_result()
+            if state == _RESULT:
+                if res is None:
+                    if slot.failure is not None:
+                        self._failed(slot)
+                    else:
+                        cmd = slot.client.cmd
+                        if cmd.store == "gset" and slot.last_res is not None:
+                            self._store(slot, cmd, slot.last_res)
+                        if slot.failure is not None:
+                            self._failed(slot)
+                        else:
+                            self._step(slot)
+                elif res.status in _OK:
+                    cmd = slot.client.cmd
+                    if cmd.store == "aset":
+                        self._store(slot, cmd, res)
+                    elif cmd.store is not None:
+                        slot.last_res = res
+                elif slot.failure is None:
+                    slot.failure = _error_from(res, pg)
+            elif state == _PIPE:
+                if res is not None:
+                    self._pipe_result(slot, res)
+            elif state == _PREPARE:
+                if res is None:
+                    self._prepared(slot)
+                elif res.status != pq.ExecStatus.COMMAND_OK and res.error_field(_SQLSTATE) != b"42P05":
+                    if slot.failure is None:
+                        slot.failure = _error_from(res, pg)
+            elif state == _ROLLBACK:
+                if res is None:
+                    slot.state = _IDLE
+                    then, slot.after = slot.after, None
+                    then()
+            else:  # _SETUP
+                if res is None:
+                    self._setup_next(slot)
+                elif res.status not in _OK:
+                    self.last_connect_error = first_line(_error_from(res, pg))
+                    self.fatal_errors.append(f"worker {slot.id}: session setup failed: {self.last_connect_error}")
+                    self._connect_failed(slot)
+                    return
+            if slot.pg is not pg:
+                return  # the connection was lost or replaced meanwhile
+            state = slot.state
+
+    def _pipe_result(self, slot: _Slot, res: Any) -> None:
+        status = res.status
+        if status == _SYNC:
+            slot.syncs -= 1
+            if slot.syncs <= 0:
+                slot.pg.exit_pipeline_mode()
+                slot.client.in_pipeline = False
+                slot.state = _IDLE
+                if slot.failure is not None:
+                    self._failed(slot)
+                else:
+                    self._step(slot)
+            return
+        index = slot.pidx
+        slot.pidx = index + 1
+        if status == _ABORTED:
+            return
+        if status in _OK:
+            cmd = slot.pending[index] if index < len(slot.pending) else None
+            if cmd is not None and cmd.store is not None and slot.failure is None:
+                self._store(slot, cmd, res)
+        elif status == _FATAL and slot.failure is None:
+            slot.failure = _error_from(res, slot.pg)
+
+    def _store(self, slot: _Slot, cmd: Any, res: Any) -> None:
+        ntuples = res.ntuples
+        nfields = res.nfields
+        fields = [(res.fname(i) or b"").decode() for i in range(nfields)]
+        row = None
+        if ntuples > 0:
+            last = ntuples - 1
+            row = [None if (v := res.get_value(last, i)) is None else bytes(v).decode() for i in range(nfields)]
+        try:
+            slot.client.store(cmd, fields, row, ntuples)
+        except ScriptRuntimeError as exc:
+            if slot.failure is None:
+                slot.failure = exc
+
+    def _prepared(self, slot: _Slot) -> None:
+        """A PREPARE finished: the next one of a pipeline's, the command that waited for it, or a failure."""
+        pg = slot.pg
+        if slot.failure is not None:
+            slot.prep_queue = []
+            self._failed(slot)
+            return
+        try:
+            if slot.prep_queue:
+                done = slot.prep_queue.pop(0)
+                slot.prepared.add(done.prepname)
+                if slot.prep_queue:
+                    nxt = slot.prep_queue[0]
+                    pg.send_prepare(nxt.prepname, nxt.sql)
+                    self._flush(slot)
+                    return
+                pg.enter_pipeline_mode()
+                slot.syncs = 0
+                slot.state = _IDLE
+                self._step(slot)
+                return
+            cmd = slot.after
+            slot.after = None
+            slot.prepared.add(cmd.prepname)
+            pg.send_query_prepared(cmd.prepname, slot.client.params)
+            slot.state = _RESULT
+            slot.last_res = None
+            self._flush(slot)
+        except psycopg.OperationalError as exc:
+            self._lost(slot, exc)
+
+    def _fail(self, slot: _Slot, exc: BaseException) -> None:
+        """A failure raised while advancing: drain an open pipeline first, then handle it."""
+        slot.failure = exc
+        pg = slot.pg
+        if pg is not None and pg.pipeline_status != pq.PipelineStatus.OFF:
+            try:
+                pg.pipeline_sync()
+                slot.syncs += 1
+                slot.pending = list(slot.client.pending)
+                slot.pidx = 0
+                slot.state = _PIPE
+                self._flush(slot)
+            except psycopg.OperationalError as lost:
+                self._lost(slot, lost)
+            return
+        self._failed(slot)
+
+    def _failed(self, slot: _Slot) -> None:
+        """The transaction failed: retry a serialization failure or deadlock, else count it and go on."""
+        exc, slot.failure = slot.failure, None
+        assert exc is not None
+        state = error_sqlstate(exc)
+        if state in RETRYABLE_SQLSTATES and slot.attempt + 1 < self.max_tries:
+            slot.retries += 1
+            slot.attempt += 1
+
+            def again() -> None:
+                # A retry reruns the same script with fresh draws, as on threads.
+                slot.client.start(self.program.by_name[slot.label])
+                slot.sent = 0
+                self._step(slot)
+
+            self._rollback(slot, again)
+            return
+        slot.rec.errors.append((slot.label or "unknown", state, first_line(exc)))
+        self._rollback(slot, lambda: self._finish(slot, False))
+
+    def _rollback(self, slot: _Slot, then: Callable[[], None]) -> None:
+        pg = slot.pg
+        slot.client.in_pipeline = False
+        if pg.transaction_status == _TX_IDLE:
+            slot.state = _IDLE
+            then()
+            return
+        try:
+            pg.send_query(b"ROLLBACK")
+        except psycopg.OperationalError as exc:
+            self._lost(slot, exc)
+            return
+        slot.after = then
+        slot.state = _ROLLBACK
+        self._flush(slot)
+
+    def _finish(self, slot: _Slot, ok: bool) -> None:
+        t1 = time.perf_counter_ns()
+        slot.in_tx = False
+        if ok:
+            slot.queries += slot.sent  # counted with the transaction, as threaded workers count them
+            label = slot.label
+            rec = slot.rec
+            values = rec.lat.get(label)
+            if slot.sched:
+                if values is None:
+                    values = rec.lat[label] = array("q")
+                    rec.svc[label] = array("q")
+                latency = (t1 - slot.sched) // 1000
+                values.append(latency)
+                rec.svc[label].append((t1 - slot.t0) // 1000)
+                lag = rec.lag.get("*")
+                if lag is None:
+                    lag = rec.lag["*"] = array("q")
+                lag.append(max(slot.t0 - slot.sched, 0) // 1000)  # schedule lag, as pgbench -R reports it
+                if self.limit_ns and latency * 1000 > self.limit_ns:
+                    slot.late += 1
+            else:
+                if values is None:
+                    values = rec.lat[label] = array("q")
+                values.append((t1 - slot.t0) // 1000)
+        if slot.quota is not None and self.measuring:
+            slot.quota -= 1
+            if slot.quota <= 0:
+                slot.done = True
+                slot.state = _DONE
+                return
+        if slot.pg is None:
+            return  # reconnecting: the next transaction starts once the connection is back
+        slot.state = _IDLE
+        self._next(slot, t1)
+
+    def _next(self, slot: _Slot, now: int) -> None:
+        if self.stopping:
+            return
+        if self.rate:
+            self.idle.append(slot)
+        elif self.think_ns:
+            slot.state = _THINK
+            self._timer(now + self.think_ns, slot, _T_START)
+        elif slot.sent:
+            # Straight on to the next transaction, as pgbench does: no extra trip through the loop.
+            self._begin(slot, 0)
+        else:
+            self.ready.append(slot)  # a script without SQL must not recurse: the loop takes it next
+
+    # -- connections -------------------------------------------------------------
+
+    def _connect(self, slot: _Slot) -> None:
+        slot.gen += 1
+        try:
+            pg = pq.PGconn.connect_start(self._conninfo_b)
+        except psycopg.OperationalError as exc:
+            self.last_connect_error = first_line(exc)
+            self._connect_failed(slot)
+            return
+        if pg.status == pq.ConnStatus.BAD:
+            self.last_connect_error = _pg_error(pg)
+            pg.finish()
+            self._connect_failed(slot)
+            return
+        pg.notice_handler = _ignore_notice
+        slot.pg = pg
+        slot.state = _CONNECTING
+        slot.fd = pg.socket
+        slot.events = _WRITE  # libpq: start as if connect_poll had said "writing"
+        self.sel.register(slot.fd, _WRITE, slot)
+        self._timer(time.perf_counter_ns() + int(self.connect_timeout * 1e9), slot, _T_CONNECT_TIMEOUT)
+
+    def _connect_poll(self, slot: _Slot) -> None:
+        pg = slot.pg
+        status = pg.connect_poll()
+        if status == _POLL_FAILED:
+            self.last_connect_error = _pg_error(pg)
+            self._connect_failed(slot)
+            return
+        fd = pg.socket
+        if fd != slot.fd:  # libpq moved to another socket (the next host or address)
+            self._unwatch(slot)
+            slot.fd = fd
+            slot.events = 0
+            self.sel.register(fd, _READ, slot)
+            slot.events = _READ
+        if status == _POLL_OK:
+            pg.nonblocking = 1
+            self._watch(slot, _READ)
+            slot.setup = deque(self.session_sql)
+            slot.prepared = set()
+            slot.state = _SETUP
+            self._setup_next(slot)
+        else:
+            self._watch(slot, _READ if status == _POLL_READING else _WRITE)
+
+    def _setup_next(self, slot: _Slot) -> None:
+        if slot.setup:
+            try:
+                slot.pg.send_query(slot.setup.popleft())
+                self._flush(slot)
+            except psycopg.OperationalError as exc:
+                self.last_connect_error = first_line(exc)
+                self._connect_failed(slot)
+            return
+        slot.state = _IDLE
+        slot.delay = BACKOFF_START_S
+        slot.gen += 1  # the connect timeout no longer applies
+        if self.thread.is_alive() and threading.current_thread() is self.thread:
+            self._next(slot, time.perf_counter_ns())  # back after a reconnect
+
+    def _connect_failed(self, slot: _Slot) -> None:
+        self._drop(slot)
+        slot.state = _BACKOFF
+        if self.stopping:
+            return
+        self._timer(time.perf_counter_ns() + int(slot.delay * 1e9), slot, _T_RECONNECT)
+        slot.delay = min(slot.delay * 2, BACKOFF_CAP_S)
+
+    def _lost(self, slot: _Slot, exc: BaseException) -> None:
+        """The connection broke: count the transaction as failed and reconnect with backoff."""
+        was_in_tx = slot.in_tx
+        slot.failure = None
+        slot.client.in_pipeline = False
+        self._drop(slot)
+        slot.reconnects += 1
+        slot.delay = BACKOFF_START_S
+        if was_in_tx:
+            slot.rec.errors.append((slot.label or "unknown", error_sqlstate(exc), first_line(exc)))
+            self._finish(slot, False)
+        if slot.done:
+            return
+        slot.state = _BACKOFF
+        if not self.stopping:
+            self._connect(slot)
+
+    def _drop(self, slot: _Slot) -> None:
+        slot.gen += 1
+        self._unwatch(slot)
+        if slot.pg is not None:
+            try:
+                slot.pg.finish()
+            except Exception:
+                pass
+        slot.pg = None
+        slot.fd = -1
+
+    def _unwatch(self, slot: _Slot) -> None:
+        if slot.events and slot.fd >= 0:
+            try:
+                self.sel.unregister(slot.fd)
+            except (KeyError, ValueError, OSError):
+                pass
+        slot.events = 0
+
+    def _close_all(self) -> None:
+        for slot in self.workers:
+            self._drop(slot)
+        try:
+            self.sel.close()
+        except Exception:
+            pass
+
+
+def _pg_error(pg: Any) -> str:
+    message = (pg.error_message or b"").decode(errors="replace").strip()
+    return redact(message.splitlines()[0] if message else "connection failed")
+
+
+def _ignore_notice(res: Any) -> None:
+    """Server notices (``there is no transaction in progress``) are not the client's output."""
+
+
+def _merge_into(into: IntervalPart, part: IntervalPart) -> None:
+    for label, hist in part.hists.items():
+        if label in into.hists:
+            into.hists[label].add(hist)
+        else:
+            into.hists[label] = hist
+    for label, hist in part.svc_hists.items():
+        if label in into.svc_hists:
+            into.svc_hists[label].add(hist)
+        else:
+            into.svc_hists[label] = hist
+    for key, kind in part.errors.items():
+        known = into.errors.get(key)
+        if known is None:
+            into.errors[key] = kind
+        else:
+            known.count += kind.count
+    for wid, (count, errs) in part.worker_counts.items():
+        prev = into.worker_counts.get(wid, (0, 0))
+        into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+
+
+def _split(total: int | None, parts: int) -> list[int | None]:
+    if total is None:
+        return [None] * parts
+    base, extra = divmod(int(total), parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
