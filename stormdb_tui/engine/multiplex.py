@@ -327,6 +327,16 @@ class MultiplexGroup:
             self.thread.join(timeout)
         return not self.thread.is_alive()
 
+    def abandon(self) -> list[tuple[int, str]]:
+        """Give up on the slots still inside a transaction after the stop grace; (slot id, call) each.
+
+        The loop leaves at its next wake-up without waiting for their replies
+        (a frozen server sends none) and :meth:`close` drops their connections.
+        """
+        self._hard_stop = True
+        self.stopping = True
+        return [(slot.id, "transaction") for slot in self.workers if slot.in_tx and not slot.done]
+
     def close(self) -> None:
         self._hard_stop = True
         self.stopping = True
