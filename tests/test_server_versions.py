@@ -104,7 +104,9 @@ def test_run_report_has_every_server_section(report: dict) -> None:
     pg = report["pg"]
     assert pg is not None
     version = pg["version_num"]
-    unreadable = [n for n in pg["notes"] if "unreadable" in n or "not callable" in n or "failed" in n]
+    # The agreement check (tested on its own) may warn about autovacuum's commits in a short run.
+    unreadable = [n for n in pg["notes"] if ("unreadable" in n or "not callable" in n or "failed" in n)
+                  and not n.startswith("client and server disagree")]
     assert unreadable == []
     for source in ("database", "lsn", "wal", "checkpoints", "control", "connections", "locks"):
         assert source in pg["sources"]

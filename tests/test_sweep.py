@@ -219,7 +219,7 @@ def test_sweep_screen_shows_each_step_and_the_fit(dsn):
     from stormdb_tui.tui.screens.sweep import SweepApp, SweepScreen
 
     request = RunRequest(overrides=(("workload.name", "simple"), ("workload.script", "select-only"),
-                                    ("run.duration", 0.5)), dsn=dsn)
+                                    ("run.duration", 1)), dsn=dsn)
     screen = SweepScreen(request, SweepSpec("workers", (1, 2, 3)))
     app = SweepApp(screen)
 

@@ -104,7 +104,9 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
     shared_pool = run.get("connections") is not None and int(run["connections"]) < int(run.get("workers") or 1)
     declarative = offers_program(workload)
     threadable = type(workload).transaction is not Workload.transaction
-    if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative)):
+    # run.ramp starts threads one by one; the event loop has no ramp yet.
+    ramped = bool(run.get("ramp")) and threadable
+    if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative or ramped)):
         if not threadable:
             raise ConfigError(
                 f"workload {workload.name} has only a program (no transaction method): it runs on the "
