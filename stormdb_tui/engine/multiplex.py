@@ -47,10 +47,9 @@ from stormdb_tui.engine.metrics import (
     COUNTER_NAMES,
     IntervalPart,
     Recorder,
-    fold_recorder,
-    latency_summary,
     new_histogram,
 )
+from stormdb_tui.engine.workers import member_stats, swap_members
 from stormdb_tui.errors import ConfigError, DatabaseError
 from stormdb_tui.pgbench import client as C
 from stormdb_tui.pgbench.errors import ScriptRuntimeError
@@ -349,47 +348,13 @@ class MultiplexGroup:
 
     def swap(self, measuring: bool) -> IntervalPart:
         """Take every client's recorder and fold it (the threaded group's rules, late arrivals included)."""
-        part = IntervalPart()
-        for slot in self.workers:
-            old = slot.rec
-            slot.rec = Recorder()
-            wpart = IntervalPart()
-            if slot.prev_rec is not None:
-                fold_recorder(slot.id, slot.prev_rec, wpart, slot.prev_offsets)
-            slot.prev_offsets = fold_recorder(slot.id, old, wpart)
-            slot.prev_rec = old
-            counters = slot.counters()
-            for name, value in counters.items():
-                delta = value - slot.seen[name]
-                if delta:
-                    part.counters[name] = part.counters.get(name, 0) + delta
-            slot.seen = counters
-            _merge_into(part, wpart)
-            if measuring:
-                for hist in wpart.hists.values():
-                    slot.cum.add(hist)
-                count, errs = wpart.worker_counts.get(slot.id, (0, 0))
-                slot.cum_count += count
-                slot.cum_errors += errs
+        part = swap_members(self.workers, measuring)
         lag, self.lag_us = self.lag_us, array("q")
         part.client.append(self.meter.take(lag, driver="multiplex"))
         return part
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
-        rows = []
-        for slot in self.workers:
-            summary = latency_summary(slot.cum, (50.0, 95.0, 99.0))
-            rows.append(
-                {
-                    "id": slot.id,
-                    "transactions": slot.cum_count,
-                    "errors": slot.cum_errors,
-                    "tps": round(slot.cum_count / elapsed_s, 2) if elapsed_s > 0 else 0.0,
-                    "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
-                    "reconnects": slot.reconnects,
-                }
-            )
-        return rows
+        return member_stats(self.workers, elapsed_s)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -961,28 +926,6 @@ def _pg_error(pg: Any) -> str:
 
 def _ignore_notice(res: Any) -> None:
     """Server notices (``there is no transaction in progress``) are not the client's output."""
-
-
-def _merge_into(into: IntervalPart, part: IntervalPart) -> None:
-    for label, hist in part.hists.items():
-        if label in into.hists:
-            into.hists[label].add(hist)
-        else:
-            into.hists[label] = hist
-    for label, hist in part.svc_hists.items():
-        if label in into.svc_hists:
-            into.svc_hists[label].add(hist)
-        else:
-            into.svc_hists[label] = hist
-    for key, kind in part.errors.items():
-        known = into.errors.get(key)
-        if known is None:
-            into.errors[key] = kind
-        else:
-            known.count += kind.count
-    for wid, (count, errs) in part.worker_counts.items():
-        prev = into.worker_counts.get(wid, (0, 0))
-        into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
 
 
 def _split(total: int | None, parts: int) -> list[int | None]:

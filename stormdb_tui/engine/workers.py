@@ -628,49 +628,13 @@ class WorkerGroup:
 
     def swap(self, measuring: bool) -> IntervalPart:
         """Take every worker's recorder and fold it; ``measuring`` false discards into warm-up."""
-        part = IntervalPart()
-        for worker in self.workers:
-            old = worker.rec
-            worker.rec = Recorder()
-            wpart = IntervalPart()
-            if worker.prev_rec is not None:
-                fold_recorder(worker.id, worker.prev_rec, wpart, worker.prev_offsets)
-            worker.prev_offsets = fold_recorder(worker.id, old, wpart)
-            worker.prev_rec = old
-            counters = worker.counters()
-            for name, value in counters.items():
-                delta = value - worker.seen[name]
-                if delta:
-                    part.counters[name] = part.counters.get(name, 0) + delta
-            worker.seen = counters
-            _merge_part(part, wpart)
-            if measuring:
-                for hist in wpart.hists.values():
-                    worker.cum.add(hist)
-                count, errs = wpart.worker_counts.get(worker.id, (0, 0))
-                worker.cum_count += count
-                worker.cum_errors += errs
+        part = swap_members(self.workers, measuring)
         part.client.append(self.meter.take(self.probe.take(), driver="threads"))
         return part
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
         """Per-worker totals over the measured window, for the report."""
-        from stormdb_tui.engine.metrics import latency_summary
-
-        rows = []
-        for worker in self.workers:
-            summary = latency_summary(worker.cum, (50.0, 95.0, 99.0))
-            rows.append(
-                {
-                    "id": worker.id,
-                    "transactions": worker.cum_count,
-                    "errors": worker.cum_errors,
-                    "tps": round(worker.cum_count / elapsed_s, 2) if elapsed_s > 0 else 0.0,
-                    "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
-                    "reconnects": worker.reconnects,
-                }
-            )
-        return rows
+        return member_stats(self.workers, elapsed_s)
 
 
 class _LastPoolError(logging.Handler):
@@ -684,6 +648,57 @@ class _LastPoolError(logging.Handler):
         text = record.getMessage()
         marker = "failed: "
         self.message = redact(text.rsplit(marker, 1)[-1].strip() if marker in text else text)
+
+
+def swap_members(members: Any, measuring: bool) -> IntervalPart:
+    """Swap each member's recorder (a worker thread or a multiplexed client) and fold it into one part.
+
+    Values a member appended to its previous recorder after the last swap are
+    folded now; ``measuring`` false leaves them out of the cumulative figures.
+    """
+    part = IntervalPart()
+    for member in members:
+        old = member.rec
+        member.rec = Recorder()
+        wpart = IntervalPart()
+        if member.prev_rec is not None:
+            fold_recorder(member.id, member.prev_rec, wpart, member.prev_offsets)
+        member.prev_offsets = fold_recorder(member.id, old, wpart)
+        member.prev_rec = old
+        counters = member.counters()
+        for name, value in counters.items():
+            delta = value - member.seen[name]
+            if delta:
+                part.counters[name] = part.counters.get(name, 0) + delta
+        member.seen = counters
+        _merge_part(part, wpart)
+        if measuring:
+            for hist in wpart.hists.values():
+                member.cum.add(hist)
+            count, errs = wpart.worker_counts.get(member.id, (0, 0))
+            member.cum_count += count
+            member.cum_errors += errs
+    return part
+
+
+def member_stats(members: Any, elapsed_s: float) -> list[dict[str, Any]]:
+    """Per-member totals over the measured window, for the report's ``workers`` section."""
+    from stormdb_tui.engine.metrics import latency_summary
+
+    rows = []
+    for member in members:
+        summary = latency_summary(member.cum, (50.0, 95.0, 99.0))
+        rows.append(
+            {
+                "id": member.id,
+                "transactions": member.cum_count,
+                "errors": member.cum_errors,
+                "tps": round(member.cum_count / elapsed_s, 2) if elapsed_s > 0 else 0.0,
+                "latency_ms": {k: summary[k] for k in ("p50", "p95", "p99", "max")},
+                "reconnects": member.reconnects,
+            }
+        )
+    return rows
 
 
 def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
