@@ -6,10 +6,10 @@ A config has these sections (all optional)::
     workload:   {name: simple, <the workload's own options>...}
     run:        {workers, connections, processes, driver, duration | transactions, warmup,
                  think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout,
-                 max_error_rate, transaction_timeout, stop_grace}
+                 max_error_rate, transaction_timeout, metrics_port, stop_grace}
     metrics:    {interval, percentiles}
     monitoring: {enabled, interval, statements}
-    report:     {json, markdown, journal}
+    report:     {json, markdown, html, journal, hdr_log}
     plugins:    {paths}            (relative paths are relative to the config file)
 
 Every error names the file, the line, the key path, what was expected and
@@ -121,6 +121,15 @@ RUN_OPTIONS: tuple[Option, ...] = (
         minimum=0.1,
     ),
     Option(
+        "metrics_port",
+        "int",
+        None,
+        "serve Prometheus/OpenMetrics on this port while the run goes (throughput, errors, latency "
+        "histograms per operation, server gauges); default: off",
+        minimum=1,
+        maximum=65535,
+    ),
+    Option(
         "stop_grace",
         "duration",
         10.0,
@@ -165,6 +174,14 @@ REPORT_OPTIONS: tuple[Option, ...] = (
         None,
         "the run journal (JSON Lines, one interval a line, kept if the run is killed); default: beside the "
         "report, or in the runs folder of the data directory; 'off' writes none",
+    ),
+    Option("html", "str", None, "write a self-contained HTML report (charts inline, no network needed) to this path"),
+    _PathOrOff(
+        "hdr_log",
+        "str",
+        None,
+        "the HdrHistogram interval log (every interval's histograms, overall and per operation); default: "
+        "beside the report, or in the runs folder of the data directory; 'off' writes none",
     ),
 )
 

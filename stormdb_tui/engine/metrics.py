@@ -335,6 +335,9 @@ class Aggregator:
         self.client = ClientTally()
         self.origin: float | None = None
         """``time.monotonic()`` of the measured start: server events are placed on the series' clock."""
+        self.interval_hists: dict[str, HdrHistogram] = {}
+        """The last interval's latency histograms per label and ``"*"`` overall, for interval logs and
+        exporters called right after :meth:`add` (replaced, never kept: a run's memory stays flat)."""
 
     def add(self, parts: list[IntervalPart], t_s: float, duration_s: float, pg: Mapping[str, Any] | None = None) -> IntervalSample:
         """Merge one interval's parts; returns the new sample (also appended to the series)."""
@@ -402,6 +405,7 @@ class Aggregator:
                 label, {"count": 0, "tps": 0.0, "errors": errs, "latency_ms": dict.fromkeys(("p50", "p95", "p99", "max"))}
             )
         self.cum_all.add(interval_all)
+        self.interval_hists = {**label_hists, "*": interval_all}
         self.cum_svc_all.add(svc_all)
         self.cum_lag.add(lag_all)
         self.cum_wait.add(wait_all)

@@ -41,6 +41,13 @@ from stormdb_tui.workload import Progress, SetupProgress
 MONITOR_STOP_S = 5.0
 
 
+def new_run_id() -> str:
+    """``20260101T120000Z-1a2b3c4d``: sorts by start time, unique across client hosts."""
+    import secrets
+
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
 class _StoppedInWarmup(Exception):
     """A stop request arrived before the measured window opened."""
 
@@ -54,8 +61,10 @@ class Runner:
         *,
         on_interval: Callable[[RunSnapshot, IntervalSample], None] | None = None,
         on_phase: Callable[[str, str], None] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.plan = plan
+        self.run_id = run_id or new_run_id()
         self.cfg = plan.config
         self.workload = plan.workload
         self.on_interval = on_interval
@@ -584,7 +593,8 @@ class Runner:
         """The run's journal header: what the report will say about the run before it has measured anything."""
         import os
 
-        return {"started_at": datetime.now(timezone.utc).isoformat(), "pid": os.getpid(), **self._static_sections()}
+        return {"started_at": datetime.now(timezone.utc).isoformat(), "pid": os.getpid(), "run_id": self.run_id,
+                **self._static_sections()}
 
     def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
         """The finished run as plain values, for :func:`~stormdb_tui.report.model.build_report`."""
@@ -633,6 +643,7 @@ class Runner:
             hung=[dict(entry) for entry in self.hung.values()],
             waits=agg.waits(),
             client=agg.client.summary(agg.transactions),
+            run_id=self.run_id,
         )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -28,14 +28,38 @@ from typing import Any
 from stormdb_tui import db
 from stormdb_tui.engine.metrics import IntervalSample, RunSnapshot
 from stormdb_tui.engine.plan import RunPlan
-from stormdb_tui.engine.runner import Runner
+from stormdb_tui.engine.runner import Runner, new_run_id
 from stormdb_tui.engine.states import Phase, Status
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, StormError
-from stormdb_tui.report.journal import Journal, JournalWriteError, journal_path, totals_from_snapshot
+from stormdb_tui.report.hdrlog import HdrLogWriteError, HdrLogWriter, hdr_log_path
+from stormdb_tui.report.journal import (
+    JOURNAL_SUFFIX,
+    Journal,
+    JournalWriteError,
+    journal_path,
+    totals_from_snapshot,
+)
 from stormdb_tui.report.model import Report
 from stormdb_tui.workload import SetupProgress
 
 PlanSource = RunPlan | Callable[[], RunPlan]
+
+
+@dataclass(frozen=True)
+class IntervalData:
+    """One measured interval as a sink receives it: the run's identity, the figures and the histograms."""
+
+    run_id: str
+    workload: str
+    snapshot: RunSnapshot
+    sample: IntervalSample
+    histograms: Mapping[str, Any]
+    """This interval's latency HdrHistograms (µs) per operation label and ``"*"`` overall. They belong
+    to the engine: read them during the call, never keep or change them."""
+
+
+IntervalSink = Callable[[IntervalData], None]
+"""An exporter fed once per interval from the sampler thread (metrics endpoints, custom logs)."""
 
 
 @dataclass
@@ -47,6 +71,8 @@ class Hooks:
     interval: Callable[[RunSnapshot, IntervalSample], None] | None = None
     notice: Callable[[str], None] | None = None
     """One line the user should see at once (where the run journal is, why it stopped)."""
+    sinks: Sequence[IntervalSink] = ()
+    """Called after ``interval`` with the interval's histograms; one that raises is dropped with a notice."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +94,7 @@ JOURNAL_OFF = frozenset({"off", "false", "no", "none", "0"})
 def write_reports(report: Report, paths: Mapping[str, Any]) -> list[tuple[bool, str]]:
     """Write the configured report files; (written, one-line message) per file, never raises."""
     results = []
-    for key, writer in (("json", report.write_json), ("markdown", report.write_markdown)):
+    for key, writer in (("json", report.write_json), ("markdown", report.write_markdown), ("html", report.write_html)):
         path = paths.get(key)
         if not path:
             continue
@@ -104,7 +130,11 @@ class RunSession:
         self.outcome: Outcome | None = None
         self.journal: Journal | None = None
         self.journal_error: str | None = None
+        self.hdr_log: HdrLogWriter | None = None
+        self.hdr_log_error: str | None = None
+        self._sinks: list[IntervalSink] = list(self.hooks.sinks)
         self._lock = threading.Lock()
+        self.run_id = new_run_id()
 
     # -- what front ends read ------------------------------------------------------
 
@@ -146,6 +176,7 @@ class RunSession:
             self.plan,
             on_interval=self._on_interval,
             on_phase=(lambda phase, detail: hooks.phase(Phase(phase), detail)) if hooks.phase else None,
+            run_id=self.run_id,
         )
         with self._lock:
             self.runner = runner
@@ -163,14 +194,26 @@ class RunSession:
         assert self.plan is not None
         paths = self.plan.config.report
         setting = paths.get("journal")
-        if not self.write_files or (setting is not None and str(setting).strip().lower() in JOURNAL_OFF):
+        if not self.write_files:
             return
         from datetime import datetime, timezone
 
+        from stormdb_tui import TOOL_NAME, __version__
         from stormdb_tui.embedded import runs_dir
 
+        started = datetime.now(timezone.utc)
+        default = journal_path({}, runs_dir(), self.plan.workload.name, started)
+        hdr_path = hdr_log_path(paths, default.removesuffix(JOURNAL_SUFFIX) + ".hlog")
+        if hdr_path is not None:
+            # Created at the first interval, when the measured window's start is known.
+            self.hdr_log = HdrLogWriter(hdr_path, comment=f"{TOOL_NAME} {__version__} interval log: "
+                                        f"{self.plan.workload.name} run {self.run_id}")
+        if setting is not None and str(setting).strip().lower() in JOURNAL_OFF:
+            return
         header = runner.journal_header()
-        path = journal_path(paths, runs_dir(), self.plan.workload.name, datetime.now(timezone.utc))
+        if hdr_path is not None:
+            header["hdr_log"] = hdr_path
+        path = journal_path(paths, runs_dir(), self.plan.workload.name, started)
         try:
             self.journal = Journal(path, header)
         except JournalWriteError as exc:
@@ -187,8 +230,45 @@ class RunSession:
             except JournalWriteError as exc:
                 self.journal_error = str(exc)
                 self._notice(f"error: {exc}; the journal stops here, the run goes on")
+        runner = self.runner
+        hists = runner.aggregator.interval_hists if runner is not None else {}
+        self._write_hdr_log(sample, hists)
         if self.hooks.interval is not None:
             self.hooks.interval(snap, sample)
+        if self._sinks:
+            data = IntervalData(self.run_id, self.workload_name, snap, sample, hists)
+            for sink in list(self._sinks):
+                try:
+                    sink(data)
+                except Exception as exc:
+                    self._sinks.remove(sink)
+                    self._notice(f"error: an interval exporter failed ({type(exc).__name__}: {db.first_line(exc)}); "
+                                 "it is stopped, the run goes on")
+
+    def _write_hdr_log(self, sample: IntervalSample, hists: Mapping[str, Any]) -> None:
+        log = self.hdr_log
+        if log is None or log.closed:
+            return
+        try:
+            if log.start_time_s is None:
+                import time
+
+                origin = self.runner.aggregator.origin if self.runner is not None else None
+                now = time.monotonic()
+                log.start(time.time() - (now - origin if origin is not None else sample.t_s))
+            log.write(max(sample.t_s - sample.duration_s, 0.0), sample.duration_s, hists)
+        except HdrLogWriteError as exc:
+            self.hdr_log_error = str(exc)
+            self._notice(f"error: {exc}; the interval log stops here, the run goes on")
+
+    def _finish_hdr_log(self, report: Report | None) -> None:
+        """Close the interval log and record it in the report (the report says where its histograms are)."""
+        log = self.hdr_log
+        if log is None:
+            return
+        log.close()
+        if report is not None and log.intervals and os.path.exists(log.path):
+            report.data["hdr_log"] = log.describe()
 
     def _finish_journal(self, report: Report | None, written: list[tuple[bool, str]]) -> None:
         """Replace the journal by the report; keep it when a report could not be written."""
@@ -247,12 +327,19 @@ class RunSession:
             status = Status.CANCELLED if self.stop_reason is not None else Status.FAILED
             return self._end(status, error=f"internal error: {type(exc).__name__}: {db.first_line(exc)}" + kept)
         written: list[tuple[bool, str]] = []
+        self._finish_hdr_log(report)
         if self.write_files and self.plan is not None:
             written = write_reports(report, self.plan.config.report)
+            if self.hdr_log_error:
+                written.append((False, self.hdr_log_error))
+            elif "hdr_log" in report.data:
+                written.append((True, f"interval log written to {report.data['hdr_log']['path']}"))
             self._finish_journal(report, written)
         return self._end(Status(report.status), report=report, written=tuple(written))
 
     def _keep_journal(self) -> str:
+        if self.hdr_log is not None:
+            self.hdr_log.close()
         journal = self.journal
         if journal is None:
             return ""

@@ -7,7 +7,8 @@
 * ``workloads [NAME]`` — list workloads, or show one's options;
 * ``check`` — check a workload's data (and TPC-C's consistency conditions);
 * ``setup`` — create and load a workload's data only;
-* ``report FILE`` — open a saved JSON report (``--md`` to print Markdown).
+* ``report FILE`` — open a saved JSON report (``--md`` to print Markdown, ``--html OUT`` to write HTML);
+* ``merge LOG...`` — add HdrHistogram interval logs exactly (see :mod:`stormdb_tui.frontends.merge`).
 
 Exit codes: 0 done, 1 run failed, 2 bad config or usage, 129 hung up
 (SIGHUP: the terminal closed), 130 interrupted (SIGINT), 143 terminated
@@ -94,6 +95,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     stats.add_argument("--no-pg-stats", dest="pg_stats", action="store_false", help="do not collect server statistics")
     p.add_argument("--report-json", help="write the JSON report here")
     p.add_argument("--report-md", help="write the Markdown report here")
+    p.add_argument("--report-html", help="write a self-contained HTML report here (report.html)")
+    p.add_argument("--hdr-log", metavar="PATH", help="the HdrHistogram interval log: a path, or off (report.hdr_log; "
+                   "default beside the report)")
     p.add_argument("--no-ui", action="store_true", help="headless: progress lines on stderr, summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -125,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--md", action="store_true", help="print it as Markdown instead of opening the workbench")
     rp.add_argument("--write-md", metavar="PATH", help="write it as Markdown to PATH")
     rp.add_argument("--write-json", metavar="PATH", help="write it as a JSON report to PATH (turns a run journal into a report)")
+    rp.add_argument("--html", metavar="OUT", help="write it as a self-contained HTML report to OUT")
+    from stormdb_tui.frontends.merge import add_merge_args
+
+    add_merge_args(sub.add_parser("merge", help="add HdrHistogram interval logs exactly; the merged percentiles"))
     return parser
 
 
@@ -137,6 +145,9 @@ def _overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
             value = getattr(args, _flag_dest(section, option), None)
             if value is not None:
                 pairs.append((f"{section}.{option.name}", value))
+    for flag, key in (("report_html", "report.html"), ("hdr_log", "report.hdr_log")):
+        if getattr(args, flag, None):
+            pairs.append((key, getattr(args, flag)))
     if getattr(args, _flag_dest("run", _RUN_BY_NAME["transactions"]), None) is not None:
         pairs.append(("run.duration", 0))  # a transaction count replaces the duration
     for item in getattr(args, "set", []) or []:
@@ -197,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "check": _cmd_check,
             "setup": _cmd_setup,
             "report": _cmd_report,
+            "merge": _cmd_merge,
         }[args.command]
         return handler(args)
     except StormError as exc:
@@ -225,6 +237,8 @@ def _tui(args: argparse.Namespace, request: RunRequest | None = None) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     if not args.no_ui:
+        if getattr(args, _flag_dest("run", _RUN_BY_NAME["metrics_port"]), None) is not None:
+            raise UsageError("--metrics-port serves a headless run: add --no-ui")
         return _tui(args, request)
     from stormdb_tui.frontends.headless import run_headless
 
@@ -314,10 +328,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = Report.load(args.file)
     try:
         markdown = report.to_markdown() if (args.write_md or args.md or not sys.stdout.isatty()) else None
+        html = report.to_html() if args.html else None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UsageError(f"{args.file}: not a well-formed report ({type(exc).__name__}: {exc})") from None
-    if args.write_json or args.write_md:
-        for path, write in ((args.write_json, report.write_json), (args.write_md, lambda p: write_atomic(p, markdown or ""))):
+    if args.write_json or args.write_md or args.html:
+        for path, write in ((args.write_json, report.write_json), (args.write_md, lambda p: write_atomic(p, markdown or "")),
+                            (args.html, lambda p: write_atomic(p, html or ""))):
             if not path:
                 continue
             try:
@@ -332,6 +348,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stormdb_tui.tui.app import run_app
 
     return run_app(report_file=args.file)
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from stormdb_tui.frontends.merge import run_merge
+
+    return run_merge(args)
 
 
 def _exit_on_hangup() -> None:

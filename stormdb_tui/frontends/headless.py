@@ -109,11 +109,23 @@ def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:
     def on_notice(text: str) -> None:
         print(f"stormdb-tui: {text}", file=sys.stderr, flush=True)
 
+    exporter = None
+    port = plan.config.run.get("metrics_port")
+    if port:
+        from stormdb_tui.frontends.metrics import MetricsExporter
+
+        exporter = MetricsExporter(int(port))
+        exporter.start()
+        on_notice(f"serving OpenMetrics on port {exporter.bound_port} (/metrics) while the run goes")
     hooks = Hooks(phase=on_phase, progress=None if quiet else progress_printer(), interval=on_interval,
-                  notice=on_notice)
+                  notice=on_notice, sinks=(exporter,) if exporter is not None else ())
     session = RunSession(plan, hooks)
-    with signals_stop(session):
-        outcome = session.execute()
+    try:
+        with signals_stop(session):
+            outcome = session.execute()
+    finally:
+        if exporter is not None:
+            exporter.stop()
     return report_outcome(outcome)
 
 

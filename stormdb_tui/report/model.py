@@ -50,6 +50,14 @@ class Report:
     def write_markdown(self, path: str | os.PathLike[str]) -> str:
         return write_atomic(path, self.to_markdown())
 
+    def to_html(self) -> str:
+        from stormdb_tui.report.html import render_html
+
+        return render_html(self.data)
+
+    def write_html(self, path: str | os.PathLike[str]) -> str:
+        return write_atomic(path, self.to_html())
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Report:
         """Read a saved JSON report or a run journal; a one-line located error for anything else.
@@ -147,9 +155,13 @@ def report_from_journal(path: str | os.PathLike[str]) -> Report:
         events=[],
         errors=[_error_kind(e) for e in last.get("error_kinds") or [] if isinstance(e, Mapping)],
         notes=[*notes, f"read from the run journal {os.path.abspath(where)}"],
+        run_id=str(header["run_id"]) if header.get("run_id") else None,
     )
     report = build_report(result)
     report.data["journal"] = {"path": os.path.abspath(where), "intervals": len(intervals), "pid": header.get("pid")}
+    hdr_log = header.get("hdr_log")
+    if isinstance(hdr_log, str) and os.path.isfile(hdr_log):
+        report.data["hdr_log"] = {"path": hdr_log, "unit": "us", "overall": "the untagged lines"}
     report.data["pg_note"] = "server totals were not kept (the run did not finish); the intervals hold what was sampled"
     return report
 
@@ -259,6 +271,7 @@ class RunResult:
     """The load generator's own figures (CPU per transaction, saturated intervals, lag)."""
     waits: Mapping[str, Any] = field(default_factory=dict)
     """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
+    run_id: str | None = None
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -312,6 +325,7 @@ def build_report(result: RunResult) -> Report:
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
+        "run_id": result.run_id,
         "status": str(result.status),
         "message": result.message or None,
         "stop_reason": result.stop_reason,
