@@ -179,6 +179,7 @@ class _Collector:
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
 
         ex = self.exporter
         with ex._lock:
@@ -210,7 +211,7 @@ class _Collector:
                 running, rows = 0, []
                 for bound, n in zip((*LATENCY_BUCKETS_S, float("inf")), counts, strict=True):
                     running += n
-                    rows.append(("+Inf" if bound == float("inf") else f"{bound:g}", float(running)))
+                    rows.append((floatToGoString(bound), float(running)))
                 hist.add_metric([*base, label], rows, ex.hist_sum.get(label, 0.0))
             yield hist
             for key, value in ex.gauges.items():

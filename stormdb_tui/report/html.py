@@ -60,7 +60,7 @@ svg.chart .axis { stroke: #9ca3af; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; margin: 2px 0 0 56px; }
 .legend span::before { content: ""; display: inline-block; width: 12px; height: 3px; margin-right: 5px;
                        vertical-align: middle; background: var(--c); }
-.legend span.marker::before { width: 2px; height: 12px; }
+.legend span.legend-marker::before { width: 2px; height: 12px; }
 """
 
 
@@ -173,12 +173,10 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     raw = (hi - lo) / max(count, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    value = start
-    while value <= hi + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = [round(start, 10)]
+    while ticks[-1] < hi - step * 1e-9:
+        ticks.append(round(start + len(ticks) * step, 10))
     return ticks
 
 
@@ -280,7 +278,7 @@ def line_chart(series: Sequence[Series], *, axes: Axes | None = None, markers: S
     kinds: dict[str, str] = {}
     for m in markers:
         kinds.setdefault(m.kind or m.label, m.color)
-    legend += [f'<span class="marker" style="--c:{esc(c)}">{esc(k)}</span>' for k, c in kinds.items()]
+    legend += [f'<span class="legend-marker" style="--c:{esc(c)}">{esc(k)}</span>' for k, c in kinds.items()]
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return f'<figure>{"".join(out)}<div class="legend">{"".join(legend)}</div>{cap}</figure>'
 
