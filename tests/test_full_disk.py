@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from stormdb_tui.report.hdrlog import read_log
 from stormdb_tui.report.model import Report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +78,13 @@ def test_disk_fills_during_the_run(loaded, small_disk, tmp_path):
     assert f"could not write the json report to {report}: No space left on device" in result.stderr
     assert "transactions:" in result.stdout  # the summary is still printed
     assert md.exists() and "| select-only |" in md.read_text()
-    # No half-written file: no report, no temporary file; the journal ends on a whole line and opens.
-    assert sorted(p.name for p in small_disk.iterdir()) == ["r.journal.jsonl"]
+    # No half-written file: no report, no temporary file; the journal and the interval log end on a
+    # whole line and open.
+    assert sorted(p.name for p in small_disk.iterdir()) == ["r.hlog", "r.journal.jsonl"]
     assert journal.read_bytes().endswith(b"\n")
+    hlog = small_disk / "r.hlog"
+    assert f"could not write the interval log {hlog}: No space left on device" in result.stderr
+    assert hlog.read_bytes().endswith(b"\n") and read_log(hlog).intervals
     kept = Report.load(journal).data
     assert kept["status"] == "crashed" and len(kept["intervals"]) >= 5
     assert not any("unfinished" in note for note in kept["notes"])

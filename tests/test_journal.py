@@ -119,9 +119,12 @@ def test_without_a_report_path_the_journal_goes_to_the_runs_folder(loaded, tmp_p
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     runs = sorted((tmp_path / "runs").iterdir())
-    assert [p.suffix for p in runs] == [".json"], runs  # the report took the journal's place
-    assert str(runs[0]) in stderr
-    assert Report.load(runs[0]).status == "completed"
+    # The report took the journal's place, beside the run's interval log.
+    assert [p.suffix for p in runs] == [".hlog", ".json"], runs
+    assert runs[0].stem == runs[1].stem
+    assert str(runs[1]) in stderr
+    report = Report.load(runs[1])
+    assert report.status == "completed" and report.data["hdr_log"]["path"] == str(runs[0])
 
 
 def test_journal_off(loaded, tmp_path):

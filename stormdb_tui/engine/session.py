@@ -203,12 +203,15 @@ class RunSession:
 
         started = datetime.now(timezone.utc)
         default = journal_path({}, runs_dir(), self.plan.workload.name, started)
+        journal_off = setting is not None and str(setting).strip().lower() in JOURNAL_OFF
         hdr_path = hdr_log_path(paths, default.removesuffix(JOURNAL_SUFFIX) + ".hlog")
+        if journal_off and not any(paths.get(k) for k in ("json", "markdown", "html", "hdr_log")):
+            hdr_path = None  # nothing else of this run is kept: a log alone in the runs folder would be an orphan
         if hdr_path is not None:
             # Created at the first interval, when the measured window's start is known.
             self.hdr_log = HdrLogWriter(hdr_path, comment=f"{TOOL_NAME} {__version__} interval log: "
                                         f"{self.plan.workload.name} run {self.run_id}")
-        if setting is not None and str(setting).strip().lower() in JOURNAL_OFF:
+        if journal_off:
             return
         header = runner.journal_header()
         if hdr_path is not None:

@@ -249,6 +249,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from stormdb_tui.frontends.sweep import run_sweep
 
+    if getattr(args, _flag_dest("run", _RUN_BY_NAME["metrics_port"]), None) is not None:
+        raise UsageError("--metrics-port serves one run: use it with `stormdb-tui run --no-ui`")
+
     return run_sweep(args, request_from_args(args), None if args.quiet else _warn)
 
 

@@ -52,7 +52,7 @@ def _sec(ms: Any) -> float | None:
 class MetricsExporter:
     """Serves one run's metrics; call :meth:`start` before the run and :meth:`stop` after it."""
 
-    def __init__(self, port: int, *, addr: str = "") -> None:
+    def __init__(self, port: int, *, addr: str = "0.0.0.0") -> None:
         self.port = port
         self.addr = addr
         self._lock = threading.Lock()

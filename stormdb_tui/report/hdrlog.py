@@ -109,6 +109,7 @@ class HdrLogWriter:
         self.intervals = 0
         self.start_time_s: float | None = None
         self._handle: TextIO | None = None
+        self._good = 0
         self.closed = False
 
     def start(self, start_time_s: float) -> None:
@@ -162,8 +163,14 @@ class HdrLogWriter:
         try:
             handle.write(text)
             handle.flush()
+            self._good = handle.tell()
         except (OSError, ValueError) as exc:
             self.close()
+            # Cut a partly written line off: the file keeps ending on its last whole interval.
+            try:
+                os.truncate(self.path, self._good)
+            except OSError:
+                pass
             reason = getattr(exc, "strerror", None) or str(exc)
             raise HdrLogWriteError(f"could not write the interval log {self.path}: {reason}") from None
 
