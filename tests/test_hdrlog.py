@@ -357,3 +357,44 @@ def test_merge_bad_input_exits_2(run_cli, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     missing = run_cli("merge", str(tmp_path / "nope.hlog"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_session_sinks_get_each_intervals_histograms(dsn: str, tmp_path: Path) -> None:
+    """In-process: sinks see every interval with its histograms; one that raises is dropped, the run goes on."""
+    from stormdb_tui.config import build_config
+    from stormdb_tui.engine.plan import make_plan
+    from stormdb_tui.engine.session import Hooks, RunSession
+    from stormdb_tui.registry import discover
+
+    cfg = build_config({
+        "workload": {"name": "simple", "script": "mixed"},
+        "run": {"workers": 2, "duration": 2, "warmup": 0.5},
+        "metrics": {"interval": 0.5},
+        "report": {"json": str(tmp_path / "r.json"), "hdr_log": str(tmp_path / "elsewhere" / "x.hlog")},
+    })
+    plan = make_plan(cfg, dsn=dsn, registry=discover())
+    seen: list[tuple[str, int, int, set[str]]] = []
+    notices: list[str] = []
+
+    def good(data) -> None:
+        counts = {k: h.get_total_count() for k, h in data.histograms.items()}
+        seen.append((data.run_id, data.sample.transactions, counts["*"], set(counts)))
+
+    def bad(data) -> None:
+        raise RuntimeError("exporter down")
+
+    session = RunSession(plan, Hooks(sinks=(bad, good), notice=notices.append))
+    outcome = session.execute()
+    assert outcome.exit_code == 0, outcome.error
+    report = outcome.report.data
+    assert len(seen) == len(report["intervals"]) >= 4
+    assert all(run_id == report["run_id"] == session.run_id for run_id, *_ in seen)
+    assert all(tx == total for _, tx, total, _ in seen)  # the overall histogram is the interval's count
+    assert {"select-only", "tpcb-like", "*"} <= set().union(*(labels for *_, labels in seen))
+    assert sum(tx for _, tx, _, _ in seen) == report["summary"]["transactions"]
+    assert any("an interval exporter failed (RuntimeError: exporter down)" in n for n in notices)
+    assert report["hdr_log"]["path"] == str(tmp_path / "elsewhere" / "x.hlog")
+    parsed = parse_log(report["hdr_log"]["path"])
+    first = next(line for line in parsed["lines"] if line[0] is None)
+    assert first[1] == 0.0  # stamped from the measured start: the warm-up is not in the log
+    assert totals(parsed)[None].total == report["summary"]["transactions"]

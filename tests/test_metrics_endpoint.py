@@ -96,7 +96,8 @@ def test_the_endpoint_serves_moving_counters_during_a_run(loaded: str, tmp_path:
     assert (_value(second, "stormdb_tps", **labels) or 0) > 0
     hit = _value(second, "stormdb_pg_cache_hit_ratio", **labels)
     assert hit is not None and 0 <= hit <= 1
-    assert (_value(second, "stormdb_pg_connections_total", **labels) or 0) >= 2
+    assert (_value(second, "stormdb_pg_connections", kind="ours", **labels) or 0) >= 2
+    assert (_value(second, "stormdb_pg_max_connections", **labels) or 0) > 0
     assert "# TYPE stormdb_latency_seconds histogram" in second
     # After the run the counters stop at the report's totals.
     assert _value(second, "stormdb_transactions_total", **labels) <= data["summary"]["transactions"]
@@ -124,6 +125,25 @@ def test_a_bad_port_is_a_located_error(run_cli, value: str) -> None:
     assert "run.metrics_port" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_the_port_needs_a_headless_run(run_cli) -> None:
-    result = run_cli("run", "-w", "simple", "--metrics-port", "9999")
-    assert result.returncode == 2 and "--no-ui" in result.stderr
+def test_the_workbench_binds_the_port_before_it_starts(run_cli) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("run", "-w", "simple", "--metrics-port", str(port))
+    assert result.returncode == 2 and "the port is already in use" in result.stderr
+
+
+def test_the_workbench_feeds_its_runs_to_the_sinks() -> None:
+    from stormdb_tui.tui.session import run_session
+
+    def sink(data) -> None:
+        pass
+
+    session = run_session(lambda: None, lambda message: None, (sink,))  # type: ignore[arg-type,return-value]
+    assert session.hooks.sinks == (sink,)
+
+
+def test_sweeps_refuse_the_port(run_cli) -> None:
+    result = run_cli("sweep", "-w", "simple", "--values", "1,2", "--metrics-port", "9999")
+    assert result.returncode == 2 and "serves one run" in result.stderr

@@ -229,16 +229,29 @@ def _tui(args: argparse.Namespace, request: RunRequest | None = None) -> int:
     if extra:
         current = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
         os.environ[PATH_ENV] = os.pathsep.join([*extra, *current])
+    exporter = None
+    port = getattr(args, _flag_dest("run", _RUN_BY_NAME["metrics_port"]), None)
+    if port is None and request is not None and request.config_path:
+        from stormdb_tui.engine.plan import request_config
 
-    return run_app(config=getattr(args, "config", None), dsn=getattr(args, "dsn", None),
-                   data_dir=getattr(args, "data_dir", None), request=request)
+        port = request_config(request).run.get("metrics_port")
+    if port is not None:
+        from stormdb_tui.frontends.metrics import MetricsExporter
+
+        exporter = MetricsExporter(int(_RUN_BY_NAME["metrics_port"].convert(port, "run.metrics_port")))
+        exporter.start()  # before the app takes the terminal: a taken port is a one-line error
+    try:
+        return run_app(config=getattr(args, "config", None), dsn=getattr(args, "dsn", None),
+                       data_dir=getattr(args, "data_dir", None), request=request,
+                       sinks=(exporter,) if exporter is not None else ())
+    finally:
+        if exporter is not None:
+            exporter.stop()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     if not args.no_ui:
-        if getattr(args, _flag_dest("run", _RUN_BY_NAME["metrics_port"]), None) is not None:
-            raise UsageError("--metrics-port serves a headless run: add --no-ui")
         return _tui(args, request)
     from stormdb_tui.frontends.headless import run_headless
 

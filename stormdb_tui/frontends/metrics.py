@@ -60,6 +60,9 @@ class MetricsExporter:
         self._thread: threading.Thread | None = None
         self.run_id = ""
         self.workload = ""
+        self._reset()
+
+    def _reset(self) -> None:
         self.intervals = 0
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.op_counts: dict[str, list[int]] = {}
@@ -70,6 +73,7 @@ class MetricsExporter:
         self.gauges: dict[str, float] = {}
         self.interval_latency: dict[str, float] = {}
         self.pg: dict[str, float] = {}
+        self.connections: dict[str, float] = {}
         self.connections_by_state: dict[str, float] = {}
         self.pg_counts = {"deadlocks": 0, "temp_files": 0}
 
@@ -108,6 +112,8 @@ class MetricsExporter:
         folded = {label: self._fold(hist) for label, hist in data.histograms.items()}
         pg = sample.pg or {}
         with self._lock:
+            if data.run_id != self.run_id:  # a new run (repetitions share one endpoint): its own counters
+                self._reset()
             self.run_id, self.workload = data.run_id, data.workload
             self.intervals += 1
             c = self.counters
@@ -141,9 +147,11 @@ class MetricsExporter:
             if pg:
                 self.pg = {key: float(pg[key]) for key in _PG_RATES if pg.get(key) is not None}
                 conns = pg.get("connections") or {}
-                for key in ("total", "ours", "others", "max_connections"):
-                    if conns.get(key) is not None:
-                        self.pg[f"connections_{key}"] = float(conns[key])
+                self.connections = {name: float(conns[key]) for name, key in
+                                    (("all", "total"), ("ours", "ours"), ("others", "others"))
+                                    if conns.get(key) is not None}
+                if conns.get("max_connections") is not None:
+                    self.pg["max_connections"] = float(conns["max_connections"])
                 self.connections_by_state = {str(k): float(v) for k, v in (conns.get("by_state") or {}).items()}
                 locks = pg.get("lock_waits") or {}
                 if locks.get("waiting") is not None:
@@ -229,6 +237,12 @@ class _Collector:
                 fam = GaugeMetricFamily(f"stormdb_{name}", text, labels=names)
                 fam.add_metric(base, value)
                 yield fam
+            if ex.connections:
+                fam = GaugeMetricFamily("stormdb_pg_connections", "client connections to the server: all, this "
+                                        "run's (ours) and other sessions'", labels=[*names, "kind"])
+                for kind, value in ex.connections.items():
+                    fam.add_metric([*base, kind], value)
+                yield fam
             if ex.connections_by_state:
                 fam = GaugeMetricFamily("stormdb_pg_connections_by_state", "client connections by state",
                                         labels=[*names, "state"])
@@ -250,10 +264,7 @@ _GAUGE_HELP: Mapping[str, str] = {
     "client_bound": "1 when the load generator itself was the limit in the last interval",
 }
 _PG_HELP: Mapping[str, str] = {
-    "connections_total": "client connections to the server",
-    "connections_ours": "connections of this run",
-    "connections_others": "other sessions' connections",
-    "connections_max_connections": "the server's max_connections",
+    "max_connections": "the server's max_connections",
     "lock_waiting": "sessions waiting on a lock",
     "lock_longest_wait_seconds": "the longest current lock wait",
     "checkpoint_in_progress": "1 while a checkpoint runs",

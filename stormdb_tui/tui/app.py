@@ -17,7 +17,7 @@ import asyncio
 import os
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from textual.binding import Binding
 
 from stormdb_tui.engine.metrics import RunSnapshot
 from stormdb_tui.engine.plan import RunPlan, RunRequest, plan_from_request, validate_request
-from stormdb_tui.engine.session import RunSession
+from stormdb_tui.engine.session import IntervalSink, RunSession
 from stormdb_tui.engine.states import LIVE_PHASES
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, StormError
 from stormdb_tui.registry import Registry, discover
@@ -69,8 +69,10 @@ class StormApp(App[int]):
         *,
         registry: Registry | None = None,
         refresh_s: float = 0.5,
+        sinks: Sequence[IntervalSink] = (),
     ) -> None:
         super().__init__()
+        self.sinks = tuple(sinks)
         self.config_arg = config
         self.dsn = dsn
         self.data_dir = data_dir
@@ -210,7 +212,7 @@ class StormApp(App[int]):
         self._begin(build, workload)
 
     def _begin(self, build: Callable[[], RunPlan], workload: str) -> None:
-        session = self.session = run_session(build, self.post_message)
+        session = self.session = run_session(build, self.post_message, self.sinks)
         self.setup_screen = SetupScreen(workload)
         self.dashboard = None
         self._run_active = True
@@ -459,8 +461,12 @@ def run_app(
     data_dir: str | None = None,
     request: RunRequest | None = None,
     report_file: str | None = None,
+    sinks: Sequence[IntervalSink] = (),
 ) -> int:
-    """Open the workbench; returns the process exit code (130 when a run was aborted)."""
+    """Open the workbench; returns the process exit code (130 when a run was aborted).
+
+    ``sinks`` are fed every interval of every run started in it (a metrics endpoint).
+    """
     registry = None
     if request is not None:
         registry = validate_request(request)
@@ -471,7 +477,7 @@ def run_app(
 
         load_config(config)
     app = StormApp(config=config, dsn=dsn, data_dir=data_dir, request=request, report_file=report_file,
-                   registry=registry)
+                   registry=registry, sinks=sinks)
     result = app.run()
     if app.internal_error is not None:
         return _finish_after_error(app)

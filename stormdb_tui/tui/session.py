@@ -18,7 +18,7 @@ from typing import Any
 from stormdb_tui import db
 from stormdb_tui.config import RunConfig, load_config
 from stormdb_tui.engine.plan import RunPlan
-from stormdb_tui.engine.session import Hooks, RunSession
+from stormdb_tui.engine.session import Hooks, IntervalSink, RunSession
 from stormdb_tui.errors import StormError
 from stormdb_tui.registry import Registry
 from stormdb_tui.tui.messages import RunFinished, RunNotice, RunPhaseChanged, SetupProgressed
@@ -76,11 +76,13 @@ def build_plan(
     )
 
 
-def run_session(build: Callable[[], RunPlan], post: Callable[[Any], Any]) -> RunSession:
+def run_session(build: Callable[[], RunPlan], post: Callable[[Any], Any],
+                sinks: Sequence[IntervalSink] = ()) -> RunSession:
     """An engine session whose hooks post messages to the app (thread-safe, non-blocking).
 
     Its plan runs its workers in a child process, so the UI in this process
-    never competes with them for the GIL.
+    never competes with them for the GIL. ``sinks`` (a metrics endpoint)
+    are fed every interval, as in a headless run.
     """
 
     def isolated() -> RunPlan:
@@ -92,6 +94,7 @@ def run_session(build: Callable[[], RunPlan], post: Callable[[Any], Any]) -> Run
         phase=lambda phase, detail: post(RunPhaseChanged(phase, detail)),
         progress=lambda progress: post(SetupProgressed(progress)),
         notice=lambda text: post(RunNotice(text)),
+        sinks=tuple(sinks),
     )
     return RunSession(isolated, hooks)
 
