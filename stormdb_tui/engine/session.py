@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -254,8 +255,6 @@ class RunSession:
             return
         try:
             if log.start_time_s is None:
-                import time
-
                 origin = self.runner.aggregator.origin if self.runner is not None else None
                 now = time.monotonic()
                 log.start(time.time() - (now - origin if origin is not None else sample.t_s))
