@@ -10,6 +10,7 @@ no code with the writer. Real runs against the test server provide the logs;
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 import struct
@@ -128,12 +129,13 @@ def parse_log(path: str | Path) -> dict[str, object]:
 
 
 def totals(parsed: dict[str, object]) -> dict[str | None, Decoded]:
+    """Every tag's lines added into a new histogram (the parsed lines stay as they were)."""
     out: dict[str | None, Decoded] = {}
     for tag, _, _, _, hist in parsed["lines"]:  # type: ignore[attr-defined]
         if tag in out:
             out[tag].add(hist)
         else:
-            out[tag] = hist
+            out[tag] = copy.deepcopy(hist)
     return out
 
 

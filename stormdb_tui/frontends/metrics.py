@@ -145,11 +145,12 @@ class MetricsExporter:
                                                        (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"),
                                                         ("0.999", "p99_9"), ("1", "max"))) if v is not None}
             if pg:
-                self.pg = {key: float(pg[key]) for key in _PG_RATES if pg.get(key) is not None}
+                # A figure the poll could not give this time keeps its last value (a gauge, not a gap).
+                self.pg.update((key, float(pg[key])) for key in _PG_RATES if pg.get(key) is not None)
                 conns = pg.get("connections") or {}
-                self.connections = {name: float(conns[key]) for name, key in
-                                    (("all", "total"), ("ours", "ours"), ("others", "others"))
-                                    if conns.get(key) is not None}
+                self.connections.update((name, float(conns[key])) for name, key in
+                                        (("all", "total"), ("ours", "ours"), ("others", "others"))
+                                        if conns.get(key) is not None)
                 if conns.get("max_connections") is not None:
                     self.pg["max_connections"] = float(conns["max_connections"])
                 self.connections_by_state = {str(k): float(v) for k, v in (conns.get("by_state") or {}).items()}
