@@ -201,9 +201,9 @@ class _Collector:
             if not ex.intervals:
                 return
             for name in _COUNTERS:
-                fam = CounterMetricFamily(f"stormdb_{name}", f"{name} in the measured window", labels=names)
-                fam.add_metric(base, float(ex.counters[name]))
-                yield fam
+                counter = CounterMetricFamily(f"stormdb_{name}", f"{name} in the measured window", labels=names)
+                counter.add_metric(base, float(ex.counters[name]))
+                yield counter
             tx = CounterMetricFamily("stormdb_operation_transactions", "transactions per operation",
                                      labels=[*names, "operation"])
             er = CounterMetricFamily("stormdb_operation_errors", "failed transactions per operation",
@@ -251,10 +251,10 @@ class _Collector:
                     fam.add_metric([*base, state], value)
                 yield fam
             for key, value in ex.pg_counts.items():
-                fam = CounterMetricFamily(f"stormdb_pg_{key}", f"server {key.replace('_', ' ')} during the run",
-                                          labels=names)
-                fam.add_metric(base, float(value))
-                yield fam
+                counter = CounterMetricFamily(f"stormdb_pg_{key}", f"server {key.replace('_', ' ')} during the run",
+                                              labels=names)
+                counter.add_metric(base, float(value))
+                yield counter
 
 
 _GAUGE_HELP: Mapping[str, str] = {

@@ -250,14 +250,15 @@ def line_chart(series: Sequence[Series], *, axes: Axes | None = None, markers: S
                    f'{esc(ax.y_label)}</text>')
     for i, s in enumerate(series):
         color = s.color or PALETTE[i % len(PALETTE)]
-        paths, current = [], []
-        for x, y in s.points:
-            if y is None or (ax.log_y and y <= 0):
+        paths: list[list[str]] = []
+        current: list[str] = []
+        for x, value in s.points:
+            if value is None or (ax.log_y and value <= 0):
                 if current:
                     paths.append(current)
                 current = []
                 continue
-            current.append(f"{sx(x):.1f},{sy(y):.1f}")
+            current.append(f"{sx(x):.1f},{sy(value):.1f}")
         if current:
             paths.append(current)
         dash = ' stroke-dasharray="5,3"' if s.dashed else ""
