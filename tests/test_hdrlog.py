@@ -400,3 +400,44 @@ def test_session_sinks_get_each_intervals_histograms(dsn: str, tmp_path: Path) -
     first = next(line for line in parsed["lines"] if line[0] is None)
     assert first[1] == 0.0  # stamped from the measured start: the warm-up is not in the log
     assert totals(parsed)[None].total == report["summary"]["transactions"]
+
+
+def _hdrhistogram_jar() -> str | None:
+    import glob
+    import shutil
+
+    if shutil.which("java") is None:
+        return None
+    found = sorted(glob.glob(str(Path.home() / ".m2/repository/org/hdrhistogram/HdrHistogram/*/HdrHistogram-*.jar")))
+    found += glob.glob("/usr/share/java/HdrHistogram*.jar")  # Debian's libhdrhistogram-java
+    return found[-1] if found else None
+
+
+JAR = _hdrhistogram_jar()
+
+
+@pytest.mark.skipif(JAR is None, reason="no java with HdrHistogram's jar (apt-get install libhdrhistogram-java)")
+def test_hdrhistograms_own_log_processor_reads_the_log(two_runs: list[Path], tmp_path: Path) -> None:
+    """The Java HistogramLogProcessor, HdrHistogram's reference tool, agrees with the report."""
+    import re
+
+    data = json.loads(two_runs[0].read_text())
+    log = data["hdr_log"]["path"]
+    for tag, figures in [(None, data["summary"] | {"count": data["summary"]["transactions"]}),
+                         *((data["hdr_log"]["tags"][label], op) for label, op in data["operations"].items())]:
+        out = tmp_path / f"out-{tag or 'all'}"
+        result = subprocess.run(
+            ["java", "-cp", str(JAR), "org.HdrHistogram.HistogramLogProcessor", "-i", log,
+             "-outputValueUnitRatio", "1000", "-o", str(out), *(["-tag", tag] if tag else [])],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        summary = Path(f"{out}.hgrm").read_text()
+        mean, stddev = map(float, re.search(r"Mean\s+=\s+([\d.]+), StdDeviation\s+=\s+([\d.]+)", summary).groups())
+        top, count = re.search(r"Max\s+=\s+([\d.]+), Total count\s+=\s+(\d+)", summary).groups()
+        lat = figures["latency_ms"]
+        assert int(count) == figures["count"], tag
+        assert (float(top), mean, stddev) == (lat["max"], lat["mean"], lat["stddev"]), tag
+        if tag is None:
+            intervals = [int(n) for n in re.findall(r" I:(\d+) ", out.read_text())]
+            assert intervals == [iv["transactions"] for iv in data["intervals"]]
