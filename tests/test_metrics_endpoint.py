@@ -148,3 +148,24 @@ def test_the_workbench_feeds_its_runs_to_the_sinks() -> None:
 def test_sweeps_refuse_the_port(run_cli) -> None:
     result = run_cli("sweep", "-w", "simple", "--values", "1,2", "--metrics-port", "9999")
     assert result.returncode == 2 and "serves one run" in result.stderr
+
+
+def test_folding_into_prometheus_buckets_matches_a_walk_of_every_value() -> None:
+    import bisect
+    import random
+
+    from stormdb_tui.frontends.metrics import LATENCY_BUCKETS_S, MetricsExporter
+    from stormdb_tui.report.hdrlog import new_histogram
+
+    rng = random.Random(7)
+    values = [int(rng.lognormvariate(7, 1.5)) + 1 for _ in range(5000)] + [100, 1000, 250_000, 90_000_000]
+    hist = new_histogram()
+    for value in values:
+        hist.record_value(value)
+    counts, total = MetricsExporter._fold(hist)
+    expected = [0] * (len(LATENCY_BUCKETS_S) + 1)
+    for value in values:  # each value by its bucket's highest equivalent value, as documented
+        top = hist.get_highest_equivalent_value(value)
+        expected[bisect.bisect_left([round(b * 1e6) for b in LATENCY_BUCKETS_S], top)] += 1
+    assert counts == expected and counts[-1] == 1  # 90 s is past the last bound
+    assert total == pytest.approx(sum(values) / 1e6, rel=1e-3)

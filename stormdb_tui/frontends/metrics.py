@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import bisect
 import errno
+import operator
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from stormdb_tui import __version__
 from stormdb_tui.errors import UsageError
-from stormdb_tui.report.hdrlog import buckets
+from stormdb_tui.report.hdrlog import new_histogram
 
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                      1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -84,6 +85,7 @@ class MetricsExporter:
         from prometheus_client import start_http_server
         from prometheus_client.registry import CollectorRegistry
 
+        _tables(new_histogram())  # the bucket layout is worked out once, before the run, not on its first interval
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(self))
         try:
@@ -168,16 +170,43 @@ class MetricsExporter:
 
     @staticmethod
     def _fold(hist: Any) -> tuple[list[int], float]:
-        counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
-        total = 0.0
-        highest = hist.get_highest_equivalent_value
-        lowest = hist.get_lowest_equivalent_value
-        for value, n in buckets(hist):
-            top = highest(value) / 1e6
-            counts[bisect.bisect_left(LATENCY_BUCKETS_S, top)] += n
-            low = lowest(value)
-            total += (low + ((highest(low) - low + 1) >> 1)) / 1e6 * n
-        return counts, total
+        """Per exported bucket, the interval's count; and the sum of its values in seconds.
+
+        Walking HdrHistogram's buckets in Python cost 40 ms for a wide interval
+        histogram, on the sampler thread, per operation; slicing the counts
+        array at precomputed indexes and one C-level dot product cost about 1 ms.
+        """
+        medians, cuts = _tables(hist)
+        counts = hist.counts
+        n = min(hist.counts_len, len(medians))
+        row = counts[:n]
+        folded, start = [], 0
+        for cut in cuts:
+            folded.append(sum(row[start:cut]))
+            start = cut
+        folded.append(sum(row[start:]))
+        total = sum(map(operator.mul, row, medians)) / 1e6
+        return folded, total
+
+
+_TABLES: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
+
+
+def _tables(hist: Any) -> tuple[list[int], list[int]]:
+    """For a histogram layout: each counts index's median equivalent value (µs), and the first index
+    past each exported bound (a bucket counts under a bound when its highest equivalent value fits)."""
+    key = (hist.counts_len, hist.sub_bucket_count, hist.unit_magnitude)
+    tables = _TABLES.get(key)
+    if tables is None:
+        medians, highest = [], []
+        for index in range(hist.counts_len):
+            low = hist.get_lowest_equivalent_value(hist.get_value_from_index(index))
+            high = hist.get_highest_equivalent_value(low)
+            medians.append(low + ((high - low + 1) >> 1))
+            highest.append(high)
+        cuts = [bisect.bisect_right(highest, round(bound * 1_000_000)) for bound in LATENCY_BUCKETS_S]
+        tables = _TABLES[key] = (medians, cuts)
+    return tables
 
 
 class _Collector:
