@@ -113,6 +113,7 @@ REQUIRED_SECTIONS: dict[str, type] = {"status": str, "workload": dict, "run": di
 """What every renderer reads; a file without them is rejected at load, not halfway through a render."""
 OPTIONAL_SECTIONS: dict[str, type] = {
     "intervals": list, "workers": list, "errors": list, "notes": list, "events": list, "hung": list, "server": dict,
+    "hdr_log": dict,
 }
 """Older reports may lack these; when present they must have the right shape."""
 
