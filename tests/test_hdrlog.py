@@ -441,3 +441,13 @@ def test_hdrhistograms_own_log_processor_reads_the_log(two_runs: list[Path], tmp
         if tag is None:
             intervals = [int(n) for n in re.findall(r" I:(\d+) ", out.read_text())]
             assert intervals == [iv["transactions"] for iv in data["intervals"]]
+
+
+
+def test_hdr_log_off_writes_none(two_runs: list[Path], dsn: str, run_cli, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    result = run_cli("run", "--no-ui", "-q", "-w", "simple", "--dsn", dsn, "--duration", "1", "--workers", "1",
+                     "--report-json", str(report), "--hdr-log", "off")
+    assert result.returncode == 0, result.stderr
+    assert "hdr_log" not in json.loads(report.read_text())
+    assert not (tmp_path / "r.hlog").exists() and "interval log" not in result.stderr
