@@ -304,6 +304,9 @@ def test_a_runs_log_read_back_independently_matches_its_report(two_runs: list[Pa
         assert hist.total == op["count"], label
         for key, p in PERCENTILES.items():
             assert close_to(op["latency_ms"][key], hist.percentile_us(p)), (label, key)
+    from stormdb_tui.report.model import Report
+
+    assert f"`{log['path']}` (HdrHistogram interval log" in Report(data).to_markdown()
     # Per interval too: the untagged lines hold each interval's own count.
     counts = [h.total for tag, _, _, _, h in parsed["lines"] if tag is None]
     assert counts == [iv["transactions"] for iv in data["intervals"]]

@@ -224,6 +224,11 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         out.append(table(["worker", "inside", "seconds", "abandoned at the end"],
                          [[str(h.get("worker")), f"`{h.get('inside')}`", fmt(h.get("seconds")),
                            "yes" if h.get("abandoned") else "no"] for h in hung]))
+    log = data.get("hdr_log")
+    if isinstance(log, Mapping) and log.get("path"):
+        out.append("")
+        out.append(f"Every interval's exact latency histograms (overall and per operation, µs): `{log['path']}` "
+                   "(HdrHistogram interval log; `stormdb-tui merge` adds logs exactly).")
     if data.get("notes"):
         out.append("")
         out.append("## Notes")
