@@ -101,6 +101,14 @@ def test_pipelines_and_aset(tables, tmp_path):
     assert _sum(tables) - before == 200
 
 
+@pytest.mark.parametrize("driver", ["threads", "multiplex"])
+def test_aset_with_the_simple_protocol(tables, tmp_path, driver):
+    text = "SELECT 7 AS a, 8 AS b \\aset x_\n\\if :x_a + :x_b <> 15\n  SELECT 1/0;\n\\endif\n"
+    report = _report(tables, tmp_path, text, transactions=50, options={"query_mode": "simple"}, driver=driver)
+    assert report["run"]["driver"] == driver
+    assert report["summary"]["errors"] == 0 and report["summary"]["transactions"] == 50
+
+
 def test_errors_by_sqlstate_under_the_label_and_the_connection_survives(tables, tmp_path):
     report = _report(tables, tmp_path, "\\set k random(1, 2)\nBEGIN;\nSELECT 1 / (:k - 1);\nEND;\n", transactions=200)
     errors = {e["sqlstate"]: e for e in report["errors"]}
