@@ -35,7 +35,14 @@ from stormdb_tui.engine.metrics import (
 )
 from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.errors import DatabaseError, WorkloadError
-from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, RunResult, build_report
+from stormdb_tui.report.model import (
+    ErrorFigures,
+    OperationFigures,
+    Report,
+    RunResult,
+    build_report,
+    client_host,
+)
 from stormdb_tui.workload import Progress, SetupProgress
 
 MONITOR_STOP_S = 5.0
@@ -555,6 +562,7 @@ class Runner:
         return {
             "config": cfg.echo(),
             "target": {"source": self.plan.target.source, "conninfo": self.plan.target.redacted},
+            "host": client_host(),
             "server": self.server or {},
             "workload": {"name": workload.name, "version": workload.version, "options": dict(workload.opts),
                          **workload_extra},

@@ -1,0 +1,293 @@
+"""Is a difference between two runs real? Bootstrap confidence intervals for the change of one figure.
+
+Two kinds of evidence, best first:
+
+* **Repetitions** (``run --repeat N``): each repetition's run-level figure is
+  one observation. The repetitions of each side are resampled with
+  replacement and the change of the means is recomputed each time; the
+  percentile interval of those changes is the confidence interval. Run-to-run
+  variation (a different buffer cache state, a checkpoint landing in one run
+  and not the other) is inside this interval, which is why it is preferred.
+* **Intervals** of single runs: the per-interval values of each run. They are
+  autocorrelated (a checkpoint slows several consecutive seconds, a cache warms
+  over many), so resampling single intervals would treat 60 correlated seconds
+  as 60 independent observations and fake certainty. A circular block
+  bootstrap resamples runs of consecutive intervals instead, with the block
+  length taken from the series' integrated autocorrelation time; the same time
+  gives the effective number of independent intervals. The interval's spread
+  is carried over to the run-level change (multiplicatively for a ratio), since
+  the mean of per-interval p99s is not the run's p99.
+
+Relative figures (throughput, latency, bytes per transaction) change by
+``b / a - 1``; shares (error rate, cache hit ratio, wait-event shares) change
+by ``b - a`` in absolute terms, since a share moving from 0 has no ratio.
+
+A change smaller than the minimum effect is "within noise" whatever the
+interval says: a 0.5 % difference can be real and still not matter. Evidence
+that is thin (fewer than three repetitions a side, few effective intervals,
+or no spread at all) makes the verdict *weak*: it is still given, marked so.
+
+Every resample draws from ``random.Random`` seeded with the caller's seed and
+the figure's name, so the same inputs give the same intervals on every
+machine and in any order.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+RESAMPLES = 2000
+LEVEL = 0.95
+MIN_REPETITIONS = 3
+"""Fewer repetitions a side than this make a weak verdict (two points have no useful spread)."""
+MIN_EFFECTIVE = 8.0
+"""Fewer effective independent intervals a side than this make a weak verdict."""
+
+BETTER = "better"
+WORSE = "worse"
+NOISE = "within noise"
+CHANGED = "changed"
+UNKNOWN = "n/a"
+
+
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def autocorrelation(xs: Sequence[float], lag: int) -> float:
+    """The sample autocorrelation of ``xs`` at ``lag`` (0 for a constant series)."""
+    n = len(xs)
+    if lag >= n or n < 2:
+        return 0.0
+    m = mean(xs)
+    var = sum((x - m) ** 2 for x in xs)
+    if var <= 0:
+        return 0.0
+    return sum((xs[i] - m) * (xs[i + lag] - m) for i in range(n - lag)) / var
+
+
+def integrated_time(xs: Sequence[float]) -> float:
+    """1 + 2 Σ ρ(k), summed while ρ(k) stays above the noise bound 2/√n (at least 1).
+
+    Cutting at the first insignificant lag keeps the estimate from summing the
+    noise of the far lags, whose autocorrelations a short series cannot measure.
+    """
+    n = len(xs)
+    if n < 4:
+        return 1.0
+    bound = 2.0 / math.sqrt(n)
+    tau = 1.0
+    for lag in range(1, n // 2 + 1):
+        rho = autocorrelation(xs, lag)
+        if rho <= bound:
+            break
+        tau += 2.0 * rho
+    return max(1.0, tau)
+
+
+def block_length(xs: Sequence[float]) -> int:
+    """Consecutive intervals resampled together: the integrated autocorrelation time, rounded up."""
+    n = len(xs)
+    if n < 4:
+        return 1
+    return max(1, min(math.ceil(integrated_time(xs)), n // 2))
+
+
+def effective_size(series: Sequence[Sequence[float]]) -> float:
+    """Independent intervals the series are worth: Σ n / τ."""
+    return sum(len(xs) / integrated_time(xs) for xs in series if xs)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The change of one figure from side A to side B, with its confidence interval.
+
+    ``change``, ``low`` and ``high`` are fractions (0.05 is +5 % for a ratio,
+    +5 percentage points for a share); ``low``/``high`` are None when there
+    was nothing to estimate a spread from.
+    """
+
+    change: float | None
+    low: float | None
+    high: float | None
+    method: str
+    """"repetitions", "intervals" or "none"."""
+    weak: bool
+    reason: str | None = None
+    """Why the verdict is weak (or why there is no estimate)."""
+    n_a: float = 0.0
+    n_b: float = 0.0
+    """Repetitions, or effective independent intervals, of each side."""
+
+
+def point_change(a: float | None, b: float | None, kind: str = "ratio") -> float | None:
+    """``b / a - 1`` for a ratio, ``b - a`` for a share; None when undefined (a missing figure, a zero base)."""
+    if a is None or b is None:
+        return None
+    if kind == "share":
+        return b - a
+    if a == 0:
+        return 0.0 if b == 0 else None
+    return b / a - 1.0
+
+
+def _percentile(sorted_xs: Sequence[float], q: float) -> float:
+    if not sorted_xs:
+        raise ValueError("no values")
+    pos = q * (len(sorted_xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_xs) - 1)
+    return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+def _interval(stats: list[float], level: float) -> tuple[float, float] | None:
+    stats = sorted(s for s in stats if math.isfinite(s))
+    if len(stats) < 10:
+        return None
+    tail = (1.0 - level) / 2.0
+    return _percentile(stats, tail), _percentile(stats, 1.0 - tail)
+
+
+def _stat(a: float, b: float, kind: str) -> float:
+    if kind == "share":
+        return b - a
+    return b / a - 1.0 if a != 0 else (0.0 if b == 0 else math.inf)
+
+
+def compare_repetitions(a: Sequence[float], b: Sequence[float], *, kind: str = "ratio", seed: str | int = 0,
+                        resamples: int = RESAMPLES, level: float = LEVEL) -> Estimate:
+    """The change of the mean over repetitions, with a bootstrap interval over the repetitions."""
+    a = [float(x) for x in a]
+    b = [float(x) for x in b]
+    if not a or not b:
+        return Estimate(None, None, None, "none", True, "a side has no value for this figure")
+    change = point_change(mean(a), mean(b), kind)
+    if change is None:
+        return Estimate(None, None, None, "repetitions", True, "the base is zero", len(a), len(b))
+    rng = random.Random(f"reps:{seed}")
+    stats = []
+    for _ in range(resamples):
+        ma = mean([a[rng.randrange(len(a))] for _ in a])
+        mb = mean([b[rng.randrange(len(b))] for _ in b])
+        stats.append(_stat(ma, mb, kind))
+    ci = _interval(stats, level)
+    weak_reason = None
+    if min(len(a), len(b)) < MIN_REPETITIONS:
+        weak_reason = f"fewer than {MIN_REPETITIONS} repetitions a side ({len(a)} and {len(b)})"
+    if ci is None:
+        return Estimate(change, None, None, "repetitions", True, weak_reason or "no spread", len(a), len(b))
+    return Estimate(change, ci[0], ci[1], "repetitions", weak_reason is not None, weak_reason, len(a), len(b))
+
+
+class _Blocks:
+    """One series prepared for the circular block bootstrap: the sum of the block at every start."""
+
+    def __init__(self, xs: Sequence[float], block: int | None = None) -> None:
+        n = len(xs)
+        self.n = n
+        self.b = max(1, min(block, n)) if block is not None else block_length(xs)
+        self.k = math.ceil(n / self.b)
+        doubled = list(xs) + list(xs[: self.b])
+        run = sum(doubled[: self.b])
+        sums = []
+        for start in range(n):
+            sums.append(run)
+            run += doubled[start + self.b] - doubled[start]
+        self.sums = sums
+        self.length = self.k * self.b
+
+
+def _block_mean(blocks: Sequence[_Blocks], rng: random.Random) -> float:
+    total = 0.0
+    length = 0
+    for bl in blocks:
+        sums, n = bl.sums, bl.n
+        for _ in range(bl.k):
+            total += sums[rng.randrange(n)]
+        length += bl.length
+    return total / length
+
+
+def compare_intervals(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], *, point: float | None = None,
+                      kind: str = "ratio", seed: str | int = 0, resamples: int = RESAMPLES,
+                      level: float = LEVEL, block: int | None = None) -> Estimate:
+    """The change from per-interval series (one list per run of a side), by a circular block bootstrap.
+
+    ``point`` is the run-level change when the caller has a better one than
+    the change of interval means (a run's p99 from its whole histogram); the
+    bootstrap's relative spread is carried over to it. ``block`` fixes the
+    block length (1 is the naive bootstrap that ignores autocorrelation);
+    None takes it from each series' autocorrelation.
+    """
+    sa = [[float(x) for x in xs] for xs in a if xs]
+    sb = [[float(x) for x in xs] for xs in b if xs]
+    if not sa or not sb:
+        return Estimate(point, None, None, "none", True, "no per-interval values to estimate the noise from")
+    flat_a = [x for xs in sa for x in xs]
+    flat_b = [x for xs in sb for x in xs]
+    interval_change = point_change(mean(flat_a), mean(flat_b), kind)
+    if point is None:
+        point = interval_change
+    n_a, n_b = effective_size(sa), effective_size(sb)
+    if point is None or interval_change is None:
+        return Estimate(point, None, None, "intervals", True, "the base is zero", n_a, n_b)
+    if sum(len(xs) for xs in sa) < 2 or sum(len(xs) for xs in sb) < 2:
+        return Estimate(point, None, None, "intervals", True, "a side has a single interval", n_a, n_b)
+    rng = random.Random(f"intervals:{seed}")
+    blocks_a, blocks_b = [_Blocks(xs, block) for xs in sa], [_Blocks(xs, block) for xs in sb]
+    stats = [_stat(_block_mean(blocks_a, rng), _block_mean(blocks_b, rng), kind) for _ in range(resamples)]
+    ci = _interval(stats, level)
+    if ci is None:
+        return Estimate(point, None, None, "intervals", True, "no spread", n_a, n_b)
+    low, high = _carry(ci, interval_change, point, kind)
+    weak_reason = None
+    if min(n_a, n_b) < MIN_EFFECTIVE:
+        weak_reason = (f"few independent intervals ({n_a:.1f} and {n_b:.1f} effective, "
+                       f"after autocorrelation); a longer run or --repeat makes it firm")
+    return Estimate(point, low, high, "intervals", weak_reason is not None, weak_reason, n_a, n_b)
+
+
+def _carry(ci: tuple[float, float], estimated: float, point: float, kind: str) -> tuple[float, float]:
+    """Move the interval found around ``estimated`` to ``point``: by ratio for ratios, by shift for shares."""
+    lo, hi = ci
+    if kind == "share":
+        return point + (lo - estimated), point + (hi - estimated)
+    base = 1.0 + estimated
+    if base <= 0:
+        return lo, hi
+    scale = (1.0 + point) / base
+    return (1.0 + lo) * scale - 1.0, (1.0 + hi) * scale - 1.0
+
+
+def verdict(estimate: Estimate, direction: int, min_effect: float) -> str:
+    """better / worse / within noise (or "changed" for a figure with no better side, "n/a" without figures).
+
+    ``direction`` is +1 when higher is better, -1 when lower is better, 0
+    when neither. The minimum effect wins over the interval: a change smaller
+    than it is within noise however tight the interval is.
+    """
+    change = estimate.change
+    if change is None or not math.isfinite(change):
+        return UNKNOWN
+    if abs(change) < min_effect:
+        return NOISE
+    if estimate.low is not None and estimate.high is not None and estimate.low <= 0.0 <= estimate.high:
+        return NOISE
+    if direction == 0:
+        return CHANGED
+    return BETTER if (change > 0) == (direction > 0) else WORSE
+
+
+def significant(estimate: Estimate, sign: int) -> bool:
+    """The change is beyond noise in the direction ``sign`` (+1 up, -1 down): its interval excludes zero.
+
+    Without an interval (no spread to measure) only the point is known, so it counts; the verdict says weak.
+    """
+    if estimate.change is None:
+        return False
+    if estimate.low is None or estimate.high is None:
+        return (estimate.change > 0) == (sign > 0) and estimate.change != 0
+    return estimate.low > 0 if sign > 0 else estimate.high < 0
