@@ -138,3 +138,13 @@ def test_significant_follows_the_interval():
     assert noise.significant(est, -1) and not noise.significant(est, +1)
     assert not noise.significant(noise.Estimate(-0.2, -0.3, 0.1, "intervals", False), -1)
     assert noise.significant(noise.Estimate(-0.2, None, None, "none", True), -1)
+
+
+def test_long_series_are_coarsened_without_moving_the_mean():
+    xs = ar1(3600, 100.0, 5.0, 0.9, 15)
+    short = noise.coarsen(xs)
+    assert len(short) == noise.MAX_POINTS
+    assert noise.coarsen(xs[:100]) == xs[:100]
+    slower = [x * 0.9 for x in ar1(3600, 100.0, 5.0, 0.9, 16)]
+    est = noise.compare_intervals([xs], [slower], seed=8, resamples=500)
+    assert est.change == pytest.approx(-0.1, abs=0.02) and est.high < 0

@@ -118,7 +118,7 @@ def comparison_text(doc: Mapping[str, Any], *, every: bool = False) -> str:
         rows = [r for r in comp["metrics"]
                 if every or r["metric"] in HEADLINE_METRICS or r["verdict"] in (noise.WORSE, noise.BETTER)]
         head = ("figure", comp["base"][:16], comp["other"][:16], "change", "95 % interval", "verdict")
-        table = [head] + [(r["label"] if r["metric"] in HEADLINE_METRICS else r["metric"],
+        table = [head] + [(r["label"],
                            fmt_value(r["base"], r), fmt_value(r["other"], r), fmt_change(r["change"], r),
                            fmt_interval(r), verdict_text(r)) for r in rows]
         widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]

@@ -1,0 +1,127 @@
+"""compare against real runs: a server made slower on purpose is called worse and gates with exit 1; two runs
+of the same configuration are within noise and pass; ``run --repeat`` keeps every repetition.
+
+The runs use a database of their own, so the per-database settings that slow
+one side (index scans off: the select-only script's primary-key lookup becomes
+a scan of 100,000 rows) touch no other test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+DB = "stormdb_compare_tests"
+RUN = ("run", "--no-ui", "-q", "-w", "simple", "--set", "script=select-only", "-j", "2", "--warmup", "0",
+       "--interval", "0.25", "--pg-stats")
+
+
+@pytest.fixture(scope="module")
+def target(dsn: str):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    yield make_conninfo(dsn, dbname=DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def runs(target: str, tmp_path_factory, cli_env) -> dict[str, str]:
+    """A warm-up run that loads the data, two runs of the same configuration, then one with index scans off."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("compare-runs")
+    out: dict[str, str] = {}
+
+    def run(name: str, seconds: str = "3") -> None:
+        path = str(folder / f"{name}.json")
+        proc = subprocess.run([sys.executable, "-m", "stormdb_tui", *RUN, "--dsn", target, "-T", seconds,
+                               "--report-json", path], capture_output=True, text=True, timeout=180, env=cli_env,
+                              cwd=str(folder))
+        assert proc.returncode == 0, proc.stderr
+        out[name] = path
+
+    run("warm", "1")
+    run("base")
+    run("same")
+    with psycopg.connect(target, autocommit=True) as conn:
+        for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+            conn.execute(f"ALTER DATABASE {DB} SET {setting} = off")
+    try:
+        run("slow")
+    finally:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {DB} RESET ALL")
+    return out
+
+
+def test_a_slowed_server_is_worse_and_the_gate_fails(runs, run_cli, tmp_path):
+    md, js = tmp_path / "pr.md", tmp_path / "cmp.json"
+    proc = run_cli("compare", runs["base"], runs["slow"], "--fail-on", "tps<-20%,p99>+50%,select-only:p95>+50%",
+                   "--markdown", str(md), "--json", str(js))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "gate: tps<-20% broken" in proc.stderr and "gate: p99>+50% broken" in proc.stderr
+    doc = json.loads(js.read_text())
+    rows = {r["metric"]: r for r in doc["comparisons"][0]["metrics"]}
+    assert rows["tps"]["verdict"] == "worse" and rows["tps"]["change"] < -0.5
+    assert rows["p99"]["verdict"] == "worse" and rows["select-only:p95"]["verdict"] == "worse"
+    assert rows["tps"]["method"] == "intervals" and rows["tps"]["high"] < 0
+    assert rows["blks_hit_per_tx"]["verdict"] == "worse"  # a scan touches every page, a lookup a few
+    differs = {d["key"]: d["values"] for d in doc["differences"]}
+    assert differs["server.settings.enable_indexscan"][1] == "off"
+    assert not doc["blocking"]
+    text = md.read_text()
+    assert "**Gate failed**" in text and "server setting enable_indexscan" in text
+    assert proc.stdout.index("what differs") < proc.stdout.index("TPS")
+
+
+def test_two_runs_of_one_configuration_are_within_noise_and_pass(runs, run_cli):
+    proc = run_cli("compare", runs["base"], runs["same"], "--fail-on", "tps<-20%,p99>+50%", "--min-effect", "10%")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gate passed" in proc.stderr
+    tps = next(line for line in proc.stdout.splitlines() if line.startswith("TPS "))
+    assert tps.rstrip().endswith(("within noise", "within noise (weak)")), tps
+
+
+def test_a_different_scale_needs_force(runs, run_cli, tmp_path):
+    data = json.loads(Path(runs["same"]).read_text())
+    data["workload"]["options"]["scale"] = 10
+    other = tmp_path / "scale10.json"
+    other.write_text(json.dumps(data))
+    proc = run_cli("compare", runs["base"], str(other))
+    assert proc.returncode == 2 and "workload option scale: 1 vs 10" in proc.stderr and "--force" in proc.stderr
+    assert run_cli("compare", runs["base"], str(other), "--force", "-q").returncode == 0
+
+
+def test_repeat_keeps_every_repetition_and_compares_as_one_side(target, runs, run_cli, tmp_path):
+    folder = tmp_path / "reps"
+    proc = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "2", "--repeat-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    index = json.loads((folder / "repeat.json").read_text())
+    assert index["status"] == "completed" and [r["report"] for r in index["repetitions"]] == ["rep-01.json",
+                                                                                             "rep-02.json"]
+    assert all(r["tps"] > 0 for r in index["repetitions"])
+    assert not list(folder.glob("*.journal.jsonl"))  # each journal was replaced by its report
+    assert proc.stdout.count("repetition ") == 2
+    proc = run_cli("compare", str(folder), runs["base"], "--json", str(tmp_path / "c.json"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["sides"][0]["runs"] == 2 and doc["sides"][0]["repeat"]
+    again = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "2", "--repeat-dir", str(folder))
+    assert again.returncode == 2 and "already holds rep-01.json" in again.stderr
+
+
+def test_repeat_usage_errors(run_cli):
+    for args, message in ((("--repeat", "0"), "expected 1 to"), (("--repeat", "2"), "add --no-ui"),
+                          (("--repeat-dir", "x"), "needs --repeat")):
+        base = [a for a in RUN if a not in ("--no-ui",)] if message == "add --no-ui" else list(RUN)
+        proc = run_cli(*base, *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    proc = run_cli(*RUN, "--repeat", "2", "--report-json", "x.json")
+    assert proc.returncode == 2 and "--repeat-dir" in proc.stderr
