@@ -161,7 +161,7 @@ def test_cli_exit_codes_and_outputs(tmp_path, capsys):
     out = capsys.readouterr()
     assert "gate: tps<-5% broken" in out.err and "gate: p99>+10% broken" in out.err
     text = md.read_text()
-    assert "**Gate failed**" in text and "| TPS | 1,000.0 tx/s | 500.0 tx/s | -50.0 % |" in text
+    assert "**Gate failed**" in text and "| TPS | 1,000 tx/s | 500.0 tx/s | -50.0 % |" in text
     doc = json.loads(js.read_text())
     assert doc["gate"]["passed"] is False and doc["comparisons"][0]["other"] == "slow"
     html = page.read_text()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from stormdb_tui.errors import EXIT_FAILED, EXIT_OK, UsageError
 from stormdb_tui.report import noise
@@ -68,7 +70,9 @@ def run_compare(args: argparse.Namespace) -> int:
     elif not args.quiet:
         sys.stdout.write(comparison_text(doc, every=args.all))
     code = EXIT_OK
-    for path, render in ((args.markdown, comparison_markdown), (args.json_file, _json), (args.html, _html)):
+    outputs: list[tuple[str | None, Callable[[dict[str, Any]], str]]] = [
+        (args.markdown, comparison_markdown), (args.json_file, _json), (args.html, _html)]
+    for path, render in outputs:
         if not path:
             continue
         try:
@@ -90,11 +94,11 @@ def run_compare(args: argparse.Namespace) -> int:
     return code
 
 
-def _json(doc: dict) -> str:
+def _json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def _html(doc: dict) -> str:
+def _html(doc: dict[str, Any]) -> str:
     from stormdb_tui.report.compare_html import comparison_html
 
     return comparison_html(doc)

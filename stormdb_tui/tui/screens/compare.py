@@ -147,7 +147,7 @@ class CompareScreen(Screen):
             self.candidates.insert(0, Candidate(CURRENT, "the report on screen (not saved)", "current", 0.0))
         pick = self.query_one("#compare-pick", SelectionList)
         pick.clear_options()
-        pick.add_options([Selection(c.label, c.key, c.key == CURRENT) for c in self.candidates])
+        pick.add_options([Selection(Text(c.label), c.key, c.key == CURRENT) for c in self.candidates])
         pick.display = bool(self.candidates)
         self._status(self._pick_hint())
 
