@@ -148,3 +148,26 @@ def test_long_series_are_coarsened_without_moving_the_mean():
     slower = [x * 0.9 for x in ar1(3600, 100.0, 5.0, 0.9, 16)]
     est = noise.compare_intervals([xs], [slower], seed=8, resamples=500)
     assert est.change == pytest.approx(-0.1, abs=0.02) and est.high < 0
+
+
+def test_repetition_intervals_hold_their_level():
+    """Five repetitions a side with no true difference: about 5 % false alarms, and a 5 % drop is mostly found."""
+    def alarms(shift: float) -> float:
+        hits = 0
+        for t in range(200):
+            rng = random.Random(t)
+            a = [rng.gauss(1000.0, 20.0) for _ in range(5)]
+            b = [rng.gauss(1000.0 * (1 + shift), 20.0) for _ in range(5)]
+            est = noise.compare_repetitions(a, b, seed=t, resamples=400)
+            hits += not (est.low <= 0 <= est.high)
+        return hits / 200
+
+    assert alarms(0.0) < 0.1
+    assert alarms(-0.05) > 0.7
+
+
+def test_t_quantiles():
+    assert noise.t_quantile(0.975, 1) == pytest.approx(12.706, abs=0.01)
+    assert noise.t_quantile(0.975, 2) == pytest.approx(4.303, abs=0.01)
+    assert noise.t_quantile(0.975, 5) == pytest.approx(2.571, abs=0.01)
+    assert noise.t_quantile(0.975, 30) == pytest.approx(2.042, abs=0.005)

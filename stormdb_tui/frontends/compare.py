@@ -22,7 +22,7 @@ from stormdb_tui.report import noise
 from stormdb_tui.report.compare import (
     DEFAULT_MIN_EFFECT,
     build_comparison,
-    check_blocking,
+    check_comparable,
     evaluate_gate,
     load_sides,
     parse_gate,
@@ -59,8 +59,8 @@ def run_compare(args: argparse.Namespace) -> int:
     min_effect = parse_share(args.min_effect, "--min-effect")
     rules = parse_gate(args.fail_on) if args.fail_on is not None else []
     sides = load_sides(args.inputs)
+    check_comparable(sides, args.force)
     doc = build_comparison(sides, min_effect=min_effect, seed=args.seed, resamples=args.resamples)
-    check_blocking(doc, args.force)
     if rules:
         evaluate_gate(doc, rules)
     if args.ui:

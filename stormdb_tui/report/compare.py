@@ -525,9 +525,12 @@ def parse_share(text: str, flag: str) -> float:
     return value
 
 
-def check_blocking(doc: Mapping[str, Any], force: bool) -> None:
-    """Runs of different workloads or data sizes are not comparable: a UsageError unless forced."""
-    blocking = doc.get("blocking") or []
+def check_comparable(sides: Sequence[Side], force: bool) -> None:
+    """Runs of different workloads or data sizes are not comparable: a UsageError unless forced.
+
+    Checked before any resampling, so a refused comparison costs nothing.
+    """
+    blocking = [d for d in differences(sides) if d["blocking"]]
     if blocking and not force:
         what = "; ".join(f"{d['what']}: {' vs '.join(d['values'])}" for d in blocking)
         raise UsageError(f"the runs measure different things ({what}); --force compares them anyway")

@@ -38,6 +38,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -74,10 +75,13 @@ def autocorrelation(xs: Sequence[float], lag: int) -> float:
 
 
 def integrated_time(xs: Sequence[float]) -> float:
-    """1 + 2 Σ ρ(k), summed while ρ(k) stays above the noise bound 2/√n (at least 1).
+    """How many intervals one independent observation is worth (at least 1).
 
-    Cutting at the first insignificant lag keeps the estimate from summing the
-    noise of the far lags, whose autocorrelations a short series cannot measure.
+    The larger of two estimates: ``1 + 2 Σ ρ(k)``, summed while ρ(k) stays above
+    the noise bound 2/√n (the far lags of a short series are noise), and the
+    AR(1) value ``(1 + ρ₁) / (1 - ρ₁)`` with ρ₁ corrected for its known downward
+    bias in short series. The first misses correlation a short series cannot
+    resolve lag by lag; the second sees it from the first lag alone.
     """
     n = len(xs)
     if n < 4:
@@ -89,7 +93,33 @@ def integrated_time(xs: Sequence[float]) -> float:
         if rho <= bound:
             break
         tau += 2.0 * rho
+    r1 = autocorrelation(xs, 1)
+    r1 = min(0.95, r1 + (1.0 + 3.0 * r1) / n)
+    if r1 > 0:
+        tau = max(tau, (1.0 + r1) / (1.0 - r1))
     return max(1.0, tau)
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student's t quantile (Cornish-Fisher expansion; exact for one and two degrees of freedom)."""
+    if df < 1.5:
+        return math.tan(math.pi * (p - 0.5))
+    if df < 2.5:
+        q = 2.0 * p - 1.0
+        return q * math.sqrt(2.0 / (1.0 - q * q))
+    z = NormalDist().inv_cdf(p)
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
+
+
+def widen(ci: tuple[float, float], centre: float, df: float, level: float) -> tuple[float, float]:
+    """Stretch a bootstrap interval around ``centre`` by t(df)/z: few independent observations (few
+    repetitions, or few blocks of a correlated series) make the percentile bootstrap too narrow, and
+    Student's t is the classical allowance for having estimated the spread from them."""
+    p = 1.0 - (1.0 - level) / 2.0
+    factor = t_quantile(p, max(1.0, df)) / NormalDist().inv_cdf(p)
+    lo, hi = ci
+    return centre + (lo - centre) * factor, centre + (hi - centre) * factor
 
 
 def block_length(xs: Sequence[float]) -> int:
@@ -178,6 +208,12 @@ def compare_repetitions(a: Sequence[float], b: Sequence[float], *, kind: str = "
         mb = mean(rng.choices(b, k=len(b)))
         stats.append(_stat(ma, mb, kind))
     ci = _interval(stats, level)
+    if ci is not None:
+        n = min(len(a), len(b))
+        # the bootstrap spreads a mean of n values by its plug-in (divide-by-n) deviation
+        lo, hi = widen(ci, change, n - 1, level)
+        stretch = math.sqrt(n / (n - 1)) if n > 1 else 1.0
+        ci = (change + (lo - change) * stretch, change + (hi - change) * stretch)
     weak_reason = None
     if min(len(a), len(b)) < MIN_REPETITIONS:
         weak_reason = f"fewer than {MIN_REPETITIONS} repetitions a side ({len(a)} and {len(b)})"
@@ -256,6 +292,7 @@ def compare_intervals(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
     ci = _interval(stats, level)
     if ci is None:
         return Estimate(point, None, None, "intervals", True, "no spread", n_a, n_b)
+    ci = widen(ci, interval_change, min(n_a, n_b) - 1.0, level)
     low, high = _carry(ci, interval_change, point, kind)
     weak_reason = None
     if min(n_a, n_b) < MIN_EFFECTIVE:
