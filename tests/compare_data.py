@@ -22,7 +22,7 @@ def make_report(tps: float = 1000.0, p99: float = 4.0, *, n: int = 30, seed: int
                           "errors": errors // n, "latency_ms": lat,
                           "operations": {"select-only": {"count": int(it), "tps": it, "errors": 0,
                                                          "latency_ms": {k: lat[k] for k in ("p50", "p95", "p99", "max")}}},
-                          "pg": {"wal_bytes_s": 100.0 * it, "blks_hit_s": 5.0 * it, "cache_hit_ratio": 0.999}})
+                          "pg": {"wal_bytes_s": 100.0 * it, "blks_hit_s": 5.0 * it, "commits_s": it, "cache_hit_ratio": 0.999}})
     total = int(tps * n)
     lat = {"p50": p99 / 4, "p90": p99 / 2, "p95": p99 / 1.5, "p99": p99, "p99_9": p99 * 1.5, "max": p99 * 3,
            "mean": p99 / 3.5, "stddev": 0.1}

@@ -15,9 +15,15 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from stormdb_tui.frontends.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
 DB = "stormdb_compare_tests"
 RUN = ("run", "--no-ui", "-q", "-w", "simple", "--set", "script=select-only", "-j", "2", "--warmup", "0",
-       "--interval", "0.25", "--pg-stats")
+       "--interval", "0.25", "--pg-stats", "--rate", "200", "--set", "run.arrival=uniform")
+"""A fixed arrival rate: on a shared machine a closed-model run's throughput follows whatever else runs
+there, while 200 lookups a second are served on time unless the server itself is slowed (the slowed side
+manages far fewer: its throughput falls and the queue shows in its latency)."""
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +37,14 @@ def target(dsn: str):
 
 
 @pytest.fixture(scope="module")
-def runs(target: str, tmp_path_factory, cli_env) -> dict[str, str]:
-    """A warm-up run that loads the data, two runs of the same configuration, then one with index scans off."""
+def runs(target: str, dsn: str, tmp_path_factory) -> dict[str, str]:
+    """A warm-up run that loads the data, two runs of the same configuration, then one with index scans off
+    (2 workers then serve about a tenth of the rate)."""
+    import os
     import subprocess
     import sys
 
+    cli_env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     folder = tmp_path_factory.mktemp("compare-runs")
     out: dict[str, str] = {}
 
@@ -89,14 +98,15 @@ def test_two_runs_of_one_configuration_are_within_noise_and_pass(runs, run_cli):
     assert tps.rstrip().endswith(("within noise", "within noise (weak)")), tps
 
 
-def test_a_different_scale_needs_force(runs, run_cli, tmp_path):
+def test_a_different_scale_needs_force(runs, tmp_path, capsys):
     data = json.loads(Path(runs["same"]).read_text())
     data["workload"]["options"]["scale"] = 10
     other = tmp_path / "scale10.json"
     other.write_text(json.dumps(data))
-    proc = run_cli("compare", runs["base"], str(other))
-    assert proc.returncode == 2 and "workload option scale: 1 vs 10" in proc.stderr and "--force" in proc.stderr
-    assert run_cli("compare", runs["base"], str(other), "--force", "-q").returncode == 0
+    assert main(["compare", runs["base"], str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "workload option scale: 1 vs 10" in err and "--force" in err
+    assert main(["compare", runs["base"], str(other), "--force", "-q"]) == 0
 
 
 def test_repeat_keeps_every_repetition_and_compares_as_one_side(target, runs, run_cli, tmp_path):
@@ -117,11 +127,10 @@ def test_repeat_keeps_every_repetition_and_compares_as_one_side(target, runs, ru
     assert again.returncode == 2 and "already holds rep-01.json" in again.stderr
 
 
-def test_repeat_usage_errors(run_cli):
+def test_repeat_usage_errors(capsys):
     for args, message in ((("--repeat", "0"), "expected 1 to"), (("--repeat", "2"), "add --no-ui"),
-                          (("--repeat-dir", "x"), "needs --repeat")):
-        base = [a for a in RUN if a not in ("--no-ui",)] if message == "add --no-ui" else list(RUN)
-        proc = run_cli(*base, *args)
-        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-    proc = run_cli(*RUN, "--repeat", "2", "--report-json", "x.json")
-    assert proc.returncode == 2 and "--repeat-dir" in proc.stderr
+                          (("--repeat-dir", "x"), "needs --repeat"),
+                          (("--repeat", "2", "--report-json", "x.json"), "--repeat-dir")):
+        base = [a for a in RUN if a != "--no-ui"] if message == "add --no-ui" else list(RUN)
+        assert main([*base, *args]) == 2
+        assert message in capsys.readouterr().err

@@ -12,7 +12,7 @@ from stormdb_tui.report.model import Report
 from stormdb_tui.tui.app import StormApp
 from stormdb_tui.tui.screens.compare import CURRENT, CompareScreen, find_candidates
 from stormdb_tui.tui.screens.report import ReportScreen
-from stormdb_tui.tui.testing import ScreenHarness, screen_text
+from stormdb_tui.tui.testing import ScreenHarness, run_async, screen_text
 from stormdb_tui.workload import Workload
 
 pytestmark = pytest.mark.tui
@@ -29,6 +29,7 @@ def table_rows(screen: CompareScreen) -> dict[str, list[str]]:
     return {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
 
 
+@run_async
 async def test_no_reports_says_where_it_looked(tmp_path) -> None:
     app = ScreenHarness(lambda: CompareScreen([tmp_path / "nothing-here"]))
     async with app.run_test(size=(110, 30)) as pilot:
@@ -41,6 +42,7 @@ async def test_no_reports_says_where_it_looked(tmp_path) -> None:
         assert app.screen.doc is None
 
 
+@run_async
 async def test_one_report_asks_for_another(tmp_path) -> None:
     write(tmp_path / "only.json", make_report())
     app = ScreenHarness(lambda: CompareScreen([tmp_path]))
@@ -53,6 +55,7 @@ async def test_one_report_asks_for_another(tmp_path) -> None:
         assert app.screen.doc is None
 
 
+@run_async
 async def test_two_reports_compared_with_verdict_colours(tmp_path) -> None:
     import os
 
@@ -84,6 +87,7 @@ async def test_two_reports_compared_with_verdict_colours(tmp_path) -> None:
         assert len(table_rows(screen)) > headline
 
 
+@run_async
 async def test_a_broken_file_is_reported_not_fatal(tmp_path) -> None:
     write(tmp_path / "good.json", make_report())
     (tmp_path / "bad.json").write_text('{"schema_version": 1}')
@@ -97,6 +101,7 @@ async def test_a_broken_file_is_reported_not_fatal(tmp_path) -> None:
         assert "cannot compare" in screen_text(app)
 
 
+@run_async
 async def test_report_screen_opens_compare_with_the_report_marked(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STORMDB_RUNS_DIR", str(tmp_path / "runs"))
@@ -132,6 +137,7 @@ class Demo(Workload):
         return "x"
 
 
+@run_async
 async def test_start_screen_key_opens_compare(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("STORMDB_RUNS_DIR", str(tmp_path / "runs"))

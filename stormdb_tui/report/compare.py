@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -207,8 +207,7 @@ def run_figures(data: Mapping[str, Any]) -> RunFigures:
 
 def _interval_series(out: RunFigures) -> None:
     for item in _usable_intervals(out.data):
-        tps = _num(item.get("tps"))
-        out.add_point("tps", tps)
+        out.add_point("tps", item.get("tps"))
         out.add_point("qps", item.get("qps"))
         lat = item.get("latency_ms") or {}
         for key in LATENCY:
@@ -222,12 +221,21 @@ def _interval_series(out: RunFigures) -> None:
                 out.add_point(f"{op}:{key}", value)
             out.add_point(f"{op}:errors", _rate(figures.get("errors"), figures.get("count")))
         pg = item.get("pg") or {}
-        if tps:
+        # Backends flush their statistics in lumps (about once a second), so a poll's window rarely matches
+        # the interval's: the server's own commits over the same window are the divisor that does.
+        commits = _num(pg.get("commits_s"))
+        if commits:
             for key, _, _, per_s in SERVER_PER_TX:
                 value = _num(pg.get(per_s))
                 if value is not None:
-                    out.add_point(f"{key}_per_tx", value / tps)
+                    out.add_point(f"{key}_per_tx", value / commits)
         out.add_point("cache_hit_ratio", pg.get("cache_hit_ratio"))
+        client = item.get("client") or {}
+        cpu, done = _num(client.get("cpu_s")), _num(item.get("transactions"))
+        if cpu is not None and done:
+            out.add_point("client_cpu_per_tx_us", cpu * 1e6 / done)
+        if isinstance(client.get("bound"), bool):
+            out.add_point("client_bound_share", 1.0 if client["bound"] else 0.0)
 
 
 # -- what differs ----------------------------------------------------------------------------------
@@ -306,6 +314,29 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _values(runs: Sequence[RunFigures], key: str) -> list[float]:
+    if key.startswith("wait:"):
+        # a wait type never sampled in a run that has a wait profile had a share of zero, not an unknown one
+        return [r.values.get(key, 0.0) for r in runs if any(k.startswith("wait:") for k in r.values)]
+    return [r.values[key] for r in runs if key in r.values]
+
+
+def _proxies(key: str) -> list[str]:
+    """Figures whose interval series stand in for one that intervals do not keep (nearest percentile)."""
+    op, _, figure = key.rpartition(":")
+    near = {"p90": ["p95", "p50"], "p99_9": ["p99"]}.get(figure, [])
+    if not op:
+        return [key, *near]
+    return [key, *(f"{op}:{n}" for n in near), figure, *near]
+
+
+def _series_key(base: Sequence[RunFigures], other: Sequence[RunFigures], key: str) -> str:
+    for candidate in _proxies(key):
+        if any(r.series.get(candidate) for r in base) and any(r.series.get(candidate) for r in other):
+            return candidate
+    return key
+
+
 def compare_pair(base: Sequence[RunFigures], other: Sequence[RunFigures], *, min_effect: float, seed: int,
                  resamples: int, level: float) -> list[dict[str, Any]]:
     """One row per figure found on either side: values, change, interval, verdict."""
@@ -315,8 +346,7 @@ def compare_pair(base: Sequence[RunFigures], other: Sequence[RunFigures], *, min
             metrics.setdefault(key, metric)
     rows = []
     for key, metric in metrics.items():
-        a = [r.values[key] for r in base if key in r.values]
-        b = [r.values[key] for r in other if key in r.values]
+        a, b = _values(base, key), _values(other, key)
         va, vb = _mean(a), _mean(b)
         threshold = metric.min_effect if metric.min_effect is not None else min_effect
         if not a or not b:
@@ -326,10 +356,15 @@ def compare_pair(base: Sequence[RunFigures], other: Sequence[RunFigures], *, min
             estimate = noise.compare_repetitions(a, b, kind=metric.kind, seed=f"{seed}:{key}",
                                                  resamples=resamples, level=level)
         else:
+            source = _series_key(base, other, key)
             estimate = noise.compare_intervals(
-                [r.series.get(key, []) for r in base], [r.series.get(key, []) for r in other],
+                [r.series.get(source, []) for r in base], [r.series.get(source, []) for r in other],
                 point=noise.point_change(va, vb, metric.kind), kind=metric.kind, seed=f"{seed}:{key}",
                 resamples=resamples, level=level)
+            if source != key and estimate.low is not None:
+                note = f"noise estimated from the intervals of {source} (this figure is not kept per interval)"
+                estimate = replace(estimate, weak=True, reason=note if not estimate.reason else
+                                   f"{note}; {estimate.reason}")
         verdict = noise.verdict(estimate, metric.direction, threshold)
         rows.append({
             "metric": key, "group": metric.group, "label": metric.label, "unit": metric.unit,

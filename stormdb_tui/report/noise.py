@@ -185,10 +185,33 @@ def _interval(stats: list[float], level: float) -> tuple[float, float] | None:
     return _percentile(stats, tail), _percentile(stats, 1.0 - tail)
 
 
-def _stat(a: float, b: float, kind: str) -> float:
+def _scale(kind: str, values: Sequence[float]) -> str:
+    """Where the resampling works: differences for shares, log ratios for positive figures.
+
+    A ratio of positive figures is skewed (it can double but not fall below
+    -100 %), so its interval is found, widened and moved on the log scale and
+    only then turned back into a change; figures that touch zero (WAL bytes of
+    a read-only run) stay on the plain ratio.
+    """
     if kind == "share":
+        return "diff"
+    return "log" if values and all(v > 0 for v in values) else "ratio"
+
+
+def _stat(a: float, b: float, scale: str) -> float:
+    if scale == "diff":
         return b - a
+    if scale == "log":
+        return math.log(b / a) if a > 0 and b > 0 else math.nan
     return b / a - 1.0 if a != 0 else (0.0 if b == 0 else math.inf)
+
+
+def _to(change: float, scale: str) -> float:
+    return math.log1p(change) if scale == "log" else change
+
+
+def _from(x: float, scale: str) -> float:
+    return math.expm1(x) if scale == "log" else x
 
 
 def compare_repetitions(a: Sequence[float], b: Sequence[float], *, kind: str = "ratio", seed: str | int = 0,
@@ -201,19 +224,21 @@ def compare_repetitions(a: Sequence[float], b: Sequence[float], *, kind: str = "
     change = point_change(mean(a), mean(b), kind)
     if change is None:
         return Estimate(None, None, None, "repetitions", True, "the base is zero", len(a), len(b))
+    scale = _scale(kind, a + b)
     rng = random.Random(f"reps:{seed}")
     stats = []
     for _ in range(resamples):
         ma = mean(rng.choices(a, k=len(a)))
         mb = mean(rng.choices(b, k=len(b)))
-        stats.append(_stat(ma, mb, kind))
+        stats.append(_stat(ma, mb, scale))
     ci = _interval(stats, level)
     if ci is not None:
         n = min(len(a), len(b))
+        centre = _to(change, scale)
+        lo, hi = widen(ci, centre, n - 1, level)
         # the bootstrap spreads a mean of n values by its plug-in (divide-by-n) deviation
-        lo, hi = widen(ci, change, n - 1, level)
         stretch = math.sqrt(n / (n - 1)) if n > 1 else 1.0
-        ci = (change + (lo - change) * stretch, change + (hi - change) * stretch)
+        ci = (_from(centre + (lo - centre) * stretch, scale), _from(centre + (hi - centre) * stretch, scale))
     weak_reason = None
     if min(len(a), len(b)) < MIN_REPETITIONS:
         weak_reason = f"fewer than {MIN_REPETITIONS} repetitions a side ({len(a)} and {len(b)})"
@@ -286,14 +311,18 @@ def compare_intervals(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
         return Estimate(point, None, None, "intervals", True, "the base is zero", n_a, n_b)
     if sum(len(xs) for xs in sa) < 2 or sum(len(xs) for xs in sb) < 2:
         return Estimate(point, None, None, "intervals", True, "a side has a single interval", n_a, n_b)
+    scale = _scale(kind, flat_a + flat_b)
+    if scale == "log" and point <= -1.0:
+        scale = "ratio"
     rng = random.Random(f"intervals:{seed}")
     blocks_a, blocks_b = [_Blocks(xs, block) for xs in sa], [_Blocks(xs, block) for xs in sb]
-    stats = [_stat(_block_mean(blocks_a, rng), _block_mean(blocks_b, rng), kind) for _ in range(resamples)]
+    stats = [_stat(_block_mean(blocks_a, rng), _block_mean(blocks_b, rng), scale) for _ in range(resamples)]
     ci = _interval(stats, level)
     if ci is None:
         return Estimate(point, None, None, "intervals", True, "no spread", n_a, n_b)
-    ci = widen(ci, interval_change, min(n_a, n_b) - 1.0, level)
-    low, high = _carry(ci, interval_change, point, kind)
+    centre = _to(interval_change, scale)
+    ci = widen(ci, centre, min(n_a, n_b) - 1.0, level)
+    low, high = _carry(ci, centre, point, scale)
     weak_reason = None
     if min(n_a, n_b) < MIN_EFFECTIVE:
         weak_reason = (f"few independent intervals ({n_a:.1f} and {n_b:.1f} effective, "
@@ -301,16 +330,19 @@ def compare_intervals(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]
     return Estimate(point, low, high, "intervals", weak_reason is not None, weak_reason, n_a, n_b)
 
 
-def _carry(ci: tuple[float, float], estimated: float, point: float, kind: str) -> tuple[float, float]:
-    """Move the interval found around ``estimated`` to ``point``: by ratio for ratios, by shift for shares."""
+def _carry(ci: tuple[float, float], centre: float, point: float, scale: str) -> tuple[float, float]:
+    """Move the interval found around ``centre`` (the change of interval means, on ``scale``) to the
+    run-level ``point``, and return it as changes: a shift on the log or difference scale, a rescaling
+    for a plain ratio."""
     lo, hi = ci
-    if kind == "share":
-        return point + (lo - estimated), point + (hi - estimated)
-    base = 1.0 + estimated
+    if scale in ("log", "diff"):
+        shift = _to(point, scale) - centre
+        return _from(lo + shift, scale), _from(hi + shift, scale)
+    base = 1.0 + centre
     if base <= 0:
         return lo, hi
-    scale = (1.0 + point) / base
-    return (1.0 + lo) * scale - 1.0, (1.0 + hi) * scale - 1.0
+    factor = (1.0 + point) / base
+    return (1.0 + lo) * factor - 1.0, (1.0 + hi) * factor - 1.0
 
 
 def verdict(estimate: Estimate, direction: int, min_effect: float) -> str:
