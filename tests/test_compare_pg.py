@@ -91,7 +91,10 @@ def test_a_slowed_server_is_worse_and_the_gate_fails(runs, run_cli, tmp_path):
 
 
 def test_two_runs_of_one_configuration_are_within_noise_and_pass(runs, run_cli):
-    proc = run_cli("compare", runs["base"], runs["same"], "--fail-on", "tps<-20%,p99>+50%", "--min-effect", "10%")
+    """One pair: throughput at a fixed rate is within noise and its gate passes. (Latency of a single pair on
+    a shared machine follows whatever else runs there between the two runs, which no single pair can see:
+    the repetitions test below gates latency.)"""
+    proc = run_cli("compare", runs["base"], runs["same"], "--fail-on", "tps<-20%,errors>+1%")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "gate passed" in proc.stderr
     tps = next(line for line in proc.stdout.splitlines() if line.startswith("TPS "))
@@ -109,21 +112,28 @@ def test_a_different_scale_needs_force(runs, tmp_path, capsys):
     assert main(["compare", runs["base"], str(other), "--force", "-q"]) == 0
 
 
-def test_repeat_keeps_every_repetition_and_compares_as_one_side(target, runs, run_cli, tmp_path):
-    folder = tmp_path / "reps"
-    proc = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "2", "--repeat-dir", str(folder))
-    assert proc.returncode == 0, proc.stderr
-    index = json.loads((folder / "repeat.json").read_text())
-    assert index["status"] == "completed" and [r["report"] for r in index["repetitions"]] == ["rep-01.json",
-                                                                                             "rep-02.json"]
+def test_repeat_keeps_every_repetition_and_same_configurations_pass_the_latency_gate(target, runs, run_cli,
+                                                                                      tmp_path):
+    sides = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        proc = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "3", "--repeat-dir", str(folder))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count("repetition ") == 3
+        sides.append(str(folder))
+    index = json.loads((tmp_path / "a" / "repeat.json").read_text())
+    assert index["status"] == "completed"
+    assert [r["report"] for r in index["repetitions"]] == ["rep-01.json", "rep-02.json", "rep-03.json"]
     assert all(r["tps"] > 0 for r in index["repetitions"])
-    assert not list(folder.glob("*.journal.jsonl"))  # each journal was replaced by its report
-    assert proc.stdout.count("repetition ") == 2
-    proc = run_cli("compare", str(folder), runs["base"], "--json", str(tmp_path / "c.json"), "-q")
-    assert proc.returncode == 0, proc.stderr
+    assert not list((tmp_path / "a").glob("*.journal.jsonl"))  # each journal was replaced by its report
+    proc = run_cli("compare", *sides, "--fail-on", "tps<-20%,p99>+50%", "--json", str(tmp_path / "c.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "c.json").read_text())
-    assert doc["sides"][0]["runs"] == 2 and doc["sides"][0]["repeat"]
-    again = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "2", "--repeat-dir", str(folder))
+    assert [s["runs"] for s in doc["sides"]] == [3, 3] and doc["sides"][0]["repeat"]
+    rows = {r["metric"]: r for r in doc["comparisons"][0]["metrics"]}
+    assert rows["tps"]["method"] == "repetitions" and rows["tps"]["verdict"] == "within noise"
+    assert rows["p99"]["verdict"] in ("within noise", "better"), rows["p99"]
+    again = run_cli(*RUN, "--dsn", target, "-T", "1", "--repeat", "2", "--repeat-dir", sides[0])
     assert again.returncode == 2 and "already holds rep-01.json" in again.stderr
 
 

@@ -44,13 +44,14 @@ SHARE_MIN_EFFECT = 0.001
 WAIT_MIN_EFFECT = 0.02
 """Wait-event shares are sampled; two points of share are the smallest change worth a verdict."""
 LATENCY = ("p50", "p90", "p95", "p99", "p99_9", "max", "mean")
-SERVER_PER_TX = (("wal_bytes", "WAL bytes per transaction", "B", "wal_bytes_s"),
-                 ("wal_records", "WAL records per transaction", "", "wal_records_s"),
-                 ("blks_read", "blocks read per transaction", "", "blks_read_s"),
-                 ("blks_hit", "blocks hit per transaction", "", "blks_hit_s"),
-                 ("buffers_written", "buffers written per transaction", "", "buffers_written_s"))
+SERVER_PER_TX = (("wal_bytes", "WAL bytes per transaction", "B", "wal_bytes_s", 1.0),
+                 ("wal_records", "WAL records per transaction", "", "wal_records_s", 0.01),
+                 ("blks_read", "blocks read per transaction", "", "blks_read_s", 0.01),
+                 ("blks_hit", "blocks hit per transaction", "", "blks_hit_s", 0.01),
+                 ("buffers_written", "buffers written per transaction", "", "buffers_written_s", 0.01))
 RUN_KEYS = ("workers", "connections", "processes", "driver", "duration_s", "transactions_limit", "warmup_s",
             "think_time_s", "rate", "model", "arrival", "schedule", "latency_limit_s", "seed", "interval_s")
+MIN_WINDOW_COMMITS = 20
 BLOCKING_OPTIONS = ("scale",)
 """Workload options that make two runs measure different data: comparing them needs --force."""
 
@@ -69,6 +70,8 @@ class Metric:
     unit: str = ""
     min_effect: float | None = None
     """None: the comparison's minimum effect."""
+    floor: float = 0.0
+    """Values this small on both sides are nothing to compare (a fraction of a byte of WAL per transaction)."""
 
 
 @dataclass
@@ -79,6 +82,8 @@ class RunFigures:
     metrics: dict[str, Metric] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)
+    ladders: dict[str, tuple[list[tuple[float, float]], float]] = field(default_factory=dict)
+    """Per operation ("" for all): the run's percentile ladder as (quantile, ms) and its transaction count."""
 
     def put(self, metric: Metric, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -139,6 +144,26 @@ def _num(value: Any) -> float | None:
     return float(value)
 
 
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99_9": 0.999}
+
+
+def _ladder(lat: Mapping[str, Any]) -> list[tuple[float, float]]:
+    return [(q, float(v)) for key, q in QUANTILES.items() if (v := _num(lat.get(key))) is not None and v > 0]
+
+
+def _percentile_sigma(run: RunFigures, key: str) -> float | None:
+    """The log-scale sampling error of a run's percentile figure (``p99``, ``new_order:p95``), or None."""
+    op, _, figure = key.rpartition(":")
+    q = QUANTILES.get(figure)
+    entry = run.ladders.get(op)
+    if q is None or entry is None:
+        return None
+    ladder, count = entry
+    series = run.series.get(key) or run.series.get(figure) or []
+    tau = noise.integrated_time(series) if len(series) >= 4 else 1.0
+    return noise.percentile_spread(ladder, q, count / tau)
+
+
 def _rate(errors: Any, ok: Any) -> float | None:
     e, n = _num(errors), _num(ok)
     if e is None or n is None or e + n <= 0:
@@ -171,11 +196,13 @@ def run_figures(data: Mapping[str, Any]) -> RunFigures:
         out.put(Metric(key, "latency", _latency_label(key), -1, unit="ms"), lat.get(key))
     out.put(Metric("errors", "errors", "error rate", -1, kind="share", unit="%", min_effect=SHARE_MIN_EFFECT),
             _rate(summary.get("errors"), summary.get("transactions")))
+    out.ladders[""] = (_ladder(lat), _num(summary.get("transactions")) or 0.0)
     for op, figures in (data.get("operations") or {}).items():
         if not isinstance(figures, Mapping):
             continue
         out.put(Metric(f"{op}:tps", "operations", f"{op} TPS", +1, unit="tx/s"), figures.get("tps"))
         op_lat = figures.get("latency_ms") or {}
+        out.ladders[str(op)] = (_ladder(op_lat), _num(figures.get("count")) or 0.0)
         for key in LATENCY:
             if key != "mean":
                 out.put(Metric(f"{op}:{key}", "operations", f"{op} {key.replace('_', '.')}", -1, unit="ms"),
@@ -184,8 +211,8 @@ def run_figures(data: Mapping[str, Any]) -> RunFigures:
                        min_effect=SHARE_MIN_EFFECT), _rate(figures.get("errors"), figures.get("count")))
     pg = data.get("pg") or {}
     per = pg.get("per_transaction") or {}
-    for key, label, unit, _ in SERVER_PER_TX:
-        out.put(Metric(f"{key}_per_tx", "server", label, -1, unit=unit), per.get(key))
+    for key, label, unit, _, floor in SERVER_PER_TX:
+        out.put(Metric(f"{key}_per_tx", "server", label, -1, unit=unit, floor=floor), per.get(key))
     out.put(Metric("cache_hit_ratio", "server", "cache hit ratio", +1, kind="share", unit="%",
                    min_effect=SHARE_MIN_EFFECT), pg.get("cache_hit_ratio"))
     for row in ((pg.get("operations") or {}).get("per_transaction") or []):
@@ -224,8 +251,11 @@ def _interval_series(out: RunFigures) -> None:
         # Backends flush their statistics in lumps (about once a second), so a poll's window rarely matches
         # the interval's: the server's own commits over the same window are the divisor that does.
         commits = _num(pg.get("commits_s"))
-        if commits:
-            for key, _, _, per_s in SERVER_PER_TX:
+        window = _num(pg.get("interval_s"))
+        # A window with a handful of commits (the first poll, before the workers' statistics reach the
+        # server) holds the monitor's own queries, not the workload's cost.
+        if commits and (window is None or commits * window >= MIN_WINDOW_COMMITS):
+            for key, _, _, per_s, _ in SERVER_PER_TX:
                 value = _num(pg.get(per_s))
                 if value is not None:
                     out.add_point(f"{key}_per_tx", value / commits)
@@ -361,11 +391,18 @@ def compare_pair(base: Sequence[RunFigures], other: Sequence[RunFigures], *, min
                 [r.series.get(source, []) for r in base], [r.series.get(source, []) for r in other],
                 point=noise.point_change(va, vb, metric.kind), kind=metric.kind, seed=f"{seed}:{key}",
                 resamples=resamples, level=level)
+            if len(base) == 1 and len(other) == 1 and metric.group in ("latency", "operations"):
+                estimate = noise.with_percentile_spread(estimate, _percentile_sigma(base[0], key),
+                                                        _percentile_sigma(other[0], key), level)
             if source != key and estimate.low is not None:
                 note = f"noise estimated from the intervals of {source} (this figure is not kept per interval)"
                 estimate = replace(estimate, weak=True, reason=note if not estimate.reason else
                                    f"{note}; {estimate.reason}")
         verdict = noise.verdict(estimate, metric.direction, threshold)
+        if va is not None and vb is not None and max(abs(va), abs(vb)) < metric.floor:
+            verdict = noise.NOISE
+            estimate = replace(estimate, reason=f"both sides below {metric.floor:g}{metric.unit and ' ' + metric.unit}"
+                               " per transaction: nothing to compare")
         rows.append({
             "metric": key, "group": metric.group, "label": metric.label, "unit": metric.unit,
             "direction": metric.direction, "kind": metric.kind, "base": va, "other": vb,
@@ -454,7 +491,7 @@ _GATE_METRICS = {"tps": "tps", "qps": "qps", "p50": "p50", "p90": "p90", "p95": 
                  "p99.9": "p99_9", "p99_9": "p99_9", "p999": "p99_9", "max": "max", "mean": "mean",
                  "errors": "errors", "cache_hit_ratio": "cache_hit_ratio",
                  "client_cpu_per_tx_us": "client_cpu_per_tx_us", "client_bound_share": "client_bound_share",
-                 **{f"{k}_per_tx": f"{k}_per_tx" for k, *_ in SERVER_PER_TX}}
+                 **{f"{k[0]}_per_tx": f"{k[0]}_per_tx" for k in SERVER_PER_TX}}
 _OP_METRICS = {"tps", "p50", "p90", "p95", "p99", "p99_9", "max", "errors", "server_ms"}
 _GATE_RULE = re.compile(r"^\s*(?:(?P<op>[^:<>]+?)\s*:\s*)?(?P<metric>[A-Za-z][A-Za-z0-9_.]*)\s*(?P<cmp><|>)\s*"
                         r"(?P<num>[+-]?[0-9]*\.?[0-9]+)\s*(?P<unit>%?)\s*$")
