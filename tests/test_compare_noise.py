@@ -171,3 +171,18 @@ def test_t_quantiles():
     assert noise.t_quantile(0.975, 2) == pytest.approx(4.303, abs=0.01)
     assert noise.t_quantile(0.975, 5) == pytest.approx(2.571, abs=0.01)
     assert noise.t_quantile(0.975, 30) == pytest.approx(2.042, abs=0.005)
+
+
+def test_percentile_ladder_and_its_sampling_error():
+    ladder = [(0.5, 1.0), (0.9, 2.0), (0.95, 3.0), (0.99, 6.0), (0.999, 12.0)]
+    assert noise.ladder_value(ladder, 0.99) == pytest.approx(6.0)
+    assert 3.0 < noise.ladder_value(ladder, 0.98) < 6.0
+    assert noise.ladder_value(ladder, 0.9999) == pytest.approx(12.0)  # never beyond the ladder
+    few, many = noise.percentile_spread(ladder, 0.99, 600), noise.percentile_spread(ladder, 0.99, 600_000)
+    assert few > 10 * many > 0  # the tail of 600 transactions is six of them
+    assert noise.percentile_spread(ladder, 0.5, 600) < few
+    assert noise.percentile_spread(ladder, 0.99, 1) is None
+    est = noise.Estimate(0.3, 0.25, 0.35, "intervals", False)
+    wide = noise.with_percentile_spread(est, few, few)
+    assert wide.low < 0 < wide.high and wide.change == 0.3  # +30 % on a p99 of 600 transactions is not known
+    assert noise.with_percentile_spread(est, many, many) == est  # the intervals already say more

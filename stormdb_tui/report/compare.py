@@ -322,7 +322,7 @@ def differences(sides: Sequence[Side]) -> list[dict[str, Any]]:
     keys: list[str] = []
     for d in described:
         keys.extend(k for k in d if k not in keys)
-    out = []
+    out: list[dict[str, Any]] = []
     for key in keys:
         values = [d.get(key, ("", None))[1] for d in described]
         if len({_shown(v) for v in values}) <= 1:
@@ -374,7 +374,7 @@ def compare_pair(base: Sequence[RunFigures], other: Sequence[RunFigures], *, min
     for run in [*base, *other]:
         for key, metric in run.metrics.items():
             metrics.setdefault(key, metric)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, metric in metrics.items():
         a, b = _values(base, key), _values(other, key)
         va, vb = _mean(a), _mean(b)

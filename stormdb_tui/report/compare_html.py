@@ -122,10 +122,10 @@ def comparison_html(doc: Mapping[str, Any]) -> str:
     diffs = doc.get("differences") or []
     if diffs:
         blocking = ' class="blocking"'
-        rows = "".join(f"<tr><td{blocking if d['blocking'] else ''}>{_e(d['what'])}</td>"
+        diff_rows = "".join(f"<tr><td{blocking if d['blocking'] else ''}>{_e(d['what'])}</td>"
                        + "".join(f"<td><code>{_e(v[:80])}</code></td>" for v in d["values"]) + "</tr>"
                        for d in diffs)
-        body.append("<table><tr><th></th>" + "".join(f"<th>{_e(n)}</th>" for n in names) + f"</tr>{rows}</table>")
+        body.append("<table><tr><th></th>" + "".join(f"<th>{_e(n)}</th>" for n in names) + f"</tr>{diff_rows}</table>")
     else:
         body.append("<p>Nothing recorded differs.</p>")
     first = doc["comparisons"][0]["metrics"] if doc["comparisons"] else []
@@ -144,7 +144,7 @@ def comparison_html(doc: Mapping[str, Any]) -> str:
         head = [r for r in comp["metrics"] if r["metric"] in HEADLINE_METRICS
                 or r["verdict"] in (noise.WORSE, noise.BETTER)]
         body.append(forest_svg(head[:24], settings["min_effect"]))
-        rows = []
+        rows: list[str] = []
         for r in comp["metrics"]:
             colour = COLOURS.get(r["verdict"], "#444")
             weak = ' <span class="weak">(weak)</span>' if r["weak"] and r["verdict"] != noise.UNKNOWN else ""
