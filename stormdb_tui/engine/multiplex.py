@@ -34,13 +34,14 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
+from stormdb_tui.config import RunSettings
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
 from stormdb_tui.engine.audit import ClientMeter
 from stormdb_tui.engine.metrics import (
@@ -91,7 +92,7 @@ def offers_program(workload: Workload) -> bool:
         return False
 
 
-def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
+def choose_driver(workload: Workload, settings: RunSettings) -> str:
     """``threads`` or ``multiplex`` for this workload and run section; a ConfigError when impossible.
 
     ``auto`` takes the multiplexed driver whenever the workload offers a
@@ -99,12 +100,12 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
     (workers waiting for a pooled connection per transaction is a threaded
     model: an event loop owns one connection per client).
     """
-    wanted = str(run.get("driver") or "auto")
-    shared_pool = run.get("connections") is not None and int(run["connections"]) < int(run.get("workers") or 1)
+    wanted = settings.driver
+    shared_pool = settings.connections is not None and settings.connections < settings.workers
     declarative = offers_program(workload)
     threadable = type(workload).transaction is not Workload.transaction
     # run.ramp starts threads one by one; the event loop has no ramp yet.
-    ramped = bool(run.get("ramp")) and threadable
+    ramped = bool(settings.ramp) and threadable
     if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative or ramped)):
         if not threadable:
             raise ConfigError(
@@ -123,7 +124,7 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
             raise ConfigError(
                 "the multiplexed driver keeps one connection per worker",
                 path="run.connections", expected="no connections setting with driver: multiplex",
-                found=run.get("connections"),
+                found=settings.connections,
             )
         return "multiplex"
     return "multiplex"
@@ -152,11 +153,10 @@ def auto_processes(workers: int, driver: str, cores: int | None = None) -> int:
     return max(1, min(int(workers), cores))
 
 
-def resolve_processes(run: Mapping[str, Any], driver: str, cores: int | None = None) -> int:
-    value = run.get("processes")
-    if value in (None, "auto"):
-        return auto_processes(int(run.get("workers") or 1), driver, cores)
-    return int(value)
+def resolve_processes(settings: RunSettings, driver: str, cores: int | None = None) -> int:
+    if settings.processes == "auto":
+        return auto_processes(settings.workers, driver, cores)
+    return settings.processes
 
 
 class _Slot:
@@ -235,7 +235,7 @@ class MultiplexGroup:
         workload: Workload,
         conninfo: str,
         worker_ids: Sequence[int],
-        run: Mapping[str, Any],
+        settings: RunSettings,
         *,
         total_workers: int,
         seed: int,
@@ -252,19 +252,21 @@ class MultiplexGroup:
         self.session_sql = [s.encode() for s in workload.session_sql()]
         self.total_workers = total_workers
         self.seed = seed
-        self.think_ns = int(float(run.get("think_time") or 0.0) * 1e9)
-        self.rate = run.get("rate")
-        self.arrival = run.get("arrival", "poisson")
-        latency_limit = run.get("latency_limit")
-        self.limit_ns = int(float(latency_limit) * 1e9) if latency_limit else 0
-        self.max_tries = int(run.get("max_tries") or 1)
-        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.think_ns = int(settings.think_time * 1e9)
+        self.rate = settings.rate
+        self.arrival = settings.arrival
+        self.limit_ns = int(settings.latency_limit * 1e9) if settings.latency_limit else 0
+        self.max_tries = settings.max_tries
+        self.connect_timeout = settings.connect_timeout
         self.stopping = False
         self.measuring = False
         self.fatal_errors: list[str] = []
+        self.crashed: list[str] = []
+        self.abandoned: list[tuple[int, str]] = []
+        self.stop_margin_s = 0.0
         n = len(worker_ids)
         self.pool_size = n
-        quotas = _split(run.get("transactions"), n)
+        quotas = _split(settings.transactions, n)
         self.workers: list[_Slot] = []
         for wid, quota in zip(worker_ids, quotas, strict=True):
             rng = random.Random(seed * 1_000_003 + wid)  # the seeds threaded workers use
@@ -327,6 +329,19 @@ class MultiplexGroup:
         if self.thread.ident is not None:
             self.thread.join(timeout)
         return not self.thread.is_alive()
+
+    def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
+        """(slot id, transaction, seconds) for every client waiting on one transaction longer than ``limit_s``."""
+        now = time.perf_counter_ns()
+        return [
+            (slot.id, slot.label or "transaction", (now - slot.t0) / 1e9)
+            for slot in self.workers
+            if slot.in_tx and not slot.done and slot.t0 and (now - slot.t0) / 1e9 > limit_s
+        ]
+
+    def failing(self) -> str | None:
+        """Never: a program has no workload code of its own that could keep raising."""
+        return None
 
     def abandon(self) -> list[tuple[int, str]]:
         """Give up on the slots still inside a transaction after the stop grace; (slot id, call) each.
@@ -491,6 +506,7 @@ class MultiplexGroup:
                 action = client.advance()
                 if action == C.SEND:
                     cmd = client.cmd
+                    assert cmd is not None
                     slot.sent += 1
                     if client.in_pipeline:
                         if mode == "prepared":
@@ -592,6 +608,7 @@ class MultiplexGroup:
                         self._failed(slot)
                     else:
                         cmd = slot.client.cmd
+                        assert cmd is not None
                         if cmd.store == "gset" and slot.last_res is not None:
                             self._store(slot, cmd, slot.last_res)
                         if slot.failure is not None:
@@ -600,6 +617,7 @@ class MultiplexGroup:
                             self._step(slot)
                 elif res.status in _OK:
                     cmd = slot.client.cmd
+                    assert cmd is not None
                     if cmd.store == "aset":
                         self._store(slot, cmd, res)
                     elif cmd.store is not None:
