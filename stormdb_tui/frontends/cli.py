@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the same configuration N times (headless), keeping every repetition for `compare`")
     rn.add_argument("--repeat-dir", metavar="DIR",
                     help="folder of the repetitions' reports and index (default reports/<workload>-<time>-xN)")
+    rn.add_argument("--append", action="store_true",
+                    help="add the repetitions to an existing --repeat-dir (to run two configurations in turns)")
     from stormdb_tui.frontends.sweep import add_sweep_args
 
     sw = sub.add_parser("sweep", help="run a series of steps over one setting: the knee, --find-rate, --recall")
@@ -240,8 +242,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         check_repeat_args(args)
         return run_repeat(args, request, _warn)
-    if args.repeat_dir:
-        raise UsageError("--repeat-dir needs --repeat N")
+    if args.repeat_dir or args.append:
+        raise UsageError("--repeat-dir and --append need --repeat N")
     if not args.no_ui:
         return _tui(args, request)
     from stormdb_tui.frontends.headless import run_headless

@@ -4,6 +4,8 @@ Each repetition is a full run through the engine's session with its own
 report (``rep-01.json`` …) in one folder, beside an index (``repeat.json``)
 rewritten after every repetition. Only the first repetition loads or
 rebuilds data; the others run against what it left, as a rerun would.
+``--append`` adds repetitions to an existing folder, so two configurations
+can be run in turns (A, B, A, B …) and a drift of the machine hits both.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from stormdb_tui.engine.session import Hooks, RunSession, signals_stop
 from stormdb_tui.errors import EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from stormdb_tui.frontends.headless import interval_line, progress_printer
 from stormdb_tui.report.fmt import fmt
-from stormdb_tui.report.repeat import build_index, default_repeat_dir, repetition_name, write_index
+from stormdb_tui.report.repeat import (
+    build_index,
+    default_repeat_dir,
+    is_repeat_dir,
+    read_index,
+    repetition_name,
+    write_index,
+)
 
 MAX_REPEAT = 1000
 
@@ -47,9 +56,19 @@ def run_repeat(args: argparse.Namespace, request: RunRequest, warn: Any) -> int:
     started = datetime.now(timezone.utc)
     folder = args.repeat_dir
     repetitions: list[dict[str, Any]] = []
+    first = 1
+    if getattr(args, "append", False):
+        if folder is None:
+            raise UsageError("--append needs --repeat-dir DIR (the folder to add repetitions to)")
+        if is_repeat_dir(folder):
+            index, _ = read_index(folder)
+            repetitions = [dict(r) for r in index["repetitions"]]
+            first = 1 + max((int(r.get("index") or 0) for r in repetitions), default=0)
+            started = datetime.fromisoformat(str(index.get("started_at"))) if index.get("started_at") else started
     code = EXIT_OK
     status = "completed"
-    for number in range(1, count + 1):
+    total = first - 1 + count
+    for number in range(first, total + 1):
         name = repetition_name(number)
         rep_request = replace(request, setup=request.setup and number == 1, rebuild=request.rebuild and number == 1)
         plan = plan_from_request(rep_request, monitor_default=False, warn=None if quiet or number > 1 else warn,
@@ -57,12 +76,12 @@ def run_repeat(args: argparse.Namespace, request: RunRequest, warn: Any) -> int:
         if folder is None:
             folder = default_repeat_dir(plan.workload.name, count)
         if os.path.exists(os.path.join(folder, name)):
-            raise UsageError(f"{folder}: already holds {name}: give an empty or new --repeat-dir")
+            raise UsageError(f"{folder}: already holds {name}: give an empty or new --repeat-dir (or --append)")
         # One file per repetition: a config's own report and journal paths would be overwritten N times.
         plan.config.report.update({"json": os.path.join(folder, name), "markdown": None, "journal": None})
         workload = plan.workload.name
         if not quiet:
-            print(f"stormdb-tui: repetition {number} of {count} -> {os.path.join(folder, name)}", file=sys.stderr,
+            print(f"stormdb-tui: repetition {number} of {total} -> {os.path.join(folder, name)}", file=sys.stderr,
                   flush=True)
         session = RunSession(plan, _hooks(quiet))
         with signals_stop(session):
@@ -82,8 +101,8 @@ def run_repeat(args: argparse.Namespace, request: RunRequest, warn: Any) -> int:
         if outcome.exit_code != EXIT_OK and code == EXIT_OK:
             code = outcome.exit_code
         status = "interrupted" if interrupted else ("failed" if code != EXIT_OK else "completed")
-        index = build_index(workload=workload, requested=count, started_at=started, repetitions=repetitions,
-                            status=status if number == count or interrupted else "running",
+        index = build_index(workload=workload, requested=total, started_at=started, repetitions=repetitions,
+                            status=status if number == total or interrupted else "running",
                             request={"config": request.config_path, "overrides": [list(o) for o in request.overrides]})
         write_index(folder, index)
         if interrupted:
