@@ -154,3 +154,27 @@ async def test_start_screen_key_opens_compare(tmp_path, monkeypatch) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not isinstance(app.screen, CompareScreen)
+
+
+@run_async
+async def test_compare_ui_marks_the_command_lines_files_in_their_order(tmp_path, monkeypatch) -> None:
+    from stormdb_tui.tui.screens.compare import CompareApp
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STORMDB_RUNS_DIR", str(tmp_path / "runs"))
+    newer = write(tmp_path / "newer.json", make_report(tps=800.0, seed=1))
+    older = write(tmp_path / "older.json", make_report(seed=2))
+    import os
+
+    os.utime(older, (1_000_000_000, 1_000_000_000))
+    app = CompareApp([newer, older])  # the newer file first: it is the base because the command line says so
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CompareScreen) and screen.doc is not None
+        assert [s["name"] for s in screen.doc["sides"]] == ["newer", "older"]
+        assert table_rows(screen)["tps"][-1] == "better"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
