@@ -142,7 +142,7 @@ def comparison_html(doc: Mapping[str, Any]) -> str:
     for comp in doc["comparisons"]:
         body.append(f"<h2>{_e(comp['other'])} against {_e(comp['base'])}</h2>")
         head = [r for r in comp["metrics"] if r["metric"] in HEADLINE_METRICS
-                or r["verdict"] in (noise.WORSE, noise.BETTER)]
+                or r["verdict"] in noise.BEYOND]
         body.append(forest_svg(head[:24], settings["min_effect"]))
         rows: list[str] = []
         for r in comp["metrics"]:

@@ -116,7 +116,7 @@ def comparison_text(doc: Mapping[str, Any], *, every: bool = False) -> str:
     for comp in doc["comparisons"]:
         out.append("")
         rows = [r for r in comp["metrics"]
-                if every or r["metric"] in HEADLINE_METRICS or r["verdict"] in (noise.WORSE, noise.BETTER)]
+                if every or r["metric"] in HEADLINE_METRICS or r["verdict"] in noise.BEYOND]
         head = ("figure", comp["base"][:16], comp["other"][:16], "change", "95 % interval", "verdict")
         table = [head] + [(r["label"],
                            fmt_value(r["base"], r), fmt_value(r["other"], r), fmt_change(r["change"], r),
@@ -146,6 +146,17 @@ def _cell(value: Any) -> str:
 
 _ICON = {noise.WORSE: "🔴 worse", noise.BETTER: "🟢 better", noise.NOISE: "⚪ within noise",
          noise.CHANGED: "🟡 changed", noise.UNKNOWN: "n/a"}
+
+
+def _figure_table(comp: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = [f"| Figure | {_cell(comp['base'])} | {_cell(comp['other'])} | Change | 95 % interval | Verdict |",
+           "|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        verdict = _ICON.get(r["verdict"], r["verdict"]) + (" (weak)" if r["weak"] and r["verdict"] != noise.UNKNOWN
+                                                             else "")
+        out.append(f"| {_cell(r['label'])} | {fmt_value(r['base'], r)} | {fmt_value(r['other'], r)} | "
+                   f"{fmt_change(r['change'], r)} | {fmt_interval(r)} | {verdict} |")
+    return out
 
 
 def comparison_markdown(doc: Mapping[str, Any]) -> str:
@@ -187,14 +198,17 @@ def comparison_markdown(doc: Mapping[str, Any]) -> str:
                    "settings, client host and tool version.")
     out.append("")
     for comp in doc["comparisons"]:
-        out += [f"### {_cell(comp['other'])} against {_cell(comp['base'])}", "",
-                f"| Figure | {_cell(comp['base'])} | {_cell(comp['other'])} | Change | 95 % interval | Verdict |",
-                "|---|---:|---:|---:|---:|---|"]
-        for r in comp["metrics"]:
-            verdict = _ICON.get(r["verdict"], r["verdict"]) + (" (weak)" if r["weak"] and r["verdict"] != noise.UNKNOWN
-                                                                 else "")
-            out.append(f"| {_cell(r['label'])} | {fmt_value(r['base'], r)} | {fmt_value(r['other'], r)} | "
-                       f"{fmt_change(r['change'], r)} | {fmt_interval(r)} | {verdict} |")
+        head = [r for r in comp["metrics"]
+                if r["metric"] in HEADLINE_METRICS or r["verdict"] in noise.BEYOND]
+        out += [f"### {_cell(comp['other'])} against {_cell(comp['base'])}", ""]
+        out += _figure_table(comp, head)
+        rest = [r for r in comp["metrics"] if r not in head]
+        if rest:
+            # the rest folds away: a pull-request comment should lead with what changed
+            out += ["", f"<details><summary>{len(rest)} more figures, within noise or without a verdict"
+                    "</summary>", ""]
+            out += _figure_table(comp, rest)
+            out += ["", "</details>"]
         out += ["", f"Noise model: {_method(comp)}; minimum effect {doc['settings']['min_effect'] * 100:g} % "
                 f"({doc['settings']['level'] * 100:g} % intervals, {doc['settings']['resamples']} resamples, "
                 f"seed {doc['settings']['seed']}).", ""]

@@ -56,6 +56,8 @@ WORSE = "worse"
 NOISE = "within noise"
 CHANGED = "changed"
 UNKNOWN = "n/a"
+BEYOND = (WORSE, BETTER, CHANGED)
+"""Verdicts that say a change is real."""
 
 
 def mean(xs: Sequence[float]) -> float:

@@ -229,7 +229,7 @@ class CompareScreen(Screen):
             key = base_row["metric"]
             others = [k.get(key) for k in by_key]
             if not self.every and key not in HEADLINE_METRICS and not any(
-                    o is not None and o["verdict"] in (noise.WORSE, noise.BETTER) for o in others):
+                    o is not None and o["verdict"] in noise.BEYOND for o in others):
                 continue
             cells: list[Any] = [base_row["label"], fmt_value(base_row["base"], base_row)]
             for row in others:
