@@ -29,6 +29,7 @@ from __future__ import annotations
 import heapq
 import os
 import random
+import select
 import selectors
 import threading
 import time
@@ -81,6 +82,79 @@ _POLL_FAILED = pq.PollingStatus.FAILED
 _POLL_READING = pq.PollingStatus.READING
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
+
+
+class _Poller:
+    """Readiness of many sockets at once: ``select.epoll`` itself where there is one.
+
+    ``selectors.EpollSelector`` wraps every wake-up in Python (a key object
+    per ready socket, a dictionary lookup, a mask translation); this loop
+    wakes once or more per round trip, so it asks epoll directly and maps
+    descriptors to slots itself. Elsewhere (macOS) the selectors module does it.
+    """
+
+    def __init__(self) -> None:
+        self.slots: dict[int, Any] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._sel = None if self._epoll is not None else selectors.DefaultSelector()
+
+    @staticmethod
+    def _mask(events: int) -> int:
+        return (select.EPOLLIN if events & _READ else 0) | (select.EPOLLOUT if events & _WRITE else 0)
+
+    def register(self, fd: int, events: int, slot: Any) -> None:
+        self.slots[fd] = slot
+        if self._epoll is not None:
+            self._epoll.register(fd, self._mask(events))
+        else:
+            assert self._sel is not None
+            self._sel.register(fd, events, slot)
+
+    def modify(self, fd: int, events: int, slot: Any) -> None:
+        self.slots[fd] = slot
+        if self._epoll is not None:
+            self._epoll.modify(fd, self._mask(events))
+        else:
+            assert self._sel is not None
+            self._sel.modify(fd, events, slot)
+
+    def unregister(self, fd: int) -> None:
+        self.slots.pop(fd, None)
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            assert self._sel is not None
+            self._sel.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[Any, int]]:
+        """(slot, _READ/_WRITE mask) for each ready socket; an error or hang-up counts as both,
+        as the selectors module reports it, so the slot's next call sees the failure."""
+        if self._epoll is None:
+            assert self._sel is not None
+            return [(key.data, mask) for key, mask in self._sel.select(timeout)]
+        slots = self.slots
+        out = []
+        for fd, ev in self._epoll.poll(timeout):
+            slot = slots.get(fd)
+            if slot is None:
+                continue
+            mask = 0
+            if ev & _EPOLL_READ:
+                mask |= _READ
+            if ev & _EPOLL_WRITE:
+                mask |= _WRITE
+            out.append((slot, mask))
+        return out
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        elif self._sel is not None:
+            self._sel.close()
+
+
+_EPOLL_READ = (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
+_EPOLL_WRITE = (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
 _SQLSTATE = pq.DiagnosticField.SQLSTATE
 
 
@@ -272,7 +346,7 @@ class MultiplexGroup:
             rng = random.Random(seed * 1_000_003 + wid)  # the seeds threaded workers use
             client = program.client(wid, program.client_rng(wid, rng))
             self.workers.append(_Slot(wid, quota, rng, client))
-        self.sel = selectors.EpollSelector() if hasattr(selectors, "EpollSelector") else selectors.DefaultSelector()
+        self.sel = _Poller()
         self.timers: list[tuple[int, int, Any, int, int]] = []
         self._seq = 0
         self.ready: deque[_Slot] = deque()
@@ -418,8 +492,7 @@ class MultiplexGroup:
                 nxt = min(nxt, self.next_arrival)
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
-        for key, mask in self.sel.select(timeout):
-            slot = key.data
+        for slot, mask in self.sel.poll(timeout):
             if mask & _WRITE:
                 self._writable(slot)
             if mask & _READ and slot.pg is not None:
