@@ -36,7 +36,7 @@ from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.pool import WorkerPool
 from stormdb_tui.engine.states import Model, Phase, Status
 from stormdb_tui.errors import DatabaseError, WorkloadError
-from stormdb_tui.report.model import ErrorFigures, Report, RunResult, build_report
+from stormdb_tui.report.model import ErrorFigures, Report, RunResult, build_report, client_host
 from stormdb_tui.workload import Progress, SetupProgress
 
 MONITOR_STOP_S = 5.0
@@ -567,6 +567,7 @@ class Runner:
         return {
             "config": cfg.echo(),
             "target": {"source": self.plan.target.source, "conninfo": self.plan.target.redacted},
+            "host": client_host(),
             "server": self.server or {},
             "workload": {"name": workload.name, "version": workload.version, "options": dict(workload.opts),
                          **workload_extra},

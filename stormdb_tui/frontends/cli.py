@@ -9,6 +9,8 @@
 * ``setup`` — create and load a workload's data only;
 * ``report FILE`` — open a saved JSON report (``--md`` to print Markdown, ``--html OUT`` to write HTML);
 * ``merge LOG...`` — add HdrHistogram interval logs exactly (see :mod:`stormdb_tui.frontends.merge`).
+* ``compare A B [C ...]`` — runs side by side with verdicts beyond noise and a
+  ``--fail-on`` gate (see :mod:`stormdb_tui.frontends.compare`).
 
 Exit codes: 0 done, 1 run failed, 2 bad config or usage, 129 hung up
 (SIGHUP: the terminal closed), 130 interrupted (SIGINT), 143 terminated
@@ -111,7 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plugin-path", action="append", default=[], dest="global_plugin_path",
                         help="extra folder of drop-in workloads")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    _add_run_args(sub.add_parser("run", help="run a workload"))
+    rn = sub.add_parser("run", help="run a workload")
+    _add_run_args(rn)
+    rn.add_argument("--repeat", type=int, metavar="N",
+                    help="run the same configuration N times (headless), keeping every repetition for `compare`")
+    rn.add_argument("--repeat-dir", metavar="DIR",
+                    help="folder of the repetitions' reports and index (default reports/<workload>-<time>-xN)")
+    rn.add_argument("--append", action="store_true",
+                    help="add the repetitions to an existing --repeat-dir (to run two configurations in turns)")
     from stormdb_tui.frontends.sweep import add_sweep_args
 
     sw = sub.add_parser("sweep", help="run a series of steps over one setting: the knee, --find-rate, --recall")
@@ -124,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=text)
         _add_target_args(sp)
         sp.add_argument("--rebuild", action="store_true", help="drop the workload's own objects first")
+    from stormdb_tui.frontends.compare import add_compare_args
+
+    add_compare_args(sub.add_parser("compare", help="compare runs side by side, verdicts beyond noise, a CI gate"))
     rp = sub.add_parser("report", help="open a saved JSON report")
     rp.add_argument("file")
     rp.add_argument("--md", action="store_true", help="print it as Markdown instead of opening the workbench")
@@ -209,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "setup": _cmd_setup,
             "report": _cmd_report,
             "merge": _cmd_merge,
+            "compare": _cmd_compare,
         }[args.command]
         return handler(args)
     except StormError as exc:
@@ -251,6 +264,13 @@ def _tui(args: argparse.Namespace, request: RunRequest | None = None) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
+    if args.repeat is not None:
+        from stormdb_tui.frontends.repeat import check_repeat_args, run_repeat
+
+        check_repeat_args(args)
+        return run_repeat(args, request, _warn)
+    if args.repeat_dir or args.append:
+        raise UsageError("--repeat-dir and --append need --repeat N")
     if not args.no_ui:
         return _tui(args, request)
     from stormdb_tui.frontends.headless import run_headless
@@ -266,6 +286,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--metrics-port serves one run: use it with `stormdb-tui run --no-ui`")
 
     return run_sweep(args, request_from_args(args), None if args.quiet else _warn)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from stormdb_tui.frontends.compare import run_compare
+
+    return run_compare(args)
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:

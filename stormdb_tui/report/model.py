@@ -114,6 +114,7 @@ REQUIRED_SECTIONS: dict[str, type] = {"status": str, "workload": dict, "run": di
 OPTIONAL_SECTIONS: dict[str, type] = {
     "intervals": list, "workers": list, "errors": list, "notes": list, "events": list, "hung": list, "server": dict,
     "hdr_log": dict,
+    "host": dict,
 }
 """Older reports may lack these; when present they must have the right shape."""
 
@@ -138,6 +139,7 @@ def report_from_journal(path: str | os.PathLike[str]) -> Report:
         ended_at=None,
         config=_mapping(header.get("config")),
         target=_mapping(header.get("target")),
+        host=_mapping(header.get("host")) or None,
         server=_mapping(header.get("server")),
         workload=_mapping(header.get("workload")),
         run=_mapping(header.get("run")),
@@ -278,6 +280,21 @@ class RunResult:
     waits: Mapping[str, Any] = field(default_factory=dict)
     """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
     run_id: str | None = None
+    host: Mapping[str, Any] | None = None
+    """The client machine: name, platform, CPUs, Python (what ``compare`` lists when it differs)."""
+
+
+def client_host() -> dict[str, Any]:
+    """The machine the load generator runs on, as a report records it."""
+    import platform
+    import socket
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 0
+    return {"name": socket.gethostname(), "platform": platform.platform(), "cpus": cpus,
+            "python": platform.python_version()}
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -369,6 +386,7 @@ def build_report(result: RunResult) -> Report:
         "hung": [dict(entry) for entry in result.hung],
         "warnings": [*(result.pg or {}).get("warnings", []), *_workload_warnings(result.workload.get("summary"))],
         "client": dict(result.client) if result.client is not None else None,
+        "host": dict(result.host) if result.host is not None else None,
     }
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"

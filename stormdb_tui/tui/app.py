@@ -55,6 +55,7 @@ class StormApp(App[int]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("r", "report", "Report"),
+        Binding("c", "compare", "Compare"),
         Binding("t", "tutorials", "Tutorials"),
         Binding("ctrl+q", "quit", "Quit"),
     ]
@@ -332,6 +333,13 @@ class StormApp(App[int]):
             self.notify("no finished run yet")
             return
         self.open_report(self.last_report)
+
+    def action_compare(self) -> None:
+        from stormdb_tui.tui.screens.compare import CompareScreen
+
+        if isinstance(self.screen, CompareScreen):
+            return
+        self.push_screen(CompareScreen())
 
     def action_tutorials(self) -> None:
         from stormdb_tui.tui.screens.tutorial import TutorialListScreen

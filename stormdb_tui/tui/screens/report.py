@@ -67,6 +67,7 @@ class ReportScreen(Screen):
     BINDINGS = [
         Binding("j", "export('json')", "Export JSON"),
         Binding("m", "export('markdown')", "Export Markdown"),
+        Binding("c", "compare", "Compare"),
         Binding("l", "next_label", "Histogram label", show=False),
         Binding("1", "tab('summary')", "Summary", show=False),
         Binding("2", "tab('latency')", "Latency", show=False),
@@ -318,6 +319,12 @@ class ReportScreen(Screen):
         self.exported[kind] = where
         self.notify(f"{label} report written to {where}", title="exported", timeout=8)
         return where
+
+    def action_compare(self) -> None:
+        """Compare this report with saved ones (it is marked already, as the newest side)."""
+        from stormdb_tui.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(current=self.report))
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#report-tabs", TabbedContent).active = tab
