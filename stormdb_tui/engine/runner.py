@@ -173,7 +173,22 @@ class Runner:
         self.workload.run_settings.setdefault("duration", self.duration)
         self.driver = choose_driver(self.workload, run)
         processes = self.processes = min(resolve_processes(run, self.driver), self.workers)
-        if processes > 1 or self.plan.isolate_workers:
+        if run.get("cluster"):
+            from stormdb_tui.engine.cluster import ClusterGroup
+
+            group = ClusterGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                self.workers,
+                run,
+                seed=self.seed,
+                connections=run.get("connections"),
+                driver=self.driver,
+                events=self.aggregator.events,
+                notes=self.plan.notes,
+                origin=lambda: self.aggregator.origin,
+            )
+        elif processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.engine.processes import ProcessGroup
 
             group = ProcessGroup(
@@ -213,6 +228,7 @@ class Runner:
         try:
             self._set_phase("starting", f"opening {group.pool_size} connections")
             group.open()
+            self.processes = getattr(group, "processes", self.processes)  # a cluster places its own
             window_conn = self._window_connection()
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
@@ -633,6 +649,7 @@ class Runner:
             hung=[dict(entry) for entry in self.hung.values()],
             waits=agg.waits(),
             client=agg.client.summary(agg.transactions),
+            cluster=self.group.cluster_report(elapsed) if hasattr(self.group, "cluster_report") else None,
         )
 
 

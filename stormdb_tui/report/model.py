@@ -259,6 +259,8 @@ class RunResult:
     """The load generator's own figures (CPU per transaction, saturated intervals, lag)."""
     waits: Mapping[str, Any] = field(default_factory=dict)
     """``schedule_lag_ms`` and ``pool_wait_ms`` summaries (None when not measured)."""
+    cluster: Mapping[str, Any] | None = None
+    """A run on a Ray cluster: each host's own figures, the actors, clock offsets, the collection cost."""
 
 
 def _latency(summary: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -350,6 +352,9 @@ def build_report(result: RunResult) -> Report:
         "warnings": [*(result.pg or {}).get("warnings", []), *_workload_warnings(result.workload.get("summary"))],
         "client": dict(result.client) if result.client is not None else None,
     }
+    if result.cluster is not None:
+        data["cluster"] = dict(result.cluster)
+        data["warnings"].extend(result.cluster.get("warnings") or ())
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
     data["agreement"] = (data["pg"] or {}).get("agreement") or {
