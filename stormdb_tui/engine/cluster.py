@@ -163,7 +163,7 @@ class _Member:
     @property
     def name(self) -> str:
         ids = self.worker_ids
-        where = self.host.name if self.host is not None else self.node_id[:12]
+        where = self.host.name if self.host is not None and self.host.name else f"node {self.node_id[:8]}"
         return f"cluster actor {self.index} on {where} (workers {ids[0]}-{ids[-1]})"
 
 
@@ -243,9 +243,9 @@ class ClusterGroup:
         nodes = self._nodes(ray)
         counts = self._actor_counts(nodes)
         placement = [node for node, n in zip(nodes, counts, strict=True) for _ in range(n)]
-        self.processes = len(placement)
         sizes = [n for n in _split(self.workers, len(placement)) if n]
         placement = placement[: len(sizes)]
+        self.processes = len(placement)
         specs, self.pool_size = child_specs(self.workload, self.conninfo, self.workers, self.run, sizes, seed=self.seed,
                                             connections=self.connections, quiet=True, driver=self.driver)
         self._warn_local_target(nodes)
@@ -283,9 +283,9 @@ class ClusterGroup:
         if errors:
             raise DatabaseError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
         self.pool_size = opened
+        self._name_hosts()
         for member in self.members:
             self._measure_clock(ray, member)
-        self._name_hosts()
 
     def _nodes(self, ray: Any) -> list[dict[str, Any]]:
         """The live nodes that can run a client process (at least one CPU), in a stable order."""
@@ -310,11 +310,10 @@ class ClusterGroup:
         over = [(n, c, k) for n, c, k in zip(nodes, cpus, counts, strict=True) if k > c]
         if over:
             node, c, k = over[0]
-            raise ConfigError(
-                f"{sum(counts)} client processes do not fit the cluster: node {node.get('NodeManagerAddress')} "
-                f"has {c} CPU{'s' if c != 1 else ''} for {k}",
-                path="run.processes", expected=f"at most {sum(cpus)} in total, {c} on that node",
-                found=self.run.get("processes"),
+            raise DatabaseError(
+                f"run.processes: {sum(counts)} client processes do not fit the cluster at {self.address}: node "
+                f"{node.get('NodeManagerAddress')} has {c} CPU{'s' if c != 1 else ''} for {k} "
+                f"(the nodes have {sum(cpus)} in all)"
             )
         total = sum(counts)
         if total > self.workers:
@@ -384,6 +383,8 @@ class ClusterGroup:
     def start(self) -> None:
         """Start every actor's workers; returns once each has confirmed them running."""
         ray = self._ray
+        if self._closed:
+            return
         asked = [(m, m.actor.call.remote("start", self.warmup == 0)) for m in self._live()]
         ready, _ = ray.wait([ref for _, ref in asked], num_returns=len(asked), timeout=self.reply_timeout)
         ready_set = set(ready)
@@ -408,7 +409,7 @@ class ClusterGroup:
     @measuring.setter
     def measuring(self, value: bool) -> None:
         self._measuring = value
-        if not self.members:
+        if self._closed or not self.members:
             return
         asked = [(m, m.actor.call.remote("measuring", value)) for m in self._live()]
         self._ray.wait([ref for _, ref in asked], num_returns=len(asked), timeout=self.reply_timeout)
@@ -420,6 +421,8 @@ class ClusterGroup:
         duration = t0 - self._last_swap
         self._last_swap = t0
         merged = IntervalPart()
+        if self._closed:  # never started: nothing to collect
+            return merged
         live = self._live()
         for member in live:
             member.pending.append(member.actor.call.remote("swap", measuring))
@@ -472,7 +475,7 @@ class ClusterGroup:
         """Which actors' workers have ended, and which actors have died (their watch call fails at once)."""
         ray = self._ray
         watching = [m for m in self._live() if m.done is not None and not m.ended]
-        if not watching:
+        if self._closed or not watching:
             return
         ready, _ = ray.wait([m.done for m in watching], num_returns=len(watching), timeout=0)
         ready_set = set(ready)
@@ -510,6 +513,8 @@ class ClusterGroup:
 
     def stop(self) -> None:
         self.stopping = True
+        if self._closed:
+            return
         for member in self._live():
             try:
                 member.stop_ref = member.actor.call.remote("stop", self.stop_grace)
@@ -520,7 +525,7 @@ class ClusterGroup:
         ray = self._ray
         deadline = time.monotonic() + (timeout if timeout is not None else REPLY_TIMEOUT_S)
         waiting = [m for m in self._live() if m.stop_ref is not None and not m.stopped]
-        if waiting:
+        if waiting and not self._closed:
             ready, _ = ray.wait([m.stop_ref for m in waiting], num_returns=len(waiting),
                                 timeout=max(deadline - time.monotonic(), 0.1))
             ready_set = set(ready)
@@ -534,7 +539,7 @@ class ClusterGroup:
                     continue
                 member.stopped = True
                 self.abandoned.extend((int(wid), str(call)) for wid, call in reply[2])
-        return all(m.stopped for m in self._live())
+        return self._closed or all(m.stopped for m in self._live())
 
     def close(self) -> None:
         """Collect per-worker figures, let every actor close its pool, then end the actors."""
