@@ -242,7 +242,8 @@ class ClusterGroup:
     def _place(self, ray: Any) -> None:
         nodes = self._nodes(ray)
         counts = self._actor_counts(nodes)
-        placement = [node for node, n in zip(nodes, counts, strict=True) for _ in range(n)]
+        # Node by node in turn, so that fewer workers than processes still spread over the nodes.
+        placement = [node for r in range(max(counts, default=0)) for node, n in zip(nodes, counts, strict=True) if n > r]
         sizes = [n for n in _split(self.workers, len(placement)) if n]
         placement = placement[: len(sizes)]
         self.processes = len(placement)
