@@ -215,6 +215,9 @@ class ClusterGroup:
         self.members: list[_Member] = []
         self.hosts: dict[str, _Host] = {}
         self.collect_ms: list[float] = []
+        """Wall time of each interval's collection: the actors' own swap, the round trip and the merge."""
+        self.collect_cpu_ms: list[float] = []
+        """The driver's own CPU time for each interval's collection (requests, decoding, merging)."""
         self._last_swap = time.monotonic()
         self._ray: Any = None
         self._owns_ray = False
@@ -419,6 +422,7 @@ class ClusterGroup:
         """Ask every actor for its interval at once and merge the answers (and any late ones) into one part."""
         ray = self._ray
         t0 = time.monotonic()
+        cpu0 = time.thread_time()
         duration = t0 - self._last_swap
         self._last_swap = t0
         merged = IntervalPart()
@@ -430,14 +434,14 @@ class ClusterGroup:
         refs = [ref for m in live for ref in m.pending]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.reply_timeout) if refs else ([], [])
         ready_set = set(ready)
+        replies = self._replies(ray, ready)
         for member in live:
             arrived = [ref for ref in member.pending if ref in ready_set]
             member.pending = [ref for ref in member.pending if ref not in ready_set]
             for ref in arrived:
-                try:
-                    reply = ray.get(ref)
-                except Exception as exc:
-                    self._lose(member, exc)
+                reply = replies[ref]
+                if isinstance(reply, BaseException):
+                    self._lose(member, reply)
                     break
                 part = IntervalPart.decode(reply[1])
                 self.fatal_errors.extend(reply[2])
@@ -453,7 +457,26 @@ class ClusterGroup:
                 host.series.append(host.interval_tx)
                 host.interval_tx = 0
         self.collect_ms.append((time.monotonic() - t0) * 1000)
+        self.collect_cpu_ms.append((time.thread_time() - cpu0) * 1000)
         return merged
+
+    @staticmethod
+    def _replies(ray: Any, refs: Sequence[Any]) -> dict[Any, Any]:
+        """Each ref's value, or the exception its actor's failure raised.
+
+        One ``ray.get`` for all of them: a call per reply cost the driver about
+        0.4 ms each on a busy machine. Only when one failed are they fetched one by one.
+        """
+        try:
+            return dict(zip(refs, ray.get(list(refs)), strict=True))
+        except Exception:
+            out: dict[Any, Any] = {}
+            for ref in refs:
+                try:
+                    out[ref] = ray.get(ref)
+                except Exception as exc:
+                    out[ref] = exc
+            return out
 
     def _tally(self, host: _Host, part: IntervalPart) -> None:
         count = 0
@@ -623,6 +646,7 @@ class ClusterGroup:
                 "interval_transactions": list(host.series),
             })
         collect = sorted(self.collect_ms)
+        collect_cpu = sorted(self.collect_cpu_ms)
         return {
             "address": self.address,
             "ray_version": getattr(self._ray, "__version__", None),
@@ -642,6 +666,8 @@ class ClusterGroup:
                 **{k: round(_rank(collect, p), 3) if collect else None for k, p in zip(COLLECT_KEYS, (50, 99, 100),
                                                                                       strict=True)},
             },
+            "collect_cpu_ms": {k: round(_rank(collect_cpu, p), 3) if collect_cpu else None
+                               for k, p in zip(COLLECT_KEYS, (50, 99, 100), strict=True)},
             "warnings": list(self.warnings),
         }
 
