@@ -64,8 +64,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "cluster",
         "str",
         None,
-        "run the client processes as actors on this Ray cluster (ray://head:10001, a GCS address "
-        "head:6379, or auto); needs the cluster extra: pip install \"stormdb-tui[cluster]\"",
+        "run the client processes on this Ray cluster (ray://HEAD:10001, HEAD:6379 or auto; "
+        "empty: this machine); see docs/cluster.md",
     ),
     Option(
         "cluster_processes",
