@@ -176,7 +176,7 @@ class Runner:
         if run.get("cluster"):
             from stormdb_tui.engine.cluster import ClusterGroup
 
-            group = ClusterGroup(
+            group: Any = ClusterGroup(
                 self.workload,
                 self.plan.target.conninfo,
                 self.workers,
