@@ -75,6 +75,76 @@ def test_a_config_with_a_cluster_and_no_ray_names_the_file_and_line(tmp_path):
     assert f"{path}:4: run.cluster" in result.stderr
 
 
+def _group(**run):
+    from stormdb_tui.engine.cluster import ClusterGroup
+
+    workers, driver = run.pop("workers", 8), run.pop("driver", "threads")
+    return ClusterGroup(None, "", workers, {"cluster": "ray://head:10001", **run}, seed=1, driver=driver)
+
+
+def _nodes(*cpus):
+    return [{"NodeID": f"n{i}", "NodeManagerAddress": f"10.0.0.{i}", "Resources": {"CPU": c}} for i, c in enumerate(cpus)]
+
+
+def test_actors_go_to_the_nodes_with_the_most_free_cpus():
+    assert _group(processes=5)._actor_counts(_nodes(4, 2)) == [3, 2]
+    assert _group(processes=2, cluster_processes="per_node")._actor_counts(_nodes(4, 2)) == [2, 2]
+    # auto: as on one host, on every node (one per CPU with the event loop, one with threads)
+    assert _group(processes="auto")._actor_counts(_nodes(4, 2)) == [1, 1]
+    assert _group(processes="auto", driver="multiplex")._actor_counts(_nodes(4, 2)) == [4, 2]
+    assert _group(processes="auto", driver="multiplex", workers=3)._actor_counts(_nodes(4, 2)) == [3, 2]
+
+
+def test_more_actors_than_the_cluster_has_cpus_for_are_refused():
+    from stormdb_tui.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match=r"run.processes: 7 client processes do not fit .* has 2 CPUs for 3"):
+        _group(processes=7)._actor_counts(_nodes(4, 2))
+    with pytest.raises(DatabaseError, match="has 2 CPUs for 3"):
+        _group(processes=3, cluster_processes="per_node")._actor_counts(_nodes(4, 2))
+
+
+def test_a_clock_off_by_more_than_the_limit_is_a_warning():
+    from stormdb_tui.engine.cluster import CLOCK_SKEW_WARN_MS, _Member
+
+    class Clock:
+        def __init__(self, skew_s):
+            self.skew_s = skew_s
+
+        def remote(self):
+            return time.time() + self.skew_s
+
+    class Actor:
+        def __init__(self, skew_s):
+            self.clock = Clock(skew_s)
+
+    class Ray:
+        @staticmethod
+        def get(value, timeout=None):
+            return value
+
+    group = _group()
+    near = _Member(0, [0, 1], Actor(0.0), "n0")
+    far = _Member(1, [2, 3], Actor(0.3), "n1")
+    for member in (near, far):
+        group._measure_clock(Ray, member)
+    assert abs(near.clock_offset_ms) < CLOCK_SKEW_WARN_MS
+    assert 250 < far.clock_offset_ms < 350
+    assert len(group.warnings) == 1 and "cluster actor 1" in group.warnings[0] and "+300 ms" in group.warnings[0]
+
+
+def test_each_host_of_a_cluster_is_judged_on_its_own_cores():
+    from stormdb_tui.engine.audit import assess
+
+    def record(host):
+        return {"host": host, "cores": 2, "wall_s": 1.0, "cpu_s": 0.5, "wait_s": 0.0, "lag_us": []}
+
+    # Four processes at half a core each: all of one 2-core host, or half of two.
+    assert assess([record(None)] * 4, 1.0)["bound"] is True
+    spread = assess([record("a"), record("a"), record("b"), record("b")], 1.0)
+    assert spread["cores"] == 4 and spread["cpu_share"] == 0.5 and spread["bound"] is False
+
+
 # -- on a simulated cluster -----------------------------------------------------------
 
 
