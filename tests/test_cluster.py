@@ -197,10 +197,17 @@ def _merged_hosts(cluster: dict) -> object:
 
 
 def test_a_cluster_run_merges_every_host_exactly(ray_cluster, loaded):
-    plan = _plan(loaded, cluster=ray_cluster.address, processes=2, cluster_processes="per_node")
+    limit = {"transactions": 12000, "duration": 0}
+    plan = _plan(loaded, cluster=ray_cluster.address, processes=2, cluster_processes="per_node", **limit)
     report = Runner(plan).run()
     data = report.data
     assert data["status"] == "completed", data["message"]
+    # The same run on this host's own worker processes does the same work, worker by worker.
+    local = Runner(_plan(loaded, processes=4, **limit)).run().data
+    assert local["status"] == "completed" and "cluster" not in local
+    assert data["summary"]["transactions"] == local["summary"]["transactions"] == 12000
+    assert data["summary"]["queries"] == local["summary"]["queries"]
+    assert [(w["id"], w["transactions"]) for w in data["workers"]] == [(w["id"], w["transactions"]) for w in local["workers"]]
     cluster = data["cluster"]
     hosts = cluster["hosts"]
     assert len(hosts) == 2 and [h["actors"] for h in hosts] == [2, 2]
@@ -243,10 +250,11 @@ def _run_in_thread(runner: Runner) -> tuple[threading.Thread, dict]:
     return thread, box
 
 
+@pytest.mark.slow
 def test_a_killed_actor_is_reported_lost_and_the_run_goes_on(ray_cluster, loaded):
     import ray
 
-    runner = Runner(_plan(loaded, cluster=ray_cluster.address, processes=4, duration=5))
+    runner = Runner(_plan(loaded, cluster=ray_cluster.address, processes=4, duration=4))
     thread, box = _run_in_thread(runner)
     time.sleep(0.6)
     victim = runner.group.members[1]
