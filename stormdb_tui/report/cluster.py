@@ -39,6 +39,7 @@ def cluster_markdown(data: Mapping[str, Any]) -> str | None:
     if not cluster:
         return None
     collect = cluster.get("collect_ms") or {}
+    cpu = cluster.get("collect_cpu_ms") or {}
     out = [
         "## Hosts",
         "",
@@ -50,7 +51,8 @@ def cluster_markdown(data: Mapping[str, Any]) -> str | None:
         table(HEADERS, host_rows(data)),
         "",
         f"Intervals follow the driver's clock; collecting them took p50 {fmt(collect.get('p50'))} ms, "
-        f"max {fmt(collect.get('max'))} ms per interval. Clock offsets are each host's largest against the driver "
+        f"max {fmt(collect.get('max'))} ms per interval (of the driver's CPU: p50 {fmt(cpu.get('p50'))} ms, "
+        f"max {fmt(cpu.get('max'))} ms). Clock offsets are each host's largest against the driver "
         f"(a warning above {fmt(cluster.get('clock_skew_limit_ms'))} ms). A lost host keeps what it measured up to "
         f"its last interval (run.on_host_loss: {cluster.get('on_host_loss')}).",
     ]
