@@ -237,6 +237,31 @@ def test_a_cluster_run_merges_every_host_exactly(ray_cluster, loaded):
     for host in hosts:
         assert host["name"] in markdown
         assert host["client_cpu_s"] is not None and isinstance(host["client_bound"], bool)
+    assert all(host["name"] in _report_screen_hosts(report) for host in hosts)
+
+
+def _report_screen_hosts(report) -> str:
+    """The text of the workbench report's Hosts tab."""
+    import asyncio
+
+    from textual.app import App
+
+    from stormdb_tui.tui.screens.report import ReportScreen
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(ReportScreen(report))
+
+    async def main() -> str:
+        app = Host()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("6")
+            await pilot.pause()
+            assert app.screen.query_one("#report-tabs").active == "hosts"
+            return app.screen.query_one("#hosts-md")._markdown
+
+    return asyncio.run(main())
 
 
 def _run_in_thread(runner: Runner) -> tuple[threading.Thread, dict]:
