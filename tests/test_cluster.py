@@ -303,6 +303,35 @@ def test_a_killed_actor_is_reported_lost_and_the_run_goes_on(ray_cluster, loaded
 
 
 @pytest.mark.slow
+def test_a_node_lost_mid_run_is_reported_and_the_run_goes_on(ray_cluster, loaded):
+    import ray
+
+    extra = ray_cluster.add_node(num_cpus=1, node_ip_address=ray.util.get_node_ip_address())
+    ray_cluster.wait_for_nodes()
+    removed = False
+    try:
+        runner = Runner(_plan(loaded, cluster=ray_cluster.address, processes=1, cluster_processes="per_node",
+                              duration=8))
+        thread, box = _run_in_thread(runner)
+        on_extra = [m.index for m in runner.group.members if m.node_id == extra.node_id]
+        assert len(on_extra) == 1 and len(runner.group.members) == 3
+        ray_cluster.remove_node(extra, allow_graceful=False)
+        removed = True
+        thread.join(120)
+    finally:
+        if not removed:
+            ray_cluster.remove_node(extra)
+    data = box["report"].data
+    assert data["status"] == "completed", data["message"]
+    cluster = data["cluster"]
+    assert [a["index"] for a in cluster["actors"] if a["lost"]] == on_extra
+    lost_host = next(h for h in cluster["hosts"] if h["node_id"] == extra.node_id)
+    assert lost_host["lost"] and lost_host["transactions"] > 0
+    assert sum(h["transactions"] for h in cluster["hosts"]) == data["summary"]["transactions"]
+    assert data["intervals"][-1]["transactions"] > 0
+
+
+@pytest.mark.slow
 def test_a_lost_actor_fails_the_run_with_on_host_loss_fail(ray_cluster, loaded):
     import ray
 
