@@ -76,10 +76,12 @@ def test_a_config_with_a_cluster_and_no_ray_names_the_file_and_line(tmp_path):
 
 
 def _group(**run):
+    from stormdb_tui.config import RunSettings
     from stormdb_tui.engine.cluster import ClusterGroup
 
     workers, driver = run.pop("workers", 8), run.pop("driver", "threads")
-    return ClusterGroup(None, "", workers, {"cluster": "ray://head:10001", **run}, seed=1, driver=driver)
+    settings = RunSettings.parse({"cluster": "ray://head:10001", "workers": workers, **run})
+    return ClusterGroup(None, "", workers, settings, seed=1, driver=driver)
 
 
 def _nodes(*cpus):

@@ -39,12 +39,13 @@ from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stormdb_tui.config import RunSettings
 from stormdb_tui.db import first_line
 from stormdb_tui.engine.audit import ClientTally
 from stormdb_tui.engine.metrics import CONNECTION_LABEL, IntervalPart, latency_summary, new_histogram
 from stormdb_tui.engine.multiplex import auto_processes, client_cores
 from stormdb_tui.engine.processes import REPLY_TIMEOUT_S, GroupHost, child_specs
-from stormdb_tui.engine.workers import _merge_part, _split
+from stormdb_tui.engine.workers import _split
 from stormdb_tui.errors import ConfigError, DatabaseError
 from stormdb_tui.workload import Workload
 
@@ -73,10 +74,11 @@ def require_ray() -> Any:
 def _node_info() -> dict[str, Any]:
     import ray
 
+    api: Any = ray  # Ray's annotations are partial
     return {
-        "node_id": ray.get_runtime_context().get_node_id(),
+        "node_id": api.get_runtime_context().get_node_id(),
         "hostname": socket.gethostname(),
-        "ip": ray.util.get_node_ip_address(),
+        "ip": api.util.get_node_ip_address(),
         "pid": os.getpid(),
         "cores": client_cores(),
     }
@@ -159,6 +161,11 @@ class _Member:
     stop_ref: Any = None
     stopped: bool = False
     lost: dict[str, Any] | None = None
+    abandoned: bool = False
+    """Did not confirm its stop within the grace and was ended on purpose (not a loss)."""
+    busy: list[tuple[int, str, float]] = field(default_factory=list)
+    """Its workers inside one call past run.transaction_timeout, as of its last interval."""
+    failing: str | None = None
 
     @property
     def name(self) -> str:
@@ -175,7 +182,7 @@ class ClusterGroup:
         workload: Workload,
         conninfo: str,
         workers: int,
-        run: Mapping[str, Any],
+        settings: RunSettings,
         *,
         seed: int,
         connections: int | None = None,
@@ -187,13 +194,13 @@ class ClusterGroup:
         self.workload = workload
         self.conninfo = conninfo
         self.workers = workers
-        self.run = dict(run)
+        self.settings = settings
         self.seed = seed
         self.connections = connections
         self.driver = driver
-        self.address = str(run["cluster"])
-        self.on_host_loss = str(run.get("on_host_loss") or "continue")
-        self.per_node = run.get("cluster_processes") == "per_node"
+        self.address = str(settings.cluster)
+        self.on_host_loss = settings.on_host_loss
+        self.per_node = settings.cluster_processes == "per_node"
         self.events = events if events is not None else []
         self.notes = notes if notes is not None else []
         self._origin = origin
@@ -202,11 +209,12 @@ class ClusterGroup:
         self.crashed: list[str] = []
         self.abandoned: list[tuple[int, str]] = []
         self.warnings: list[str] = []
-        self.stop_grace = float(run.get("stop_grace") or 10.0)
+        self.stop_grace = settings.stop_grace
         self.stop_margin_s = 3.0
+        """How much longer than the grace an actor may take: its own abandon and join, and the call."""
         self.reply_timeout = REPLY_TIMEOUT_S
-        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
-        self.warmup = float(run.get("warmup") or 0.0)
+        self.connect_timeout = settings.connect_timeout
+        self.warmup = settings.warmup
         self.pool_size = min(connections or workers, workers)
         self.processes = 0
         self.stopping = False
@@ -250,7 +258,7 @@ class ClusterGroup:
         sizes = [n for n in _split(self.workers, len(placement)) if n]
         placement = placement[: len(sizes)]
         self.processes = len(placement)
-        specs, self.pool_size = child_specs(self.workload, self.conninfo, self.workers, self.run, sizes, seed=self.seed,
+        specs, self.pool_size = child_specs(self.workload, self.conninfo, self.workers, self.settings, sizes, seed=self.seed,
                                             connections=self.connections, quiet=True, driver=self.driver)
         self._warn_local_target(nodes)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -301,7 +309,7 @@ class ClusterGroup:
     def _actor_counts(self, nodes: Sequence[Mapping[str, Any]]) -> list[int]:
         """How many actors each node runs: run.processes in total, or on each node; auto as on one host."""
         cpus = [int(float(n["Resources"]["CPU"])) for n in nodes]
-        value = self.run.get("processes")
+        value = self.settings.processes
         if value in (None, "auto"):
             counts = [auto_processes(self.workers, self.driver, c) for c in cpus]
         elif self.per_node:
@@ -445,11 +453,12 @@ class ClusterGroup:
                     break
                 part = IntervalPart.decode(reply[1])
                 self.fatal_errors.extend(reply[2])
-                _merge_part(merged, part)
-                for name, value in part.counters.items():
-                    merged.counters[name] = merged.counters.get(name, 0) + value
+                if len(reply) > 3:
+                    member.busy = [(int(w), str(c), float(t)) for w, c, t in reply[3]["busy"]]
+                    member.failing = reply[3]["failing"]
                 if measuring and member.host is not None:
-                    self._tally(member.host, part)
+                    self._tally(member.host, part)  # before the merge, which may take over its histograms
+                merged.merge(part)
         if measuring:
             for host in self.hosts.values():
                 host.client.add(host.records, duration)
@@ -535,6 +544,31 @@ class ClusterGroup:
             if not self._live():
                 self.crashed.append("every client actor of the cluster was lost")
 
+    def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
+        """The actors' workers inside one call for longer than ``limit_s`` at their last interval."""
+        return [entry for m in self._live() for entry in m.busy if entry[2] > limit_s]
+
+    def failing(self) -> str | None:
+        """An actor's workload exception when every live actor's workers all keep failing."""
+        live = self._live()
+        if live and all(m.failing for m in live):
+            return live[0].failing
+        return None
+
+    def abandon(self) -> list[tuple[int, str]]:
+        """Give up on actors that did not confirm their stop in time: end them; their workers each."""
+        left: list[tuple[int, str]] = []
+        for member in self._live():
+            if member.stopped or member.host is None:
+                continue
+            left.extend((wid, "a cluster actor that did not stop") for wid in member.worker_ids)
+            member.abandoned = True
+            try:
+                self._ray.kill(member.actor, no_restart=True)
+            except Exception:
+                pass
+        return left
+
     def stop(self) -> None:
         self.stopping = True
         if self._closed:
@@ -612,7 +646,7 @@ class ClusterGroup:
         return rows
 
     def _live(self) -> list[_Member]:
-        return [m for m in self.members if m.lost is None]
+        return [m for m in self.members if m.lost is None and not m.abandoned]
 
     # -- the report ------------------------------------------------------------------
 

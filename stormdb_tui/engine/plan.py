@@ -191,8 +191,8 @@ def make_plan(
     from stormdb_tui.engine.multiplex import choose_driver
 
     try:
-        choose_driver(workload, cfg.run)  # driver: multiplex on a Python workload is a usage error
-        if cfg.run.get("cluster"):
+        choose_driver(workload, cfg.settings())  # driver: multiplex on a Python workload is a usage error
+        if cfg.settings().cluster:
             from stormdb_tui.engine.cluster import require_ray
 
             require_ray()  # before the embedded server starts: without Ray this is a usage error
