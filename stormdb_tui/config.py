@@ -4,9 +4,10 @@ A config has these sections (all optional)::
 
     database:   {host, port, dbname, user, password | password_env, sslmode, options, dsn}
     workload:   {name: simple, <the workload's own options>...}
-    run:        {workers, connections, processes, driver, duration | transactions, warmup,
-                 think_time, rate, arrival, latency_limit, seed, max_tries, connect_timeout,
-                 max_error_rate, transaction_timeout, metrics_port, stop_grace}
+    run:        {workers, connections, processes, driver, cluster, cluster_processes, on_host_loss,
+                 duration | transactions, warmup, think_time, rate, arrival, latency_limit, seed,
+                 max_tries, connect_timeout, max_error_rate, transaction_timeout, metrics_port,
+                 stop_grace}
     metrics:    {interval, percentiles}
     monitoring: {enabled, interval, statements}
     report:     {json, markdown, html, journal, hdr_log}
@@ -59,6 +60,28 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "how clients run: multiplex (one event loop per process, for declarative workloads such as "
         "simple), threads (a thread per worker, any workload), auto (multiplex when the workload offers it)",
         choices=("auto", "threads", "multiplex"),
+    ),
+    Option(
+        "cluster",
+        "str",
+        None,
+        "run the client processes on this Ray cluster (ray://HEAD:10001, HEAD:6379 or auto; "
+        "empty: this machine); see docs/cluster.md",
+    ),
+    Option(
+        "cluster_processes",
+        "choice",
+        "total",
+        "with a cluster: run.processes is the total spread over the nodes (total) or the number on each node (per_node)",
+        choices=("total", "per_node"),
+    ),
+    Option(
+        "on_host_loss",
+        "choice",
+        "continue",
+        "with a cluster: when an actor or its node is lost mid-run, go on with the others (its last "
+        "interval kept) or fail the run",
+        choices=("continue", "fail"),
     ),
     Option("duration", "duration", 60.0, "measured run time (after warm-up), e.g. 30s, 2m", minimum=0),
     Option(
@@ -152,6 +175,9 @@ class RunSettings:
     connections: int | None
     processes: int | Literal["auto"]
     driver: Literal["auto", "threads", "multiplex"]
+    cluster: str | None
+    cluster_processes: Literal["total", "per_node"]
+    on_host_loss: Literal["continue", "fail"]
     duration: float
     transactions: int | None
     warmup: float

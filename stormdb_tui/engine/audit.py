@@ -147,7 +147,11 @@ def assess(records: Sequence[Mapping[str, Any]], duration_s: float) -> dict[str,
         return None
     wall = max(max(float(r["wall_s"]) for r in records), duration_s, 1e-9)
     cpu = sum(float(r["cpu_s"]) for r in records)
-    cores = max(1, min(len(records), max(int(r.get("cores") or 1) for r in records)))
+    # Processes on one host share its cores; a cluster's hosts each bring their own.
+    by_host: dict[Any, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_host.setdefault(r.get("host"), []).append(r)
+    cores = sum(max(1, min(len(rs), max(int(r.get("cores") or 1) for r in rs))) for rs in by_host.values())
     cpu_share = cpu / (wall * cores)
     busiest = max((float(r["cpu_s"]) + float(r.get("wait_s") or 0.0)) / max(float(r["wall_s"]), 1e-9) for r in records)
     lags = sorted(v for r in records for v in r.get("lag_us") or ())

@@ -192,6 +192,10 @@ def make_plan(
 
     try:
         choose_driver(workload, cfg.settings())  # driver: multiplex on a Python workload is a usage error
+        if cfg.settings().cluster:
+            from stormdb_tui.engine.cluster import require_ray
+
+            require_ray()  # before the embedded server starts: without Ray this is a usage error
     except ConfigError as exc:
         if cfg.source and not exc.file:
             raise exc.located(cfg.source, cfg.lines.get(exc.path or "")) from None

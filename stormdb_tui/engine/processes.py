@@ -75,6 +75,76 @@ def build_workload(spec: Mapping[str, Any]) -> Workload:
     return workload
 
 
+class GroupHost:
+    """The child side of the protocol: one worker group built from a spec, answering the parent's requests.
+
+    A local worker process drives it from its pipe (:func:`_child_main`), a
+    cluster actor from its method calls (``engine.cluster``): both run the
+    same group and give the same answers. :meth:`handle` returns the reply
+    to one request (``None`` for ``measuring``, which has none) without its
+    sequence number, which belongs to the transport.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], alive: Any = None) -> None:
+        workload = build_workload(spec["workload"])
+        group_class: Any = WorkerGroup
+        if spec.get("driver") == "multiplex":
+            from stormdb_tui.engine.multiplex import MultiplexGroup
+
+            group_class = MultiplexGroup
+        self.group = group_class(
+            workload,
+            spec["conninfo"],
+            spec["worker_ids"],
+            spec["settings"],
+            total_workers=spec["total_workers"],
+            seed=spec["seed"],
+            connections=spec["connections"],
+        )
+        self.group.open()
+        self.limit_s = spec["settings"].transaction_timeout
+        self.alive = alive if alive is not None else _Count()
+        self.ended = threading.Event()
+        """Set once every worker of the group has finished (its quota done, or stopped)."""
+        self._reported = 0
+
+    def handle(self, op: str, arg: Any) -> tuple[Any, ...] | None:
+        group = self.group
+        if op == "start":
+            group.measuring = arg  # no warm-up: measured from the first transaction, as in one process
+            group.start()
+            self.alive.value = len(group.workers)
+            threading.Thread(target=_count_alive, args=(group, self.alive, self.ended), daemon=True).start()
+            return ("started", group.alive())
+        if op == "measuring":
+            group.measuring = arg
+            return None
+        if op == "swap":
+            part = group.swap(measuring=arg)
+            # What the parent's sampler watches each interval, as it would in one process.
+            watch = {"busy": group.busy(self.limit_s), "failing": group.failing()}
+            reply = ("part", part.encode(), group.fatal_errors[self._reported:], watch)
+            self._reported = len(group.fatal_errors)
+            return reply
+        if op == "stop":
+            group.stop()
+            left = [] if group.join(arg) else group.abandon()  # named to the parent, then given up on
+            if left:
+                group.join(2.0)
+            return ("stopped", group.alive(), left)
+        if op == "close":
+            stats = group.worker_stats(1.0)
+            group.close()
+            return ("closed", stats, group.fatal_errors[self._reported:])
+        raise ValueError(f"unknown request {op!r}")
+
+    def shutdown(self) -> None:
+        """The parent is gone: stop quietly."""
+        self.group.stop()
+        self.group.join(5)
+        self.group.close()
+
+
 def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
     """A child process: build the workload and a WorkerGroup, then obey the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -86,69 +156,84 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
     try:
-        workload = build_workload(spec["workload"])
-        group_class: Any = WorkerGroup
-        if spec.get("driver") == "multiplex":
-            from stormdb_tui.engine.multiplex import MultiplexGroup
-
-            group_class = MultiplexGroup
-        group = group_class(
-            workload,
-            spec["conninfo"],
-            spec["worker_ids"],
-            spec["settings"],
-            total_workers=spec["total_workers"],
-            seed=spec["seed"],
-            connections=spec["connections"],
-        )
-        group.open()
+        host = GroupHost(spec, alive)
     except Exception as exc:
         pipe.send(("error", 0, f"{type(exc).__name__}: {exc}"))
         return
-    pipe.send(("ready", 0, group.pool_size))
-    reported = 0
-    limit_s = spec["settings"].transaction_timeout
+    pipe.send(("ready", 0, host.group.pool_size))
     while True:
         try:
             seq, op, arg = pipe.recv()
         except (EOFError, OSError):  # the parent is gone: stop quietly
-            group.stop()
-            group.join(5)
-            group.close()
+            host.shutdown()
             return
-        if op == "start":
-            group.measuring = arg  # no warm-up: measured from the first transaction, as in one process
-            group.start()
-            alive.value = len(group.workers)
-            threading.Thread(target=_count_alive, args=(group, alive), daemon=True).start()
-            pipe.send(("started", seq, group.alive()))
-        elif op == "measuring":
-            group.measuring = arg
-        elif op == "swap":
-            part = group.swap(measuring=arg)
-            # What the parent's sampler watches each interval, as it would in one process.
-            watch = {"busy": group.busy(limit_s), "failing": group.failing()}
-            pipe.send(("part", seq, part.encode(), group.fatal_errors[reported:], watch))
-            reported = len(group.fatal_errors)
-        elif op == "stop":
-            group.stop()
-            left = [] if group.join(arg) else group.abandon()  # named to the parent, then given up on
-            if left:
-                group.join(2.0)
-            pipe.send(("stopped", seq, group.alive(), left))
-        elif op == "close":
-            stats = group.worker_stats(1.0)
-            group.close()
-            pipe.send(("closed", seq, stats, group.fatal_errors[reported:]))
+        reply = host.handle(op, arg)
+        if reply is not None:
+            pipe.send((reply[0], seq, *reply[1:]))
+        if op == "close":
             return
 
 
-def _count_alive(group: WorkerGroup, alive: Any) -> None:
-    """Keep the shared count of running workers current, so the parent sees the end at once."""
+class _Count:
+    """The running-worker count where no process shares it (the shape of a ``multiprocessing.Value``)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def get_lock(self) -> threading.Lock:
+        return self._lock
+
+
+def _count_alive(group: WorkerGroup, alive: Any, ended: threading.Event) -> None:
+    """Keep the count of running workers current, so the parent sees the end at once."""
     for worker in group.workers:
         worker.thread.join()
         with alive.get_lock():
             alive.value -= 1
+    ended.set()
+
+
+def child_specs(
+    workload: Workload,
+    conninfo: str,
+    workers: int,
+    settings: RunSettings,
+    sizes: list[int],
+    *,
+    seed: int,
+    connections: int | None,
+    quiet: bool,
+    driver: str,
+) -> tuple[list[dict[str, Any]], int]:
+    """What each of ``len(sizes)`` children runs (contiguous worker ids), and the connections they open.
+
+    run.connections is split over the children as the workers are (each needs
+    one), and so is run.transactions, in the shares a single process gives.
+    """
+    shares = [max(c or 0, 1) for c in _split(connections, len(sizes))] if connections else list(sizes)
+    pool_size = sum(min(c, n) for c, n in zip(shares, sizes, strict=True))
+    per_worker = _split(settings.transactions, workers)
+    specs = []
+    start = 0
+    for index, size in enumerate(sizes):
+        ids = list(range(start, start + size))
+        start += size
+        child_settings = settings
+        if settings.transactions is not None:
+            child_settings = replace(settings, transactions=sum(per_worker[i] or 0 for i in ids))
+        specs.append({
+            "workload": workload_spec(workload),
+            "conninfo": conninfo,
+            "worker_ids": ids,
+            "settings": child_settings,
+            "total_workers": workers,
+            "seed": seed,
+            "connections": None if connections is None else shares[index],
+            "quiet": quiet,
+            "driver": driver,
+        })
+    return specs, pool_size
 
 
 class _Child:
@@ -239,9 +324,8 @@ class ProcessGroup:
         """How much longer than the grace a child may take: its own abandon and join."""
         processes = max(1, min(processes, workers))
         sizes = [n for n in _split(workers, processes) if n]
-        # run.connections is split over the children as the workers are; each child needs one.
-        shares = [max(c or 0, 1) for c in _split(connections, len(sizes))] if connections else list(sizes)
-        self.pool_size = sum(min(c, n) for c, n in zip(shares, sizes, strict=True))
+        specs, self.pool_size = child_specs(workload, conninfo, workers, settings, sizes, seed=seed,
+                                            connections=connections, quiet=quiet, driver=driver)
         """Connections actually opened: the children's own counts once :meth:`open` returns."""
         self.reply_timeout = REPLY_TIMEOUT_S
         self.stopping = False
@@ -249,35 +333,17 @@ class ProcessGroup:
         self._stats: list[dict[str, Any]] = []
         self.connect_timeout = settings.connect_timeout
         self.warmup = settings.warmup
-        per_worker = _split(settings.transactions, workers)  # the same shares as in one process
         mp = multiprocessing.get_context("spawn")
         with _real_stdio():  # shared values start multiprocessing's resource tracker
             from multiprocessing import resource_tracker
 
             resource_tracker.ensure_running()
         self.children: list[_Child] = []
-        start = 0
-        for index, size in enumerate(sizes):
-            ids = list(range(start, start + size))
-            start += size
-            child_settings = settings
-            if settings.transactions is not None:
-                child_settings = replace(settings, transactions=sum(per_worker[i] or 0 for i in ids))
-            spec = {
-                "workload": workload_spec(workload),
-                "conninfo": conninfo,
-                "worker_ids": ids,
-                "settings": child_settings,
-                "total_workers": workers,
-                "seed": seed,
-                "connections": None if connections is None else shares[index],
-                "quiet": quiet,
-                "driver": driver,
-            }
+        for index, spec in enumerate(specs):
             parent_end, child_end = mp.Pipe()
             alive = mp.Value("i", 0)
             proc = mp.Process(target=_child_main, args=(child_end, spec, alive), name=f"stormdb-procs-{index}", daemon=True)
-            self.children.append(_Child(index, ids, proc, parent_end, alive))
+            self.children.append(_Child(index, spec["worker_ids"], proc, parent_end, alive))
 
     # -- lifecycle -------------------------------------------------------------
 

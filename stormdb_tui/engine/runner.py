@@ -184,7 +184,22 @@ class Runner:
         self.driver = choose_driver(self.workload, settings)
         processes = self.processes = min(resolve_processes(settings, self.driver), self.workers)
         group: WorkerPool
-        if processes > 1 or self.plan.isolate_workers:
+        if settings.cluster:
+            from stormdb_tui.engine.cluster import ClusterGroup
+
+            group = ClusterGroup(
+                self.workload,
+                self.plan.target.conninfo,
+                self.workers,
+                settings,
+                seed=self.seed,
+                connections=settings.connections,
+                driver=self.driver,
+                events=self.aggregator.events,
+                notes=self.plan.notes,
+                origin=lambda: self.aggregator.origin,
+            )
+        elif processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.engine.processes import ProcessGroup
 
             group = ProcessGroup(
@@ -224,6 +239,7 @@ class Runner:
         try:
             self._set_phase(Phase.STARTING, f"opening {group.pool_size} connections")
             group.open()
+            self.processes = getattr(group, "processes", self.processes)  # a cluster places its own
             window_conn = self._window_connection()
             if not self.warmup:
                 # Measured from the first transaction: nothing may slip in before the window opens.
@@ -602,6 +618,8 @@ class Runner:
 
     def result(self, elapsed: float, pg: dict[str, Any] | None, workload_extra: dict[str, Any]) -> RunResult:
         """The finished run as plain values, for :func:`~stormdb_tui.report.model.build_report`."""
+        from stormdb_tui.engine.cluster import ClusterGroup
+
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed)
         operations = {stats.label: stats for stats in labels}
@@ -648,5 +666,6 @@ class Runner:
             waits=agg.waits(),
             client=agg.client.summary(agg.transactions),
             run_id=self.run_id,
+            cluster=self.group.cluster_report(elapsed) if isinstance(self.group, ClusterGroup) else None,
         )
 

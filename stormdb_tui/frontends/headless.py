@@ -10,6 +10,7 @@ from stormdb_tui.engine.metrics import IntervalSample, RunSnapshot
 from stormdb_tui.engine.plan import RunPlan
 from stormdb_tui.engine.session import Hooks, Outcome, RunSession, signals_stop
 from stormdb_tui.engine.states import Phase, Status
+from stormdb_tui.report.cluster import cluster_lines
 from stormdb_tui.report.fmt import fmt
 from stormdb_tui.report.markdown import client_line, client_verdict
 from stormdb_tui.report.model import Report
@@ -83,6 +84,7 @@ def summary_text(report: Report) -> str:
     client = client_line(data)
     if client:
         lines.append(client)
+    lines.extend(cluster_lines(data))
     verdict = client_verdict(data)
     if verdict:
         lines.append(verdict)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stormdb_tui.report import plots
+from stormdb_tui.report.cluster import cluster_markdown
 from stormdb_tui.report.fmt import fmt, table
 from stormdb_tui.report.server import render_pg_markdown
 
@@ -116,6 +117,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
             ("intervals limited by the client", f"{client.get('saturated_intervals')} of {client.get('intervals')}"),
             ("client lag p50 / p99 / max", f"{fmt(lag.get('p50'))} / {fmt(lag.get('p99'))} / {fmt(lag.get('max'))} ms"),
         ]))
+    hosts = cluster_markdown(data)
+    if hosts:
+        out += ["", hosts]
     out.append("")
     out.append("## Latency")
     out.append("")

@@ -282,6 +282,8 @@ class RunResult:
     run_id: str | None = None
     host: Mapping[str, Any] | None = None
     """The client machine: name, platform, CPUs, Python (what ``compare`` lists when it differs)."""
+    cluster: Mapping[str, Any] | None = None
+    """A run on a Ray cluster: each host's own figures, the actors, clock offsets, the collection cost."""
 
 
 def client_host() -> dict[str, Any]:
@@ -388,6 +390,9 @@ def build_report(result: RunResult) -> Report:
         "client": dict(result.client) if result.client is not None else None,
         "host": dict(result.host) if result.host is not None else None,
     }
+    if result.cluster is not None:
+        data["cluster"] = dict(result.cluster)
+        data["warnings"].extend(result.cluster.get("warnings") or ())
     if data["pg"] is None:
         data["pg_note"] = "server statistics were not collected (enable with --pg-stats)"
     data["agreement"] = (data["pg"] or {}).get("agreement") or {

@@ -25,6 +25,8 @@ from stormdb_tui.tui.messages import RunFinished, RunNotice, RunPhaseChanged, Se
 
 RUN_FIELDS = ("workers", "duration", "warmup", "rate", "think_time")
 """The run settings the pick screen offers (declared in :data:`stormdb_tui.config.RUN_OPTIONS`)."""
+CLUSTER_FIELDS = ("cluster",)
+"""The run settings the pick screen shows with the target: where the client processes run."""
 
 
 @dataclass

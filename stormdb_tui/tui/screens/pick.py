@@ -32,7 +32,7 @@ from textual.widgets.option_list import Option as ListOption
 from stormdb_tui.config import RUN_OPTIONS, RunConfig, load_config
 from stormdb_tui.errors import StormError
 from stormdb_tui.registry import Registry
-from stormdb_tui.tui.session import RUN_FIELDS, PickSettings, config_candidates
+from stormdb_tui.tui.session import CLUSTER_FIELDS, RUN_FIELDS, PickSettings, config_candidates
 from stormdb_tui.tui.widgets.options_form import OptionsForm
 
 if TYPE_CHECKING:
@@ -104,6 +104,8 @@ class PickScreen(Screen):
                     )
                     yield Button("Test", id="test-conn")
                 yield Static("", id="conn-status", markup=False)
+                yield OptionsForm([o for o in RUN_OPTIONS if o.name in CLUSTER_FIELDS], {}, prefix="run",
+                                  id="cluster-form")
                 yield Label("Workload options", classes="section-title")
                 yield Vertical(id="wl-form-holder")
                 yield Label("Run settings", classes="section-title")
@@ -167,6 +169,7 @@ class PickScreen(Screen):
         self.config_path, self.config_obj = path, cfg
         self._highlight("configs", f"cfg-{self.configs.index(path)}")
         self.query_one("#run-form", OptionsForm).set_values({k: cfg.run.get(k) for k in RUN_FIELDS})
+        self.query_one("#cluster-form", OptionsForm).set_values({k: cfg.run.get(k) for k in CLUSTER_FIELDS})
         if cfg.monitoring.get("enabled") is not None:
             self.query_one("#sw-monitor", Switch).value = bool(cfg.monitoring["enabled"])
         await self.select_workload(cfg.workload or self.workload)
@@ -289,11 +292,13 @@ class PickScreen(Screen):
         errors: dict[str, str] = {}
         wl_form = self.workload_form()
         run_form = self.query_one("#run-form", OptionsForm)
+        cluster_form = self.query_one("#cluster-form", OptionsForm)
         if not self.workload:
             errors["workload"] = "choose a workload"
         if wl_form is not None:
             errors.update({f"workload.{k}": v for k, v in wl_form.errors().items()})
         errors.update({f"run.{k}": v for k, v in run_form.errors().items()})
+        errors.update({f"run.{k}": v for k, v in cluster_form.errors().items()})
         use_dsn = self.query_one("#target-dsn", RadioButton).value
         dsn = self.dsn()
         if use_dsn and not dsn:
@@ -302,7 +307,7 @@ class PickScreen(Screen):
             config_path=self.config_path,
             workload=self.workload,
             workload_values=wl_form.values() if wl_form is not None else {},
-            run_values=run_form.values(),
+            run_values={**run_form.values(), **cluster_form.values()},
             dsn=dsn,
             setup=self.query_one("#sw-setup", Switch).value,
             rebuild=self.query_one("#sw-rebuild", Switch).value,

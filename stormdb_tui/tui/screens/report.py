@@ -62,7 +62,7 @@ class ExportPrompt(ModalScreen[str | None]):
 
 
 class ReportScreen(Screen):
-    """Summary, latency, timeline, server and errors tabs; ``j``/``m`` export."""
+    """Summary, latency, timeline, (a cluster run's) hosts, server and errors tabs; ``j``/``m`` export."""
 
     BINDINGS = [
         Binding("j", "export('json')", "Export JSON"),
@@ -74,6 +74,7 @@ class ReportScreen(Screen):
         Binding("3", "tab('timeline')", "Timeline", show=False),
         Binding("4", "tab('server')", "Server", show=False),
         Binding("5", "tab('errors')", "Errors", show=False),
+        Binding("6", "tab('hosts')", "Hosts", show=False),
         Binding("q", "back", "Back"),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -114,6 +115,11 @@ class ReportScreen(Screen):
                 yield Static(self._events_text(), id="events")
                 if self.data.get("workers"):
                     yield Chart(self._workers_chart, id="workers-chart")
+            if self.data.get("cluster"):
+                from stormdb_tui.report.cluster import cluster_markdown
+
+                with TabPane("Hosts", id="hosts"), VerticalScroll():
+                    yield Markdown(cluster_markdown(self.data) or "", id="hosts-md")
             with TabPane("Server", id="server"), VerticalScroll():
                 yield Markdown(self._server_markdown(), id="server-md")
             with TabPane("Errors", id="errors"), VerticalScroll():
@@ -327,7 +333,9 @@ class ReportScreen(Screen):
         self.app.push_screen(CompareScreen(current=self.report))
 
     def action_tab(self, tab: str) -> None:
-        self.query_one("#report-tabs", TabbedContent).active = tab
+        tabs = self.query_one("#report-tabs", TabbedContent)
+        if tabs.query(f"TabPane#{tab}"):  # a single-host run has no Hosts tab
+            tabs.active = tab
 
     def action_back(self) -> None:
         self.app.pop_screen()
