@@ -91,7 +91,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         ("model", model + (f", target {fmt(run.get('rate'))} tx/s" if model == "open" else "")),
         ("workers / connections", f"{run.get('workers')} / {run.get('connections')}"),
         ("measured window", f"{fmt(summary.get('elapsed_s'))} s (warm-up {fmt(run.get('warmup_s'))} s excluded)"),
-        ("seed", fmt(run.get("seed")) if run.get("seed") is not None else "–"),
+        ("seed", str(run.get("seed")) if run.get("seed") is not None else "–"),  # as --seed takes it
         ("data load", _load_text(wl.get("setup"))),
         ("transactions", fmt(summary.get("transactions"))),
         ("TPS", fmt(summary.get("tps"))),

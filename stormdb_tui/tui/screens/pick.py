@@ -8,6 +8,7 @@ its field and keeps Start disabled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from textual import on
@@ -65,8 +66,14 @@ class PickScreen(Screen):
         config: str | None = None,
         dsn: str | None = None,
         configs: list[str] | None = None,
+        overrides: Sequence[tuple[str, Any]] = (),
+        switches: Mapping[str, bool | None] | None = None,
     ) -> None:
         super().__init__(id="pick")
+        self.cli_overrides = tuple(overrides)
+        """``run``'s flags and ``--set`` pairs: shown in the forms, and kept for what the forms do not show."""
+        self.cli_switches = dict(switches or {})
+        self._cli_workload: str | None = None
         self.registry = registry
         self.configs = list(configs) if configs is not None else config_candidates([config] if config else [])
         self.config_path: str | None = None
@@ -138,7 +145,12 @@ class PickScreen(Screen):
         self.title = "stormdb-tui"
         self.sub_title = "pick a workload"
         self._sync_target_input()
-        if self.initial_config:
+        for name, value in self.cli_switches.items():
+            if value is not None:
+                self.query_one(f"#sw-{name}", Switch).value = bool(value)
+        if self.cli_overrides:
+            await self._show_command_line()
+        elif self.initial_config:
             await self.select_config(self.initial_config)
         else:
             names = self.registry.names()
@@ -146,6 +158,21 @@ class PickScreen(Screen):
         self.refresh_start()
 
     # -- configs and workloads -------------------------------------------------------
+
+    async def _show_command_line(self) -> None:
+        """The config of the command line with its flags and ``--set`` applied: what the run uses."""
+        from stormdb_tui.engine.plan import apply_overrides
+
+        try:
+            cfg = load_config(self.initial_config) if self.initial_config else RunConfig()
+            cls = apply_overrides(cfg, self.registry, self.cli_overrides)
+        except StormError as exc:
+            self.app.notify(str(exc), title="command line", severity="error", timeout=10)
+            self.cli_overrides = ()
+            await self.select_config(self.initial_config)
+            return
+        self._cli_workload = cls.name
+        await self._show_config(self.initial_config, cfg)
 
     async def select_config(self, path: str | None) -> bool:
         """Load a config and show it (its workload, options and run settings); False on a bad file."""
@@ -159,19 +186,22 @@ class PickScreen(Screen):
         except StormError as exc:
             self.app.notify(str(exc), title="config", severity="error", timeout=10)
             return False
-        if path not in self.configs:
+        await self._show_config(path, cfg)
+        return True
+
+    async def _show_config(self, path: str | None, cfg: RunConfig) -> None:
+        if path is not None and path not in self.configs:
             self.configs.append(path)
             self.query_one("#configs", OptionList).add_option(
                 ListOption(_short(path), id=f"cfg-{len(self.configs) - 1}")
             )
         self.config_path, self.config_obj = path, cfg
-        self._highlight("configs", f"cfg-{self.configs.index(path)}")
+        self._highlight("configs", f"cfg-{self.configs.index(path)}" if path is not None else "cfg-none")
         self.query_one("#run-form", OptionsForm).set_values({k: cfg.run.get(k) for k in RUN_FIELDS})
-        if cfg.monitoring.get("enabled") is not None:
+        if cfg.monitoring.get("enabled") is not None and self.cli_switches.get("monitor") is None:
             self.query_one("#sw-monitor", Switch).value = bool(cfg.monitoring["enabled"])
         await self.select_workload(cfg.workload or self.workload)
         self.refresh_start()
-        return True
 
     def _config_values_for(self, cls: type[Workload]) -> dict[str, Any]:
         cfg = self.config_obj
@@ -298,7 +328,12 @@ class PickScreen(Screen):
         dsn = self.dsn()
         if use_dsn and not dsn:
             errors["dsn"] = "enter a DSN, or choose the config / embedded target"
+        # The command line's other flags (--connections, --processes, ...) hold while its config and
+        # workload are the ones shown; the forms' values come after them and win.
+        keep_cli = bool(self.cli_overrides) and self.config_path == self.initial_config \
+            and self.workload == self._cli_workload
         return PickSettings(
+            base_overrides=list(self.cli_overrides) if keep_cli else [],
             config_path=self.config_path,
             workload=self.workload,
             workload_values=wl_form.values() if wl_form is not None else {},

@@ -51,7 +51,8 @@ class ExportPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Export the report as {self.kind} to:")
-            yield Input(value=self.default, id="export-path")
+            # Not selected on focus: a key pressed by habit (m right after j) must not replace the path.
+            yield Input(value=self.default, id="export-path", select_on_focus=False)
             yield Label("Enter to write, Escape to cancel", classes="dim")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -96,8 +96,6 @@ def render_throughput(snap: RunSnapshot, width: int) -> Text:
     if snap.intervals:
         text.append("  peak ", style="dim")
         text.append(fmt_rate(max(s.tps for s in snap.intervals)))
-    if snap.client_bound:  # the figures describe the load generator, not the server
-        text.append("  CLIENT-BOUND", style="bold reverse red")
     recent = recent_events(snap)
     line = "; ".join(recent) if recent else plots.EVENT_LEGEND
     text.append("   " + line, style="magenta" if recent else "dim")
@@ -261,6 +259,43 @@ def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
     return text
 
 
+IO_COLUMNS = (("hits", "hits_s"), ("reads", "reads_s"), ("writes", "writes_s"), ("extends", "extends_s"),
+              ("fsyncs", "fsyncs_s"))
+
+
+def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
+    """This interval's pg_stat_io block operations per second: all backends, then the busiest types."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if pg is None:
+        text.append("server statistics off", style="dim")
+        return text
+    io = pg.get("io")
+    if io is None:
+        text.append("no I/O figures yet" if not pg else "pg_stat_io unavailable\n(PostgreSQL 16+)", style="dim")
+        return text
+    total = io.get("total") or {}
+    shown = [(name, total.get(key) or 0) for name, key in IO_COLUMNS]
+    text.append("blocks/s ", style="dim")
+    for i, (name, value) in enumerate(shown):
+        if i == 3:
+            text.append("\n")
+        elif i:
+            text.append("  ")
+        text.append(f"{name} ", style="dim")
+        text.append(f"{value:,.0f}", style="bold" if name == "reads" and value else "")
+    kinds = [(kind, counts) for kind, counts in io.items() if kind != "total" and isinstance(counts, Mapping)]
+    kinds.sort(key=lambda kv: -sum(float(kv[1].get(k) or 0) for _n, k in IO_COLUMNS[1:]))
+    room = max(width - 22, 8)
+    for kind, counts in kinds[:4]:
+        parts = [f"{n[:2]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)]
+        if not parts:
+            continue
+        text.append("\n")
+        text.append(f"{kind[:room]:<{min(room, 16)}} ", style="dim")
+        text.append(" ".join(parts))
+    return text
+
+
 def render_workers(snap: RunSnapshot) -> Text:
     counts = snap.worker_counts
     elapsed = snap.elapsed_s
@@ -321,6 +356,8 @@ class Pane(Vertical):
             body.update(render_server(snap.pg, self.monitoring))
         elif name == "waits":
             body.update(render_waits(snap.pg, self.content_size.width or 40))
+        elif name == "io":
+            body.update(render_io(snap.pg, self.content_size.width or 40))
         elif name == "connections":
             body.update(render_connections(snap.pg))
         elif name == "workers":
