@@ -111,3 +111,19 @@ def test_no_lock_wait_reads_none():
     assert "longest lock wait under 0.01 s" in md
     md = render_pg_markdown({"peaks": {"connections_total": 3, "lock_waiting": 1, "longest_lock_wait_s": 1.5}})
     assert "longest lock wait 1.50 s" in md
+
+
+def test_a_first_run_says_it_loads_the_data_as_information(run_cli, dsn, tmp_path):
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute('DROP SCHEMA IF EXISTS "cli_out_fresh" CASCADE')
+    out = tmp_path / "r.md"
+    result = run_cli("run", "--no-ui", "--workload", "simple", "--dsn", dsn, "--set", "schema=cli_out_fresh",
+                     "--set", "script=select-only", "--duration", "1", "--workers", "1", "--report-md", str(out))
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "loading it now" in line)
+    assert "error" not in line and "run with --setup" not in line, line
+    md = out.read_text()
+    assert "| data load |" in md and "rows in" in md
+    assert "| seed |" in md and "| target |" in md

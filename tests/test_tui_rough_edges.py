@@ -184,3 +184,26 @@ def test_paths_in_toasts_are_short_and_on_their_own_line() -> None:
     assert readable_paths("could not write /x.json: denied", cwd="/w", home="/h") == "could not write /x.json: denied"
     assert readable_paths("see /tmp/stormdb-tui-error-12345.log.", cwd="/w", home="/h") == \
         "see\n/tmp/stormdb-tui-error-12345.log."
+
+
+@run_async
+async def test_report_summary_ranks_bulk_insert_methods_by_rows_per_second() -> None:
+    from stormdb_tui.report.model import Report
+
+    ranking = [{"method": "copy", "rows": 40000, "seconds": 1.0, "rows_per_s": 40000.0},
+               {"method": "insert_single", "rows": 1600, "seconds": 1.0, "rows_per_s": 1600.0}]
+    data = {
+        "schema_version": 1, "status": "completed",
+        "workload": {"name": "bulk_insert", "version": "1", "summary": {"fastest": "copy", "ranking": ranking}},
+        "run": {"workers": 1, "model": "closed"},
+        "summary": {"elapsed_s": 2.0, "transactions": 1604, "tps": 802.0, "latency_ms": {}},
+        "operations": {"insert_single": {"count": 1600, "errors": 0, "tps": 800.0, "latency_ms": {}},
+                       "copy": {"count": 4, "errors": 0, "tps": 2.0, "latency_ms": {}}},
+    }
+    app = ScreenHarness(lambda: ReportScreen(Report(data)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.2)
+        lines = screen_text(app).splitlines()
+        head = next(i for i, line in enumerate(lines) if "rows per s" in line)
+        assert lines[head + 1].split()[0] == "copy" and "40,000.00" in lines[head + 1]
+        assert lines[head + 2].split()[0] == "insert_single"

@@ -84,6 +84,7 @@ class ReportScreen(Screen):
     ReportScreen TabPane > VerticalScroll { height: 1fr; }
     ReportScreen .report-table { height: auto; max-height: 20; margin: 1 0 0 0; }
     ReportScreen .dim { color: $text-muted; }
+    ReportScreen .workload-table { height: auto; margin: 1 0 0 0; }
     ReportScreen #latency-chart, ReportScreen #tps-chart, ReportScreen #p99-chart { height: 16; }
     ReportScreen #workers-chart { height: 12; }
     """
@@ -104,6 +105,8 @@ class ReportScreen(Screen):
             with TabPane("Summary", id="summary"), VerticalScroll():
                 yield Static(self._summary_table(), id="summary-table")
                 yield DataTable(id="ops-table", classes="report-table", zebra_stripes=True, cursor_type="row")
+                for key, rows in self._workload_tables():
+                    yield Static(self._rows_table(key, rows), classes="workload-table")
                 yield Static(self._notes_text(), id="notes")
             with TabPane("Latency", id="latency"), VerticalScroll():
                 yield Chart(self._latency_chart, id="latency-chart")
@@ -176,6 +179,23 @@ class ReportScreen(Screen):
                 rows.append((key, fmt(value, 4 if isinstance(value, float) and abs(value) < 1 else 2)))
         for key, value in rows:
             table.add_row(key, value)
+        return table
+
+    def _workload_tables(self) -> list[tuple[str, list[Mapping[str, Any]]]]:
+        """A workload's own tables (bulk_insert's ranking by rows/s): lists of rows in its summary."""
+        summary = (self.data.get("workload") or {}).get("summary") or {}
+        return [(key, value) for key, value in summary.items()
+                if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value)]
+
+    @staticmethod
+    def _rows_table(title: str, rows: list[Mapping[str, Any]]) -> Table:
+        table = Table(title=title.replace("_", " "), title_justify="left", box=None, padding=(0, 1))
+        headers = list(rows[0])
+        for header in headers:
+            numeric = all(isinstance(r.get(header), (int, float)) for r in rows)
+            table.add_column(header.replace("_", " "), justify="right" if numeric else "left")
+        for row in rows:
+            table.add_row(*(fmt(row.get(h)) for h in headers))
         return table
 
     def _fill_operations(self) -> None:
