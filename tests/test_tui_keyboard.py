@@ -83,11 +83,13 @@ async def test_focus_is_visible_on_every_kind_of_field(registry) -> None:
         for widget in widgets:
             app.set_focus(None)
             await pilot.pause()
-            unfocused = (widget.styles.background, widget.styles.border, widget.styles.text_style)
+            unfocused = (widget.styles.background, widget.styles.background_tint, widget.styles.border,
+                         widget.styles.text_style)
             widget.focus()
             await pilot.pause()
             assert widget.has_focus
-            focused = (widget.styles.background, widget.styles.border, widget.styles.text_style)
+            focused = (widget.styles.background, widget.styles.background_tint, widget.styles.border,
+                       widget.styles.text_style)
             assert focused != unfocused, f"{widget!r} looks the same focused and not"
 
 

@@ -186,6 +186,7 @@ class PickScreen(Screen):
         except StormError as exc:
             self.app.notify(str(exc), title="config", severity="error", timeout=10)
             return False
+        self._cli_workload = None  # a config chosen here replaces the command line's
         await self._show_config(path, cfg)
         return True
 
