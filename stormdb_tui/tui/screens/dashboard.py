@@ -31,7 +31,7 @@ TITLES = {
     "latency": "Latency ms: run and last interval; over time p50 p95 p99 p99.9",
     "errors": "Errors",
     "waits": "Waits (ours)",
-    "io": "I/O (pg_stat_io)",
+    "io": "I/O blocks/s (pg_stat_io)",
     "connections": "Connections",
     "workers": "Workers",
 }
@@ -237,27 +237,25 @@ class DashboardScreen(Screen):
         self.query_one("#dash-info", Static).update(self._info_text(snap))
 
     def _info_text(self, snap: RunSnapshot | None) -> Text:
-        """The second header line: how the load is driven, and what not to take at face value."""
-        text = Text(no_wrap=True, overflow="ellipsis")
-        line = run_line(self.run_info() if self.run_info is not None else None)
-        if line:
-            text.append(f" {line}", style="dim")
+        """The second header line: what not to take at face value first, then how the load is driven."""
+        text = Text()
         client = snap.client if snap is not None else None
         if snap is not None and snap.client_bound:
             reasons = "; ".join((client or {}).get("reasons") or ()) or "the load generator is saturated"
-            text.append("   ")
-            text.append(f"CLIENT-BOUND: {reasons}: these figures describe the client, not the server",
-                        style="bold red")
-        elif client and client.get("cpu_share") is not None:
+            text.append(f" {reasons}: the figures describe the client ", style="bold red")
+        agreement = snap.agreement if snap is not None else None
+        if agreement and agreement.get("warning"):
+            # the first clause fits the line; the report has the whole sentence and its reason
+            text.append(f" ⚠ {str(agreement['warning']).split(':')[0].split(';')[0]} ", style="bold yellow")
+        line = run_line(self.run_info() if self.run_info is not None else None)
+        if line:
+            text.append(f" {line}", style="dim")
+        if client and not snap.client_bound and client.get("cpu_share") is not None:  # type: ignore[union-attr]
             lag = (client.get("lag_ms") or {}).get("p99")
             text.append(f"   client CPU {client['cpu_share'] * 100:.0f} %", style="dim")
             if lag is not None:
                 text.append(f", lag p99 {fmt_ms(lag)} ms", style="dim")
-        agreement = snap.agreement if snap is not None else None
-        if agreement and agreement.get("warning"):
-            text.append("   ")
-            text.append(f"⚠ {agreement['warning']}", style="bold yellow")
-        elif agreement and agreement.get("checked"):
+        if agreement and agreement.get("checked") and not agreement.get("warning"):
             diff = agreement.get("difference")
             text.append(f"   client and server agree on the commits ({diff:+,})" if isinstance(diff, int)
                         else "   client and server agree on the commits", style="green")

@@ -72,7 +72,7 @@ class SetupScreen(Screen):
         if action == "retry":
             return self.failed
         if action == "back":
-            return self.failed or not self.app.run_active  # type: ignore[attr-defined]
+            return self.failed or not getattr(self.app, "run_active", False)
         return True
 
     def show_phase(self, phase: str, detail: str) -> None:

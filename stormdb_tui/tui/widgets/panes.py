@@ -261,6 +261,7 @@ def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
 
 IO_COLUMNS = (("hits", "hits_s"), ("reads", "reads_s"), ("writes", "writes_s"), ("extends", "extends_s"),
               ("fsyncs", "fsyncs_s"))
+IO_SHORT = {"reads": "rd", "writes": "wr", "extends": "ext", "fsyncs": "fsync"}
 
 
 def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
@@ -275,9 +276,8 @@ def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
         return text
     total = io.get("total") or {}
     shown = [(name, total.get(key) or 0) for name, key in IO_COLUMNS]
-    text.append("blocks/s ", style="dim")
     for i, (name, value) in enumerate(shown):
-        if i == 3:
+        if i == 2:
             text.append("\n")
         elif i:
             text.append("  ")
@@ -287,7 +287,7 @@ def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
     kinds.sort(key=lambda kv: -sum(float(kv[1].get(k) or 0) for _n, k in IO_COLUMNS[1:]))
     room = max(width - 22, 8)
     for kind, counts in kinds[:4]:
-        parts = [f"{n[:2]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)]
+        parts = [f"{IO_SHORT[n]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)]
         if not parts:
             continue
         text.append("\n")
