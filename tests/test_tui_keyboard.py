@@ -225,3 +225,22 @@ async def test_short_terminal_shows_the_bottom_row_only_when_asked() -> None:
         assert waits.display and waits.region.height >= 4 and waits.has_focus
         assert "Lock:transactionid" in screen_text(app)
         assert "all (run)" in screen_text(app)
+
+
+@run_async
+async def test_text_typed_on_the_target_choice_goes_into_the_dsn_field(registry) -> None:
+    app = StormApp(registry=registry)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause(0.2)
+        app.pick.query_one("#target-kind").focus()
+        await pilot.pause()
+        await pilot.press(*"host=/tmp dbname=t")
+        await pilot.pause()
+        assert app.screen is app.pick, f"typing on the Target choice opened {app.screen!r}"
+        assert app.pick.query_one("#dsn", Input).value == "host=/tmp dbname=t"
+        assert app.pick.settings().dsn == "host=/tmp dbname=t"
+        # Tab never stops on an invisible container between the lists and the fields
+        app.pick.query_one("#workloads", OptionList).focus()
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id != "pick-right"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -97,7 +97,9 @@ class PickScreen(Screen):
                 )
                 yield Label("Workloads", classes="section-title")
                 yield OptionList(*self._workload_options(), id="workloads")
-            with VerticalScroll(id="pick-right"):
+            right = VerticalScroll(id="pick-right")
+            right.can_focus = False  # an invisible Tab stop; the focused field scrolls itself into view
+            with right:
                 yield Static("", id="workload-info")
                 yield Label("Target", classes="section-title")
                 with RadioSet(id="target-kind"):
@@ -108,6 +110,8 @@ class PickScreen(Screen):
                         value=self.initial_dsn or "",
                         placeholder="host=... dbname=... or postgresql://...",
                         id="dsn",
+                        # typing carries on where it is: a selected DSN would be replaced by the next key
+                        select_on_focus=False,
                     )
                     yield Button("Test", id="test-conn")
                 yield Static("", id="conn-status", markup=False)
@@ -286,7 +290,20 @@ class PickScreen(Screen):
     @on(RadioSet.Changed, "#target-kind")
     def _target_changed(self, event: RadioSet.Changed) -> None:
         self._sync_target_input()
+        if event.pressed.id == "target-dsn" and event.radio_set.has_focus:
+            self.query_one("#dsn", Input).focus()  # chose DSN: what comes next is the DSN
         self.refresh_start()
+
+    def on_key(self, event: events.Key) -> None:
+        """Text typed on the Target choice is a DSN: it goes into the field, never to a key binding."""
+        focused = self.focused
+        if (event.is_printable and event.character and event.character != " "  # space picks a choice
+                and focused is not None and focused.id == "target-kind"):
+            event.stop()
+            event.prevent_default()
+            field = self.query_one("#dsn", Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
 
     @on(Input.Changed, "#dsn")
     def _dsn_changed(self, event: Input.Changed) -> None:

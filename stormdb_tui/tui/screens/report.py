@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
 from stormdb_tui.report import plots
 from stormdb_tui.report.fmt import fmt
@@ -118,7 +119,10 @@ class ReportScreen(Screen):
                 if self.data.get("workers"):
                     yield Chart(self._workers_chart, id="workers-chart")
             with TabPane("Server", id="server"), VerticalScroll():
-                yield Markdown(self._server_markdown(), id="server-md")
+                # Rich's Markdown: tables sized to their content, one line per row (Textual's widget
+                # gives every column an equal share and draws a rule between rows)
+                self.server_markdown = self._server_markdown()
+                yield Static(RichMarkdown(self.server_markdown), id="server-md")
             with TabPane("Errors", id="errors"), VerticalScroll():
                 yield DataTable(id="errors-table", classes="report-table", zebra_stripes=True, cursor_type="row")
                 yield Static("", id="errors-none")

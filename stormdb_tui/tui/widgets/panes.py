@@ -212,7 +212,8 @@ def render_connections(pg: Mapping[str, Any] | None) -> Text:
     text = Text()
     conns = (pg or {}).get("connections")
     if not conns:
-        text.append("no connection statistics", style="dim")
+        text.append("waiting for the first server sample…" if pg is not None and not pg
+                    else "no connection statistics", style="dim")
         return text
     limit = conns.get("limit") or conns.get("max_connections")
     text.append("total ", style="dim")
@@ -240,6 +241,9 @@ def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
         text.append("server statistics off", style="dim")
         return text
     waits = pg.get("waits")
+    if waits is None and not pg:
+        text.append("waiting for the first server sample…", style="dim")
+        return text
     if waits is None:
         text.append("wait sampling off\n(monitoring.wait_sample_rate)", style="dim")
         return text
@@ -285,13 +289,16 @@ def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
         text.append(f"{value:,.0f}", style="bold" if name == "reads" and value else "")
     kinds = [(kind, counts) for kind, counts in io.items() if kind != "total" and isinstance(counts, Mapping)]
     kinds.sort(key=lambda kv: -sum(float(kv[1].get(k) or 0) for _n, k in IO_COLUMNS[1:]))
-    room = max(width - 22, 8)
-    for kind, counts in kinds[:4]:
-        parts = [f"{IO_SHORT[n]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)]
-        if not parts:
-            continue
+    busy = [(kind, [f"{IO_SHORT[n]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)])
+            for kind, counts in kinds[:4]]
+    busy = [(kind, parts) for kind, parts in busy if parts]
+    # the backend type's name as long as the figures beside it leave room for
+    room = max(min(max((len(k) for k, _ in busy), default=0), width - max((len(" ".join(p)) for _, p in busy),
+                                                                             default=0) - 1), 6)
+    for kind, parts in busy:
         text.append("\n")
-        text.append(f"{kind[:room]:<{min(room, 16)}} ", style="dim")
+        name = kind if len(kind) <= room else kind[:room - 1] + "…"
+        text.append(f"{name:<{room}} ", style="dim")
         text.append(" ".join(parts))
     return text
 
