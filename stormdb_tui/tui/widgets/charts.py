@@ -36,8 +36,8 @@ class Chart(PlotextPlot):
 
     def render(self) -> RenderableType:
         width, height = self.size
-        if width < 12 or height < 4:
-            return Text("")  # too small for axes: an empty cell rather than a garbled one
+        if width < 12 or height < 6:
+            return Text("")  # too small for axes and a line: an empty cell rather than a garbled one
         self.plt.clear_figure()
         if self._draw is not None:
             self._draw(self.plt)
