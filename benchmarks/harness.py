@@ -14,8 +14,9 @@ transport, so drift on a shared machine hits both alike. Medians and the
 ratios ours/pgbench are printed and written to ``benchmarks/RESULTS.md``.
 
 pgbench runs at its best: ``-j`` equals the cores the client may use. The
-load average is logged before every pair; pairs started while it was above
-the core count do not count, and a case whose quiet pairs are fewer than 5
+CPU others use is measured in an idle moment before every pair (the load
+average is logged too); pairs started while others used more than a quarter
+of a core do not count, and a case whose quiet pairs are fewer than 5
 gets no ratio (the table says why). Run the goals on a quiet machine:
 ``--goals`` is select-only, simple-update and tpcb-like at 1, 8 and 32
 clients, a custom script with random_zipfian and \\gset (``zipf-gset``), the
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes-check", action="store_true",
                    help="add the processes: auto check (select-only, 8 clients, ours at 1 .. cores+1 processes)")
     p.add_argument("--allow-busy", action="store_true",
-                   help="count pairs even when the load average exceeds the core count (results marked)")
+                   help="count pairs even when others use the machine (results marked)")
     p.add_argument("--sampling-rate", type=float, default=0.1, help="pgbench per-transaction log sampling")
     p.add_argument("--ours", default="", help="extra arguments for stormdb-tui run, e.g. '--processes 2'")
     p.add_argument("--scale", type=int, default=10)
@@ -178,7 +179,7 @@ def _row(pair_list: list[dict[str, Any]], args: argparse.Namespace, **fields: An
         log(f"  no ratio: {cmp['refused']}")
     row: dict[str, Any] = {**fields, "runs": cmp["quiet_pairs"], "runs_ours": cmp["quiet_pairs"], **cmp}
     row["raw"] = [
-        {"load": p["load"], "quiet": p["quiet"], "pgbench": p["a"].as_dict() if p["a"] else None,
+        {"load": p["load"], "load_average": p.get("load_average"), "quiet": p["quiet"], "pgbench": p["a"].as_dict() if p["a"] else None,
          "ours": p["b"].as_dict() if p["b"] else None}
         for p in pair_list
     ]
@@ -218,8 +219,9 @@ def run_processes_check(server: BenchServer, args: argparse.Namespace) -> dict[s
     runs: dict[int, list[float | None]] = {n: [] for n in counts}
     loads = []
     for i in range(args.repeats):
-        loads.append(speed.load_average())
-        log(f"  round {i + 1}/{args.repeats}: load average {loads[-1]}")
+        loads.append(speed.settled_load())
+        log(f"  round {i + 1}/{args.repeats}: others use {loads[-1]} of {args.cores} cores "
+            f"(load average {speed.load_average()})")
         for n in counts:
             try:
                 r = measure.run_ours(server, "unix", "select-only", clients, args.duration,
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     results["settings"] = {"duration_s": args.duration, "repeats": args.repeats, "pgbench_jobs": args.jobs,
-                           "cores": args.cores, "min_pairs": speed.MIN_PAIRS,
+                           "cores": args.cores, "min_pairs": speed.MIN_PAIRS, "quiet_cores": speed.QUIET_CORES,
                            "sampling_rate": args.sampling_rate, "ours_extra": args.ours, "scale": args.scale}
     text = render_markdown(results)
     print(text)

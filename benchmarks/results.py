@@ -81,8 +81,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         + (f", extra `{st.get('ours_extra')}`" if st.get("ours_extra") else ""),
         f"- load average at start: {_f(m.get('loadavg_at_start'), 2)}; scale {st.get('scale')}; "
         f"{st.get('repeats')} alternating pgbench/ours pairs of {st.get('duration_s'):g} s per case, medians shown",
-        f"- the load average is read before every pair; pairs started above {st.get('cores', '?')} (the core count) "
-        f"do not count, and a case with fewer than {st.get('min_pairs', 5)} quiet pairs gets no ratio",
+        f"- before every pair the harness idles and measures the CPU others use (the load average, which includes "
+        f"the harness's own previous run, is logged beside it); pairs started while others used more than "
+        f"{st.get('quiet_cores', 0.25)} of {st.get('cores', '?')} cores do not count, and a case with fewer than "
+        f"{st.get('min_pairs', 5)} quiet pairs gets no ratio",
     ]
     if results.get("cases"):
         out += _throughput(results["cases"])

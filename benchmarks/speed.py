@@ -2,11 +2,17 @@
 
 * pgbench runs with ``-j`` equal to the cores the client may use: its best
   setting, so a ratio is against pgbench as a user would tune it.
-* Before each (pgbench, ours) pair the machine's 1-minute load average is
-  read and logged. A pair started while the load average was above the core
-  count ran on a busy machine; a case's ratio is computed from quiet pairs
-  only and refused (``None``, with the reason) when fewer than
-  :data:`MIN_PAIRS` of them remain.
+* Before each (pgbench, ours) pair the harness sits idle for a moment and
+  measures how much CPU the rest of the machine uses meanwhile (from
+  ``/proc/stat``): that is load from others, which the comparison cannot
+  control. The 1-minute load average is logged too, but it cannot decide:
+  on a 2-core machine the harness's own previous run (8 clients and their
+  8 server backends) keeps it above the core count for a minute or more,
+  so every pair would look busy. A pair that started while others used
+  more than :data:`QUIET_CORES` cores (after waiting up to
+  :data:`QUIET_WAIT_S` for them to settle) ran on a busy machine; a case's
+  ratio is computed from quiet pairs only and refused (``None``, with the
+  reason) when fewer than :data:`MIN_PAIRS` of them remain.
 * The goal matrix: select-only, simple-update and tpcb-like at 1, 8 and 32
   clients, a custom script with ``random_zipfian`` and ``\\gset``, the open
   model at half of pgbench's measured capacity (latency against ``pgbench
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,6 +52,12 @@ def client_cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+QUIET_CORES = 0.25
+"""Others may use at most a quarter of one core while a pair starts."""
+QUIET_WINDOW_S = 2.0
+QUIET_WAIT_S = 30.0
+
+
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -52,9 +65,41 @@ def load_average() -> float | None:
         return None
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from the first line of /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def outside_load(window_s: float = QUIET_WINDOW_S, sleep: Callable[[float], None] = time.sleep) -> float | None:
+    """Cores' worth of CPU the machine used over ``window_s`` while the harness ran nothing."""
+    before = _cpu_times()
+    sleep(window_s)
+    after = _cpu_times()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+
+
+def settled_load(wait_s: float = QUIET_WAIT_S, measure: Callable[[], float | None] = outside_load) -> float | None:
+    """Others' load once it is quiet, or the last reading after ``wait_s`` (a checkpoint or an
+    autovacuum that our previous run caused is given time to finish)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        value = measure()
+        if value is None or value <= QUIET_CORES or time.monotonic() >= deadline:
+            return value
+        time.sleep(1.0)
+
+
 def busy(load: float | None, cores: int) -> bool:
-    """A machine whose load average exceeds its cores is not quiet enough to compare on."""
-    return load is not None and load > cores
+    """Others using more than :data:`QUIET_CORES` of the machine leave it too busy to compare on."""
+    return load is not None and load > QUIET_CORES
 
 
 def zipf_script(scale: int) -> str:
@@ -72,17 +117,21 @@ def pairs(
     what: str,
     *,
     cores: int,
-    load: Callable[[], float | None] = load_average,
+    load: Callable[[], float | None] = settled_load,
     log: Callable[[str], None] = print,
+    load_avg: Callable[[], float | None] = load_average,
 ) -> list[dict[str, Any]]:
-    """A B, A B …, the load average read and logged before each pair; a failed run leaves None."""
+    """A B, A B …, others' load measured and logged before each pair; a failed run leaves None."""
     out: list[dict[str, Any]] = []
     for i in range(runs):
         before = load()
+        avg = load_avg()
         quiet = not busy(before, cores)
-        log(f"  pair {i + 1}/{runs}: load average {before if before is not None else '?'} on {cores} cores"
+        shown = f"{before:.2f}" if before is not None else "?"
+        log(f"  pair {i + 1}/{runs}: others use {shown} of {cores} cores"
+            + (f" (load average {avg:.2f}, our previous run included)" if avg is not None else "")
             + ("" if quiet else " — BUSY, this pair will not count"))
-        pair: dict[str, Any] = {"load": before, "quiet": quiet, "a": None, "b": None}
+        pair: dict[str, Any] = {"load": before, "load_average": avg, "quiet": quiet, "a": None, "b": None}
         for key, fn in (("a", first), ("b", second)):
             try:
                 pair[key] = fn()
@@ -119,8 +168,8 @@ def compare(
     }
     if len(good) < min_pairs:
         out["refused"] = (
-            f"only {len(good)} of {len(pair_list)} pairs ran on a quiet machine (load average at most "
-            f"{cores}, the core count; highest seen {out['load_max']}); at least {min_pairs} are needed"
+            f"only {len(good)} of {len(pair_list)} pairs ran on a quiet machine (others using at most "
+            f"{QUIET_CORES:g} of {cores} cores; highest seen {_round(out['load_max'])}); at least {min_pairs} are needed"
         )
     for key in keys:
         a = median([_get(p["a"], key) for p in good])
@@ -128,6 +177,10 @@ def compare(
         ratio = b / a if a and b is not None and out["refused"] is None else None
         out[key] = {"pgbench": a, "ours": b, "ratio": ratio}
     return out
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
 
 
 def _get(result: Any, key: str) -> float | None:

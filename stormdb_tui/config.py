@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 import yaml
 
@@ -128,6 +128,50 @@ RUN_OPTIONS: tuple[Option, ...] = (
         minimum=0.1,
     ),
 )
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run section, typed once: what the engine reads instead of a dict.
+
+    The fields are the names of :data:`RUN_OPTIONS` and have no defaults of
+    their own: :meth:`parse` fills every field from the declarations, so a
+    default lives in one place (the option) and cannot drift between the
+    runner, the worker groups and the child processes.
+    """
+
+    workers: int
+    connections: int | None
+    processes: int | Literal["auto"]
+    driver: Literal["auto", "threads", "multiplex"]
+    duration: float
+    transactions: int | None
+    warmup: float
+    think_time: float
+    ramp: float
+    rate: float | None
+    arrival: Literal["poisson", "uniform"]
+    schedule: Literal["shared", "per_worker"]
+    latency_limit: float | None
+    seed: int | None
+    max_tries: int
+    connect_timeout: float
+    max_error_rate: float | None
+    transaction_timeout: float
+    stop_grace: float
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any] | None = None) -> RunSettings:
+        """Typed settings from a run section (raw or already validated); missing keys take their defaults."""
+        typed = validate_options(RUN_OPTIONS, values)
+        known = {f.name for f in fields(cls)}
+        missing = sorted(set(typed) - known)
+        if missing:
+            raise TypeError(f"RUN_OPTIONS declares {', '.join(missing)}, which RunSettings has no field for")
+        return cls(**typed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 METRICS_OPTIONS: tuple[Option, ...] = (
     Option("interval", "duration", 1.0, "sampling interval of the time series", minimum=0.1, maximum=3600),
@@ -237,6 +281,13 @@ class RunConfig:
         extra = check_percentiles(self.metrics["percentiles"])
         return sorted(set(STANDARD_PERCENTILES) | set(extra))
 
+    def settings(self) -> RunSettings:
+        """The run section as typed settings (parsed now: overrides may have changed the section)."""
+        try:
+            return RunSettings.parse(self.run)
+        except ConfigError as exc:
+            raise exc.located(self.source, None) from None
+
     def echo(self) -> dict[str, Any]:
         """The config as the report shows it, passwords redacted."""
         database = {k: v for k, v in self.database.items() if v is not None}
@@ -311,7 +362,7 @@ def check_yaml_shape(text: str, source: str = "<config>") -> None:
             depth += 1
             if depth > MAX_YAML_DEPTH:
                 raise ConfigError(f"nested too deeply (more than {MAX_YAML_DEPTH} levels)", file=source,
-                                  line=event.start_mark.line + 1)
+                                  line=event.start_mark.line + 1 if event.start_mark else None)
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
     try:

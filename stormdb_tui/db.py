@@ -253,7 +253,9 @@ def server_info(conn: psycopg.Connection) -> dict[str, Any]:
         )
         settings = {name: _with_unit(setting, unit) for name, setting, unit in cur.fetchall()}
         cur.execute("SELECT version(), current_setting('server_version_num')::int, current_database()")
-        version, version_num, dbname = cur.fetchone()
+        row = cur.fetchone()
+        assert row is not None  # the query always returns one row
+        version, version_num, dbname = row
     return {"version": version, "version_num": version_num, "database": dbname, "settings": settings}
 
 

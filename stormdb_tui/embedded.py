@@ -178,7 +178,7 @@ def _ensure_preload(server: Any) -> bool:
 
     uri = server.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
-        current = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+        current = _one(conn, "SELECT current_setting('shared_preload_libraries')")
         libs = [lib.strip() for lib in current.split(",") if lib.strip()]
         if PRELOAD in libs:
             return False
@@ -217,7 +217,7 @@ def _ensure_database(uri: str) -> None:
                 conn.execute(f'CREATE DATABASE "{EMBEDDED_DBNAME}"')
             except psycopg.errors.DuplicateDatabase:
                 pass
-        preloaded = PRELOAD in conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+        preloaded = PRELOAD in _one(conn, "SELECT current_setting('shared_preload_libraries')")
     if not preloaded:
         return
     with psycopg.connect(_with_db(uri, EMBEDDED_DBNAME), autocommit=True) as conn:
@@ -225,3 +225,10 @@ def _ensure_database(uri: str) -> None:
             conn.execute(f"CREATE EXTENSION IF NOT EXISTS {PRELOAD}")
         except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
             pass  # another process created it at the same moment
+
+
+def _one(conn: Any, query: str) -> Any:
+    """The single value a one-row query returns."""
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]

@@ -239,9 +239,9 @@ class Workload:
     min_server_version: ClassVar[int] = 0
     """``server_version_num`` below which the workload refuses to run (0 = any)."""
     required_extensions: ClassVar[Sequence[str]] = ()
-    operations: ClassVar[Sequence[str]] = ()
-    """Operation labels the workload can return, for reports and the TUI."""
-    schema: ClassVar[str | None] = None
+    operations: Sequence[str] = ()
+    """Operation labels the workload can return, for reports and the TUI (an instance may narrow them)."""
+    schema: str | None = None
     """The schema the workload owns (created by setup, dropped by --rebuild)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None):

@@ -234,10 +234,25 @@ def test_frozen_server_run_ends_on_time_with_the_outage_visible(tmp_path, target
 
 def test_hung_workers_in_worker_processes_are_named_and_abandoned(dsn, plugin_dir, tmp_path):
     out = tmp_path / "r.json"
-    result, _ = _run(dsn, plugin_dir, "dbhang", out, "--duration", "3", "--workers", "2", "--processes", "2",
-                     "--set", "run.stop_grace=2")
+    result, _ = _run(dsn, plugin_dir, "dbhang", out, "--duration", "4", "--workers", "2", "--processes", "2",
+                     "--set", "run.stop_grace=2", "--set", "run.transaction_timeout=1.5")
     assert result.returncode == 1, result.stderr
     data = json.loads(out.read_text())
     assert data["status"] == "failed"
     assert "2 workers were still inside `transaction` after 2 s (workers 0, 1; abandoned)" in data["message"]
     assert sorted(h["worker"] for h in data["hung"]) == [0, 1]
+    # Seen while the run went on, from the children's interval replies, not only at the end.
+    hung_events = [e for e in data["events"] if e.get("type") == "hung"]
+    assert sorted(e["worker"] for e in hung_events) == [0, 1]
+    assert all(e["t_s"] < 4.5 for e in hung_events)
+    assert all(h["seconds"] and h["seconds"] > 1.5 for h in data["hung"])
+
+
+def test_raising_workload_in_worker_processes_stops_early(dsn, plugin_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result, _ = _run(dsn, plugin_dir, "boom", out, "--duration", "60", "--workers", "2", "--processes", "2")
+    assert result.returncode == 1, result.stderr
+    data = json.loads(out.read_text())
+    assert data["status"] == "failed"
+    assert "every worker failed repeatedly" in data["message"] and "KeyError" in data["message"]
+    assert data["summary"]["elapsed_s"] < 30  # noticed during the run, not after the 60 s

@@ -157,3 +157,36 @@ def test_unit_and_empty_messages_read_as_what_was_expected():
         assert want in str(info.value)
     with pytest.raises(ConfigError, match=r"expected a size in B, kB, MB or GB \(unknown size unit 'xb'\)"):
         Option("s", "size", 1, "").convert("10XB")
+
+
+def test_run_settings_are_the_declared_options_typed_once():
+    import dataclasses
+    import typing
+
+    from stormdb_tui.config import RUN_OPTIONS, RunSettings
+
+    fields = {f.name: f for f in dataclasses.fields(RunSettings)}
+    assert list(fields) == [o.name for o in RUN_OPTIONS]  # one field per declaration, in the same order
+    assert all(f.default is dataclasses.MISSING for f in fields.values())  # defaults live in the declarations
+    defaults = RunSettings.parse({})
+    for option in RUN_OPTIONS:
+        assert getattr(defaults, option.name) == option.default, option.name
+    assert defaults.max_tries == 10 and defaults.processes == "auto" and defaults.driver == "auto"
+    hints = typing.get_type_hints(RunSettings)
+    for option in RUN_OPTIONS:  # a numeric declaration gets a numeric field
+        if option.type in ("int", "duration", "float"):
+            assert {int, float} & set(typing.get_args(hints[option.name]) or (hints[option.name],)), option.name
+    typed = RunSettings.parse({"workers": "16", "duration": "2m", "rate": 500, "processes": 3})
+    assert (typed.workers, typed.duration, typed.rate, typed.processes) == (16, 120.0, 500.0, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        typed.workers = 1  # type: ignore[misc]
+
+
+def test_run_settings_reject_bad_values_with_the_key():
+    from stormdb_tui.config import RunSettings
+
+    with pytest.raises(ConfigError) as info:
+        RunSettings.parse({"workers": 0})
+    assert "workers" in str(info.value)
+    cfg = parse_config("run:\n  workers: 3\n  warmup: 5s\n", "t.yaml")
+    assert cfg.settings().workers == 3 and cfg.settings().warmup == 5.0

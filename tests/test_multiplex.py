@@ -11,7 +11,7 @@ import sys
 import psycopg
 import pytest
 
-from stormdb_tui.config import build_config
+from stormdb_tui.config import RunSettings, build_config
 from stormdb_tui.engine import audit
 from stormdb_tui.engine.multiplex import auto_processes, choose_driver, resolve_processes
 from stormdb_tui.engine.plan import make_plan
@@ -101,6 +101,14 @@ def test_pipelines_and_aset(tables, tmp_path):
     assert _sum(tables) - before == 200
 
 
+@pytest.mark.parametrize("driver", ["threads", "multiplex"])
+def test_aset_with_the_simple_protocol(tables, tmp_path, driver):
+    text = "SELECT 7 AS a, 8 AS b \\aset x_\n\\if :x_a + :x_b <> 15\n  SELECT 1/0;\n\\endif\n"
+    report = _report(tables, tmp_path, text, transactions=50, options={"query_mode": "simple"}, driver=driver)
+    assert report["run"]["driver"] == driver
+    assert report["summary"]["errors"] == 0 and report["summary"]["transactions"] == 50
+
+
 def test_errors_by_sqlstate_under_the_label_and_the_connection_survives(tables, tmp_path):
     report = _report(tables, tmp_path, "\\set k random(1, 2)\nBEGIN;\nSELECT 1 / (:k - 1);\nEND;\n", transactions=200)
     errors = {e["sqlstate"]: e for e in report["errors"]}
@@ -172,21 +180,21 @@ def test_a_refused_connection_is_a_clear_failure(tables, tmp_path):
 def test_driver_choice_and_auto_processes():
     simple = make_plan(build_config({"workload": {"name": "simple"}}), dsn="host=/x", registry=discover()).workload
     tpcc = make_plan(build_config({"workload": {"name": "tpcc"}}), dsn="host=/x", registry=discover()).workload
-    assert choose_driver(simple, {"workers": 8}) == "multiplex"
-    assert choose_driver(simple, {"workers": 8, "driver": "threads"}) == "threads"
-    assert choose_driver(tpcc, {"workers": 8}) == "threads"
-    assert choose_driver(simple, {"workers": 8, "connections": 2}) == "threads"  # a shared pool waits on threads
+    assert choose_driver(simple, RunSettings.parse({"workers": 8})) == "multiplex"
+    assert choose_driver(simple, RunSettings.parse({"workers": 8, "driver": "threads"})) == "threads"
+    assert choose_driver(tpcc, RunSettings.parse({"workers": 8})) == "threads"
+    assert choose_driver(simple, RunSettings.parse({"workers": 8, "connections": 2})) == "threads"  # a shared pool waits on threads
     with pytest.raises(ConfigError, match="threaded driver"):
-        choose_driver(tpcc, {"workers": 8, "driver": "multiplex"})
+        choose_driver(tpcc, RunSettings.parse({"workers": 8, "driver": "multiplex"}))
     with pytest.raises(ConfigError, match="one connection per worker"):
-        choose_driver(simple, {"workers": 8, "connections": 2, "driver": "multiplex"})
+        choose_driver(simple, RunSettings.parse({"workers": 8, "connections": 2, "driver": "multiplex"}))
     assert auto_processes(32, "multiplex", cores=16) == 16
     assert auto_processes(8, "multiplex", cores=16) == 8
     assert auto_processes(8, "multiplex", cores=2) == 2
     assert auto_processes(8, "threads", cores=16) == 1
-    assert resolve_processes({"workers": 8, "processes": "auto"}, "multiplex", cores=4) == 4
-    assert resolve_processes({"workers": 8, "processes": 3}, "multiplex", cores=4) == 3
-    assert resolve_processes({"workers": 8}, "threads", cores=4) == 1
+    assert resolve_processes(RunSettings.parse({"workers": 8, "processes": "auto"}), "multiplex", cores=4) == 4
+    assert resolve_processes(RunSettings.parse({"workers": 8, "processes": 3}), "multiplex", cores=4) == 3
+    assert resolve_processes(RunSettings.parse({"workers": 8}), "threads", cores=4) == 1
     if hasattr(os, "sched_getaffinity"):
         assert auto_processes(64, "multiplex") == len(os.sched_getaffinity(0))
 

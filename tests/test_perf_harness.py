@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -133,24 +134,35 @@ def test_the_zipf_script_is_valid_pgbench_for_both_tools():
 
 
 def test_pairs_log_the_load_and_busy_pairs_do_not_count():
-    loads = iter([1.0, 5.0, 1.5, 1.2, 0.5, 1.9, 0.1])
+    # Others' load in cores: the load average (here 9, from our own previous run) is logged, never decides.
+    loads = iter([0.1, 1.5, 0.2, 0.05, 0.0, 0.25, 0.1])
     lines = []
-    pair_list = speed.pairs(7, _fake(100.0), _fake(80.0), "t", cores=2, load=lambda: next(loads), log=lines.append)
+    pair_list = speed.pairs(7, _fake(100.0), _fake(80.0), "t", cores=2, load=lambda: next(loads), log=lines.append,
+                            load_avg=lambda: 9.0)
     assert [p["quiet"] for p in pair_list] == [True, False, True, True, True, True, True]
-    assert sum("BUSY" in line for line in lines) == 1 and "load average 5.0 on 2 cores" in lines[1]
+    assert sum("BUSY" in line for line in lines) == 1 and "others use 1.50 of 2 cores" in lines[1]
+    assert "load average 9.00" in lines[0]
     cmp = speed.compare(pair_list, ("tps",), cores=2)
     assert cmp["refused"] is None and cmp["quiet_pairs"] == 6
     assert cmp["tps"]["ratio"] == pytest.approx(0.8)
 
 
 def test_a_busy_machine_gets_no_ratio():
-    loads = iter([7.0, 6.5, 1.0, 8.0, 7.7])
+    loads = iter([1.0, 0.5, 0.1, 2.0, 1.7])
     pair_list = speed.pairs(5, _fake(100.0), _fake(90.0), "t", cores=2, load=lambda: next(loads), log=lambda _: None)
     cmp = speed.compare(pair_list, ("tps", "cpu_ms_per_ktx"), cores=2)
-    assert cmp["refused"] and "only 1 of 5 pairs" in cmp["refused"] and cmp["load_max"] == 8.0
+    assert cmp["refused"] and "only 1 of 5 pairs" in cmp["refused"] and cmp["load_max"] == 2.0
     assert cmp["tps"]["ratio"] is None and cmp["tps"]["ours"] == 90.0  # medians still shown
     indicative = speed.compare(pair_list, ("tps",), cores=2, min_pairs=1, allow_busy=True)
     assert indicative["tps"]["ratio"] == pytest.approx(0.9) and indicative["busy_pairs_counted"] == 4
+
+
+def test_outside_load_reads_the_machine_and_settles():
+    value = speed.outside_load(0.2)
+    assert value is not None and 0.0 <= value <= (os.cpu_count() or 1) + 0.01
+    readings = iter([1.0, 0.6, 0.1, 3.0])
+    assert speed.settled_load(wait_s=30, measure=lambda: next(readings)) == 0.1  # waited for it to settle
+    assert speed.settled_load(wait_s=0, measure=lambda: 1.2) == 1.2  # gave up: the last reading decides
 
 
 def test_failed_runs_drop_their_pair():

@@ -179,7 +179,7 @@ def test_a_window_under_one_second_is_refused(loaded, duration):
 
 def test_children_confirm_their_workers_before_the_run_starts(loaded):
     plan = _simple_plan(loaded, workers=4, processes=2)
-    group = ProcessGroup(plan.workload, loaded, 4, plan.config.run, processes=2, seed=1)
+    group = ProcessGroup(plan.workload, loaded, 4, plan.config.settings(), processes=2, seed=1)
     group.open()
     try:
         group.measuring = True
@@ -232,7 +232,7 @@ def test_a_late_swap_reply_is_neither_shifted_nor_dropped(loaded, monkeypatch):
     from stormdb_tui.engine import processes
 
     plan = _simple_plan(loaded, workers=2, processes=2)
-    group = ProcessGroup(plan.workload, loaded, 2, plan.config.run, processes=2, seed=1)
+    group = ProcessGroup(plan.workload, loaded, 2, plan.config.settings(), processes=2, seed=1)
     group.open()
     counted = 0
     try:
@@ -300,7 +300,9 @@ def test_server_window_event_clock_and_partial_intervals(loaded):
     thread.join()
     s, pg = report["summary"], report["pg"]
     assert report["status"] == "completed"
-    assert pg["elapsed_s"] == pytest.approx(s["elapsed_s"], abs=0.6)
+    # The server's window ends once the pool has closed (a backend's last counters arrive as it
+    # exits), which takes a second or so on a busy machine; the 3 s warm-up leaking in would not fit.
+    assert s["elapsed_s"] - 0.6 <= pg["elapsed_s"] <= s["elapsed_s"] + 1.5
     # select-only: one commit a transaction. The warm-up's (as many again) are not in the window.
     assert pg["deltas"]["commits"] < 1.5 * s["transactions"]
     assert pg["per_transaction"]["transactions"] == s["transactions"]

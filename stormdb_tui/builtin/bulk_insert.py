@@ -87,7 +87,7 @@ class BulkInsert(Workload):
     )
     version = "1.0"
     schema = "bulk_insert"
-    operations = (
+    operations: tuple[str, ...] = (
         "insert_single",
         "insert_multi_10",
         "insert_multi_100",
@@ -193,13 +193,13 @@ class BulkInsert(Workload):
     def setup(self, conn: Any, progress: Any) -> None:
         """Only the schema: tables are per worker and recreated when a worker starts."""
         progress.phase("schema", 0)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(str(self.schema))))
 
-    def table(self, worker_id: int) -> sql.Composed:
-        return sql.Identifier(self.schema, f"w{worker_id}")
+    def table(self, worker_id: int) -> sql.Identifier:
+        return sql.Identifier(str(self.schema), f"w{worker_id}")
 
     def create_sql(self, worker_id: int) -> sql.Composed:
-        cols = [sql.SQL("id bigint" + (" PRIMARY KEY" if self.opts["primary_key"] else "") + " NOT NULL")]
+        cols: list[sql.Composable] = [sql.SQL("id bigint" + (" PRIMARY KEY" if self.opts["primary_key"] else "") + " NOT NULL")]
         cols += [
             sql.SQL("{} {}").format(sql.Identifier(f"c{i + 1}"), sql.SQL(COLUMN_TYPES[t][0]))
             for i, t in enumerate(self.column_types)
@@ -227,7 +227,7 @@ class BulkInsert(Workload):
     def _create_table(self, ctx: WorkerContext) -> None:
         conn = ctx.conn
         try:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(str(self.schema))))
         except (pg_errors.UniqueViolation, pg_errors.InsufficientPrivilege):
             pass  # another worker created it at the same instant, or it exists and we may not create
         table = self.table(ctx.worker_id)
@@ -352,7 +352,7 @@ class BulkInsert(Workload):
             mean = timing.get("mean") or 0.0
             busy[label] = float(stats.get("count") or 0) * float(mean)
         total_busy = sum(busy.values())
-        ranking = []
+        ranking: list[dict[str, Any]] = []
         for label, per_batch in self.rows_per_batch.items():
             stats = ops.get(label)
             if not stats or not stats.get("count"):

@@ -60,7 +60,7 @@ class ConnectionOverhead(Workload):
     )
     version = "1.0"
     schema = None
-    operations = LABELS
+    operations: tuple[str, ...] = LABELS
     options = (
         Option("query", "str", "SELECT 1", "the statement every transaction runs (keep it short)"),
         Option(

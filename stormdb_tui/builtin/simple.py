@@ -129,12 +129,12 @@ class SimpleWorkload(Workload):
             clients=int(self.run_settings.get("workers") or 1),
             stream=self.opts["random_stream"],
         )
-        self.schema_ident = sql.Identifier(self.schema).as_string()
+        self.schema_ident = sql.Identifier(str(self.schema)).as_string()
 
     # -- data --------------------------------------------------------------
 
-    def _ident(self, name: str) -> sql.Composed:
-        return sql.Identifier(self.schema, name)
+    def _ident(self, name: str) -> sql.Identifier:
+        return sql.Identifier(str(self.schema), name)
 
     def check(self, conn: psycopg.Connection) -> list[str]:
         if not self.uses_tables:
@@ -145,9 +145,11 @@ class SimpleWorkload(Workload):
         if not row or not row[0]:
             return [f"pgbench tables not found in schema {self.schema}: run with --setup"]
         for table in ("pgbench_accounts", "pgbench_tellers", "pgbench_history"):
-            if conn.execute("SELECT to_regclass(%s)", (self._ident(table).as_string(),)).fetchone()[0] is None:
+            found = conn.execute("SELECT to_regclass(%s)", (self._ident(table).as_string(),)).fetchone()
+            if found is None or found[0] is None:
                 return [f"{self.schema}.{table} is missing: run with --rebuild"]
-        branches = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident("pgbench_branches"))).fetchone()[0]
+        counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident("pgbench_branches"))).fetchone()
+        branches = counted[0] if counted else 0
         if branches != self.branches:
             return [
                 f"{self.schema} is loaded at scale {branches}, the run asks for scale {self.scale}: "
@@ -164,7 +166,7 @@ class SimpleWorkload(Workload):
         ff = self.opts["fillfactor"]
         progress.phase("tables", self.branches + self.tellers + self.accounts)
         with conn.transaction():
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(str(self.schema))))
             for table in ("pgbench_history", "pgbench_tellers", "pgbench_accounts", "pgbench_branches"):
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._ident(table)))
             conn.execute(

@@ -119,7 +119,7 @@ class LagProbe:
     def stop(self) -> None:
         self._stop.set()
 
-    def take(self) -> array:
+    def take(self) -> array[int]:
         lag, self.lag_us = self.lag_us, array("q")
         return lag
 

@@ -28,6 +28,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from stormdb_tui.engine.audit import ClientTally
+from stormdb_tui.report.model import OperationFigures
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
@@ -185,6 +186,47 @@ class IntervalPart:
     client: list[dict[str, Any]] = field(default_factory=list)
     """One record per client process: its CPU, run-queue wait and lag (see engine.audit)."""
 
+    def merge(self, other: IntervalPart) -> IntervalPart:
+        """Add ``other`` into this part (histograms added, counts summed) and return this part.
+
+        The one way interval parts combine: a thread group folding its
+        workers, a process group adding its children, the aggregator adding
+        the groups of one interval. ``other`` must not be used afterwards:
+        its histograms may now belong to this part.
+        """
+        for mine, theirs in (
+            (self.hists, other.hists),
+            (self.svc_hists, other.svc_hists),
+            (self.lag_hists, other.lag_hists),
+            (self.wait_hists, other.wait_hists),
+        ):
+            for label, hist in theirs.items():
+                if label in mine:
+                    mine[label].add(hist)
+                else:
+                    mine[label] = hist
+        for key, kind in other.errors.items():
+            known = self.errors.get(key)
+            if known is None:
+                self.errors[key] = ErrorKind(kind.label, kind.sqlstate, kind.count, kind.first_message)
+            else:
+                known.count += kind.count
+        for wid, (count, errs) in other.worker_counts.items():
+            prev = self.worker_counts.get(wid, (0, 0))
+            self.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
+        for name, value in other.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        self.client.extend(other.client)
+        return self
+
+    @classmethod
+    def merged(cls, parts: Iterable[IntervalPart]) -> IntervalPart:
+        """One part holding all of ``parts`` (which are consumed)."""
+        total = cls()
+        for part in parts:
+            total.merge(part)
+        return total
+
     def encode(self) -> dict[str, Any]:
         return {
             "client": self.client,
@@ -264,18 +306,6 @@ class IntervalSample:
 
 
 @dataclass(frozen=True)
-class LabelStats:
-    """Cumulative figures for one operation label (or ``"*"`` for all)."""
-
-    label: str
-    count: int
-    errors: int
-    tps: float
-    latency_ms: Mapping[str, float | None]
-    service_ms: Mapping[str, float | None] | None = None
-
-
-@dataclass(frozen=True)
 class RunSnapshot:
     """An immutable view of a run for the UI and progress lines; replaced, never mutated."""
 
@@ -292,8 +322,8 @@ class RunSnapshot:
     tps: float
     qps: float
     intervals: tuple[IntervalSample, ...]
-    labels: tuple[LabelStats, ...]
-    overall: LabelStats | None
+    labels: tuple[OperationFigures, ...]
+    overall: OperationFigures | None
     error_kinds: tuple[ErrorKind, ...]
     worker_counts: Mapping[int, tuple[int, int]]
     pg: Mapping[str, Any] | None
@@ -339,47 +369,42 @@ class Aggregator:
     def add(self, parts: list[IntervalPart], t_s: float, duration_s: float, pg: Mapping[str, Any] | None = None) -> IntervalSample:
         """Merge one interval's parts; returns the new sample (also appended to the series)."""
         interval_all = new_histogram()
-        label_hists: dict[str, HdrHistogram] = {}
         label_errs: dict[str, int] = {}
         counters = dict.fromkeys(COUNTER_NAMES, 0)
         errors = 0
-        client = self.client.add([r for part in parts for r in part.client], duration_s)
+        part = IntervalPart.merged(parts)
+        client = self.client.add(part.client, duration_s)
+        label_hists = part.hists
         svc_all = new_histogram()
         lag_all = new_histogram()
         wait_all = new_histogram()
-        for part in parts:
-            for label, hist in part.hists.items():
-                if label in label_hists:
-                    label_hists[label].add(hist)
-                else:
-                    label_hists[label] = hist
-            for label, hist in part.svc_hists.items():
-                if label not in self.cum_svc:
-                    self.cum_svc[label] = new_histogram()
-                self.cum_svc[label].add(hist)
-                svc_all.add(hist)
-            for hist in part.lag_hists.values():
-                lag_all.add(hist)
-            for hist in part.wait_hists.values():
-                wait_all.add(hist)
-            for key, kind in part.errors.items():
-                if kind.label == CONNECTION_LABEL:  # not a transaction: kept as a kind, not an operation's error
-                    counters["reconnect_failures"] += kind.count
-                else:
-                    errors += kind.count
-                    label_errs[kind.label] = label_errs.get(kind.label, 0) + kind.count
-                known = self.errors.get(key)
-                if known is None:
-                    self.errors[key] = ErrorKind(kind.label, kind.sqlstate, kind.count, kind.first_message)
-                else:
-                    known.count += kind.count
-            for name, value in part.counters.items():
-                if name != "reconnect_failures":  # counted from the error kinds above
-                    counters[name] = counters.get(name, 0) + value
-            for wid, (count, errs) in part.worker_counts.items():
-                totals = self.worker_totals.setdefault(wid, [0, 0])
-                totals[0] += count
-                totals[1] += errs
+        for label, hist in part.svc_hists.items():
+            if label not in self.cum_svc:
+                self.cum_svc[label] = new_histogram()
+            self.cum_svc[label].add(hist)
+            svc_all.add(hist)
+        for hist in part.lag_hists.values():
+            lag_all.add(hist)
+        for hist in part.wait_hists.values():
+            wait_all.add(hist)
+        for key, kind in part.errors.items():
+            if kind.label == CONNECTION_LABEL:  # not a transaction: kept as a kind, not an operation's error
+                counters["reconnect_failures"] += kind.count
+            else:
+                errors += kind.count
+                label_errs[kind.label] = label_errs.get(kind.label, 0) + kind.count
+            known = self.errors.get(key)
+            if known is None:
+                self.errors[key] = ErrorKind(kind.label, kind.sqlstate, kind.count, kind.first_message)
+            else:
+                known.count += kind.count
+        for name, value in part.counters.items():
+            if name != "reconnect_failures":  # counted from the error kinds above
+                counters[name] = counters.get(name, 0) + value
+        for wid, (count, errs) in part.worker_counts.items():
+            totals = self.worker_totals.setdefault(wid, [0, 0])
+            totals[0] += count
+            totals[1] += errs
         labels: dict[str, dict[str, Any]] = {}
         count = 0
         for label, hist in label_hists.items():
@@ -451,7 +476,7 @@ class Aggregator:
             "pool_wait_ms": latency_summary(self.cum_wait, self.percentiles) if self.cum_wait.get_total_count() else None,
         }
 
-    def label_stats(self, elapsed_s: float) -> tuple[tuple[LabelStats, ...], LabelStats]:
+    def label_stats(self, elapsed_s: float) -> tuple[tuple[OperationFigures, ...], OperationFigures]:
         """Cumulative per-label and overall statistics over the measured window."""
         stats = []
         names = sorted(set(self.cum) | set(self.label_errors))
@@ -460,18 +485,17 @@ class Aggregator:
             n = hist.get_total_count() if hist is not None else 0
             svc = self.cum_svc.get(label)
             stats.append(
-                LabelStats(
-                    label,
+                OperationFigures(
                     n,
                     self.label_errors.get(label, 0),
                     n / elapsed_s if elapsed_s > 0 else 0.0,
                     latency_summary(hist, self.percentiles),
                     latency_summary(svc, self.percentiles) if svc is not None else None,
+                    label=label,
                 )
             )
         n_all = self.cum_all.get_total_count()
-        overall = LabelStats(
-            "*",
+        overall = OperationFigures(
             n_all,
             self.error_count,
             n_all / elapsed_s if elapsed_s > 0 else 0.0,

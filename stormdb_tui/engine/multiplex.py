@@ -29,18 +29,20 @@ from __future__ import annotations
 import heapq
 import os
 import random
+import select
 import selectors
 import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
+from stormdb_tui.config import RunSettings
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
 from stormdb_tui.engine.audit import ClientMeter
 from stormdb_tui.engine.metrics import (
@@ -80,6 +82,79 @@ _POLL_FAILED = pq.PollingStatus.FAILED
 _POLL_READING = pq.PollingStatus.READING
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
+
+
+class _Poller:
+    """Readiness of many sockets at once: ``select.epoll`` itself where there is one.
+
+    ``selectors.EpollSelector`` wraps every wake-up in Python (a key object
+    per ready socket, a dictionary lookup, a mask translation); this loop
+    wakes once or more per round trip, so it asks epoll directly and maps
+    descriptors to slots itself. Elsewhere (macOS) the selectors module does it.
+    """
+
+    def __init__(self) -> None:
+        self.slots: dict[int, Any] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._sel = None if self._epoll is not None else selectors.DefaultSelector()
+
+    @staticmethod
+    def _mask(events: int) -> int:
+        return (select.EPOLLIN if events & _READ else 0) | (select.EPOLLOUT if events & _WRITE else 0)
+
+    def register(self, fd: int, events: int, slot: Any) -> None:
+        self.slots[fd] = slot
+        if self._epoll is not None:
+            self._epoll.register(fd, self._mask(events))
+        else:
+            assert self._sel is not None
+            self._sel.register(fd, events, slot)
+
+    def modify(self, fd: int, events: int, slot: Any) -> None:
+        self.slots[fd] = slot
+        if self._epoll is not None:
+            self._epoll.modify(fd, self._mask(events))
+        else:
+            assert self._sel is not None
+            self._sel.modify(fd, events, slot)
+
+    def unregister(self, fd: int) -> None:
+        self.slots.pop(fd, None)
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            assert self._sel is not None
+            self._sel.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[Any, int]]:
+        """(slot, _READ/_WRITE mask) for each ready socket; an error or hang-up counts as both,
+        as the selectors module reports it, so the slot's next call sees the failure."""
+        if self._epoll is None:
+            assert self._sel is not None
+            return [(key.data, mask) for key, mask in self._sel.select(timeout)]
+        slots = self.slots
+        out = []
+        for fd, ev in self._epoll.poll(timeout):
+            slot = slots.get(fd)
+            if slot is None:
+                continue
+            mask = 0
+            if ev & _EPOLL_READ:
+                mask |= _READ
+            if ev & _EPOLL_WRITE:
+                mask |= _WRITE
+            out.append((slot, mask))
+        return out
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        elif self._sel is not None:
+            self._sel.close()
+
+
+_EPOLL_READ = (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
+_EPOLL_WRITE = (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
 _SQLSTATE = pq.DiagnosticField.SQLSTATE
 
 
@@ -91,7 +166,7 @@ def offers_program(workload: Workload) -> bool:
         return False
 
 
-def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
+def choose_driver(workload: Workload, settings: RunSettings) -> str:
     """``threads`` or ``multiplex`` for this workload and run section; a ConfigError when impossible.
 
     ``auto`` takes the multiplexed driver whenever the workload offers a
@@ -99,12 +174,12 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
     (workers waiting for a pooled connection per transaction is a threaded
     model: an event loop owns one connection per client).
     """
-    wanted = str(run.get("driver") or "auto")
-    shared_pool = run.get("connections") is not None and int(run["connections"]) < int(run.get("workers") or 1)
+    wanted = settings.driver
+    shared_pool = settings.connections is not None and settings.connections < settings.workers
     declarative = offers_program(workload)
     threadable = type(workload).transaction is not Workload.transaction
     # run.ramp starts threads one by one; the event loop has no ramp yet.
-    ramped = bool(run.get("ramp")) and threadable
+    ramped = bool(settings.ramp) and threadable
     if wanted == "threads" or (wanted == "auto" and (shared_pool or not declarative or ramped)):
         if not threadable:
             raise ConfigError(
@@ -123,7 +198,7 @@ def choose_driver(workload: Workload, run: Mapping[str, Any]) -> str:
             raise ConfigError(
                 "the multiplexed driver keeps one connection per worker",
                 path="run.connections", expected="no connections setting with driver: multiplex",
-                found=run.get("connections"),
+                found=settings.connections,
             )
         return "multiplex"
     return "multiplex"
@@ -152,11 +227,10 @@ def auto_processes(workers: int, driver: str, cores: int | None = None) -> int:
     return max(1, min(int(workers), cores))
 
 
-def resolve_processes(run: Mapping[str, Any], driver: str, cores: int | None = None) -> int:
-    value = run.get("processes")
-    if value in (None, "auto"):
-        return auto_processes(int(run.get("workers") or 1), driver, cores)
-    return int(value)
+def resolve_processes(settings: RunSettings, driver: str, cores: int | None = None) -> int:
+    if settings.processes == "auto":
+        return auto_processes(settings.workers, driver, cores)
+    return settings.processes
 
 
 class _Slot:
@@ -235,7 +309,7 @@ class MultiplexGroup:
         workload: Workload,
         conninfo: str,
         worker_ids: Sequence[int],
-        run: Mapping[str, Any],
+        settings: RunSettings,
         *,
         total_workers: int,
         seed: int,
@@ -252,25 +326,27 @@ class MultiplexGroup:
         self.session_sql = [s.encode() for s in workload.session_sql()]
         self.total_workers = total_workers
         self.seed = seed
-        self.think_ns = int(float(run.get("think_time") or 0.0) * 1e9)
-        self.rate = run.get("rate")
-        self.arrival = run.get("arrival", "poisson")
-        latency_limit = run.get("latency_limit")
-        self.limit_ns = int(float(latency_limit) * 1e9) if latency_limit else 0
-        self.max_tries = int(run.get("max_tries") or 1)
-        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.think_ns = int(settings.think_time * 1e9)
+        self.rate = settings.rate
+        self.arrival = settings.arrival
+        self.limit_ns = int(settings.latency_limit * 1e9) if settings.latency_limit else 0
+        self.max_tries = settings.max_tries
+        self.connect_timeout = settings.connect_timeout
         self.stopping = False
         self.measuring = False
         self.fatal_errors: list[str] = []
+        self.crashed: list[str] = []
+        self.abandoned: list[tuple[int, str]] = []
+        self.stop_margin_s = 0.0
         n = len(worker_ids)
         self.pool_size = n
-        quotas = _split(run.get("transactions"), n)
+        quotas = _split(settings.transactions, n)
         self.workers: list[_Slot] = []
         for wid, quota in zip(worker_ids, quotas, strict=True):
             rng = random.Random(seed * 1_000_003 + wid)  # the seeds threaded workers use
             client = program.client(wid, program.client_rng(wid, rng))
             self.workers.append(_Slot(wid, quota, rng, client))
-        self.sel = selectors.EpollSelector() if hasattr(selectors, "EpollSelector") else selectors.DefaultSelector()
+        self.sel = _Poller()
         self.timers: list[tuple[int, int, Any, int, int]] = []
         self._seq = 0
         self.ready: deque[_Slot] = deque()
@@ -327,6 +403,19 @@ class MultiplexGroup:
         if self.thread.ident is not None:
             self.thread.join(timeout)
         return not self.thread.is_alive()
+
+    def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
+        """(slot id, transaction, seconds) for every client waiting on one transaction longer than ``limit_s``."""
+        now = time.perf_counter_ns()
+        return [
+            (slot.id, slot.label or "transaction", (now - slot.t0) / 1e9)
+            for slot in self.workers
+            if slot.in_tx and not slot.done and slot.t0 and (now - slot.t0) / 1e9 > limit_s
+        ]
+
+    def failing(self) -> str | None:
+        """Never: a program has no workload code of its own that could keep raising."""
+        return None
 
     def abandon(self) -> list[tuple[int, str]]:
         """Give up on the slots still inside a transaction after the stop grace; (slot id, call) each.
@@ -403,8 +492,7 @@ class MultiplexGroup:
                 nxt = min(nxt, self.next_arrival)
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
-        for key, mask in self.sel.select(timeout):
-            slot = key.data
+        for slot, mask in self.sel.poll(timeout):
             if mask & _WRITE:
                 self._writable(slot)
             if mask & _READ and slot.pg is not None:
@@ -491,6 +579,7 @@ class MultiplexGroup:
                 action = client.advance()
                 if action == C.SEND:
                     cmd = client.cmd
+                    assert cmd is not None
                     slot.sent += 1
                     if client.in_pipeline:
                         if mode == "prepared":
@@ -592,6 +681,7 @@ class MultiplexGroup:
                         self._failed(slot)
                     else:
                         cmd = slot.client.cmd
+                        assert cmd is not None
                         if cmd.store == "gset" and slot.last_res is not None:
                             self._store(slot, cmd, slot.last_res)
                         if slot.failure is not None:
@@ -600,6 +690,7 @@ class MultiplexGroup:
                             self._step(slot)
                 elif res.status in _OK:
                     cmd = slot.client.cmd
+                    assert cmd is not None
                     if cmd.store == "aset":
                         self._store(slot, cmd, res)
                     elif cmd.store is not None:

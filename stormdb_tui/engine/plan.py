@@ -191,7 +191,7 @@ def make_plan(
     from stormdb_tui.engine.multiplex import choose_driver
 
     try:
-        choose_driver(workload, cfg.run)  # driver: multiplex on a Python workload is a usage error
+        choose_driver(workload, cfg.settings())  # driver: multiplex on a Python workload is a usage error
     except ConfigError as exc:
         if cfg.source and not exc.file:
             raise exc.located(cfg.source, cfg.lines.get(exc.path or "")) from None

@@ -28,12 +28,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from stormdb_tui.config import RunSettings
 from stormdb_tui.engine.metrics import IntervalPart
-from stormdb_tui.engine.workers import WorkerGroup, _merge_part, _split
+from stormdb_tui.engine.workers import WorkerGroup, _split
 from stormdb_tui.errors import DatabaseError
 from stormdb_tui.workload import Workload
 
@@ -69,7 +71,8 @@ def build_workload(spec: Mapping[str, Any]) -> Workload:
     obj: Any = module
     for part in spec["qualname"].split("."):
         obj = getattr(obj, part)
-    return obj(spec["options"], spec["run"])
+    workload: Workload = obj(spec["options"], spec["run"])
+    return workload
 
 
 def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
@@ -93,7 +96,7 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
             workload,
             spec["conninfo"],
             spec["worker_ids"],
-            spec["run"],
+            spec["settings"],
             total_workers=spec["total_workers"],
             seed=spec["seed"],
             connections=spec["connections"],
@@ -104,6 +107,7 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
         return
     pipe.send(("ready", 0, group.pool_size))
     reported = 0
+    limit_s = spec["settings"].transaction_timeout
     while True:
         try:
             seq, op, arg = pipe.recv()
@@ -122,7 +126,9 @@ def _child_main(pipe: Connection, spec: Mapping[str, Any], alive: Any) -> None:
             group.measuring = arg
         elif op == "swap":
             part = group.swap(measuring=arg)
-            pipe.send(("part", seq, part.encode(), group.fatal_errors[reported:]))
+            # What the parent's sampler watches each interval, as it would in one process.
+            watch = {"busy": group.busy(limit_s), "failing": group.failing()}
+            pipe.send(("part", seq, part.encode(), group.fatal_errors[reported:], watch))
             reported = len(group.fatal_errors)
         elif op == "stop":
             group.stop()
@@ -157,6 +163,9 @@ class _Child:
         self.seq = 0
         self.late_parts: list[tuple[Any, ...]] = []
         """Swap replies that arrived after their request timed out, merged into the next interval."""
+        self.busy: list[tuple[int, str, float]] = []
+        """The child's workers inside one call past run.transaction_timeout, as of its last interval."""
+        self.failing: str | None = None
 
     @property
     def name(self) -> str:
@@ -213,7 +222,7 @@ class ProcessGroup:
         workload: Workload,
         conninfo: str,
         workers: int,
-        run: Mapping[str, Any],
+        settings: RunSettings,
         *,
         processes: int,
         seed: int,
@@ -225,7 +234,7 @@ class ProcessGroup:
         self.crashed: list[str] = []
         self.abandoned: list[tuple[int, str]] = []
         """(worker id, call) the children gave up on after run.stop_grace."""
-        self.stop_grace = float(run.get("stop_grace") or 10.0)
+        self.stop_grace = settings.stop_grace
         self.stop_margin_s = 3.0
         """How much longer than the grace a child may take: its own abandon and join."""
         processes = max(1, min(processes, workers))
@@ -238,9 +247,9 @@ class ProcessGroup:
         self.stopping = False
         self._measuring = False
         self._stats: list[dict[str, Any]] = []
-        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
-        self.warmup = float(run.get("warmup") or 0.0)
-        per_worker = _split(run.get("transactions"), workers)  # the same shares as in one process
+        self.connect_timeout = settings.connect_timeout
+        self.warmup = settings.warmup
+        per_worker = _split(settings.transactions, workers)  # the same shares as in one process
         mp = multiprocessing.get_context("spawn")
         with _real_stdio():  # shared values start multiprocessing's resource tracker
             from multiprocessing import resource_tracker
@@ -251,14 +260,14 @@ class ProcessGroup:
         for index, size in enumerate(sizes):
             ids = list(range(start, start + size))
             start += size
-            child_run = dict(run)
-            if run.get("transactions") is not None:
-                child_run["transactions"] = sum(per_worker[i] or 0 for i in ids)
+            child_settings = settings
+            if settings.transactions is not None:
+                child_settings = replace(settings, transactions=sum(per_worker[i] or 0 for i in ids))
             spec = {
                 "workload": workload_spec(workload),
                 "conninfo": conninfo,
                 "worker_ids": ids,
-                "run": child_run,
+                "settings": child_settings,
                 "total_workers": workers,
                 "seed": seed,
                 "connections": None if connections is None else shares[index],
@@ -334,9 +343,10 @@ class ProcessGroup:
             for late in replies:
                 part = IntervalPart.decode(late[2])
                 self.fatal_errors.extend(late[3])
-                _merge_part(merged, part)
-                for name, value in part.counters.items():
-                    merged.counters[name] = merged.counters.get(name, 0) + value
+                if len(late) > 4:
+                    child.busy = [(int(w), str(c), float(s)) for w, c, s in late[4]["busy"]]
+                    child.failing = late[4]["failing"]
+                merged.merge(part)
         return merged
 
     def alive(self) -> int:
@@ -350,6 +360,28 @@ class ProcessGroup:
                 return 0
             total += child.alive.value
         return total
+
+    def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
+        """The children's workers inside one call for longer than ``limit_s`` at their last interval."""
+        return [entry for child in self.children if not child.dead for entry in child.busy if entry[2] > limit_s]
+
+    def failing(self) -> str | None:
+        """A child's workload exception when every live child's workers all keep failing."""
+        live = [child for child in self.children if not child.dead]
+        if live and all(child.failing for child in live):
+            return live[0].failing
+        return None
+
+    def abandon(self) -> list[tuple[int, str]]:
+        """Give up on children that did not confirm their stop in time: end them; their workers each."""
+        left: list[tuple[int, str]] = []
+        for child in self.children:
+            if child.dead or child.stopped or child.process.pid is None:
+                continue
+            left.extend((wid, "a worker process that did not stop") for wid in child.worker_ids)
+            child.dead = True  # ended on purpose: named as abandoned, not reported as a crash
+            child.process.terminate()
+        return left
 
     def stop(self) -> None:
         self.stopping = True
@@ -368,16 +400,18 @@ class ProcessGroup:
     def close(self) -> None:
         """Collect per-worker figures, let every child close its pool, and reap it."""
         stats: list[dict[str, Any]] = []
-        for child in self.children:
-            if child.process.pid is None:
-                continue
-            seq = self._send(child, ("close", None))
+        # Every child closes and exits at once: one after the other, a busy machine took
+        # over a second per child, which the server's window (it ends after the close) counted.
+        asked = [(c, self._send(c, ("close", None))) for c in self.children if c.process.pid is not None]
+        for child, seq in asked:
             if seq is not None:
                 reply = self._recv(child, self.reply_timeout, "closed", seq)
                 if reply is not None and reply[0] == "closed":
                     stats.extend(reply[2])
                     self.fatal_errors.extend(reply[3])
-            child.process.join(5)
+        deadline = time.monotonic() + 5
+        for child, _ in asked:
+            child.process.join(max(deadline - time.monotonic(), 0.1))
             if child.process.is_alive():
                 child.process.terminate()
                 child.process.join(2)
@@ -423,7 +457,7 @@ class ProcessGroup:
         deadline = time.monotonic() + timeout
         try:
             while child.pipe.poll(max(deadline - time.monotonic(), 0)):
-                reply = child.pipe.recv()
+                reply: tuple[Any, ...] = child.pipe.recv()
                 if reply[0] == "error" or (reply[0] == expect and reply[1] == seq):
                     return reply
                 if reply[0] == "part":

@@ -29,13 +29,14 @@ from stormdb_tui.engine.metrics import (
     Aggregator,
     IntervalPart,
     IntervalSample,
-    LabelStats,
     RunSnapshot,
     latency_histogram,
 )
 from stormdb_tui.engine.plan import RunPlan
+from stormdb_tui.engine.pool import WorkerPool
+from stormdb_tui.engine.states import Model, Phase, Status
 from stormdb_tui.errors import DatabaseError, WorkloadError
-from stormdb_tui.report.model import ErrorFigures, OperationFigures, Report, RunResult, build_report
+from stormdb_tui.report.model import ErrorFigures, Report, RunResult, build_report
 from stormdb_tui.workload import Progress, SetupProgress
 
 MONITOR_STOP_S = 5.0
@@ -60,14 +61,14 @@ class Runner:
         self.workload = plan.workload
         self.on_interval = on_interval
         self.on_phase = on_phase
-        run = self.cfg.run
-        self.workers = int(run["workers"])
+        self.settings = settings = self.cfg.settings()
+        self.workers = settings.workers
         self.interval = float(self.cfg.metrics["interval"])
-        self.duration = None if run.get("transactions") else float(run["duration"])
-        self.warmup = float(run.get("warmup") or 0.0)
-        self.seed = run["seed"] if run.get("seed") is not None else random.SystemRandom().randrange(1, 2**31)
-        self.status = "pending"
-        self.phase = "idle"
+        self.duration = None if settings.transactions else settings.duration
+        self.warmup = settings.warmup
+        self.seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(1, 2**31)
+        self.status = Status.PENDING
+        self.phase = Phase.IDLE
         self.message = ""
         self._stop = threading.Event()
         self._abort = False
@@ -80,9 +81,9 @@ class Runner:
         self.started_at: datetime | None = None
         self.ended_at: datetime | None = None
         self.report: Report | None = None
-        self.group: Any = None
-        self.transaction_timeout = float(run.get("transaction_timeout") or 60.0)
-        self.stop_grace = float(run.get("stop_grace") or 10.0)
+        self.group: WorkerPool | None = None
+        self.transaction_timeout = settings.transaction_timeout
+        self.stop_grace = settings.stop_grace
         self.hung: dict[int, dict[str, Any]] = {}
         """Worker id -> what it was inside and for how long, for calls past run.transaction_timeout."""
         self.driver = "threads"
@@ -101,7 +102,7 @@ class Runner:
             self.progress.cancelled = True
         self._stop.set()
 
-    def _set_phase(self, phase: str, message: str = "") -> None:
+    def _set_phase(self, phase: Phase, message: str = "") -> None:
         self.phase = phase
         self.message = message
         if self.on_phase is not None:
@@ -110,7 +111,7 @@ class Runner:
     # -- preparation -----------------------------------------------------------
 
     def connect_admin(self) -> psycopg.Connection:
-        timeout = max(int(self.cfg.run["connect_timeout"]), 1)
+        timeout = max(int(self.settings.connect_timeout), 1)
         return db.connect(self.plan.target.conninfo, role="admin", connect_timeout=timeout)
 
     def prepare(self, progress_callback: Callable[[SetupProgress], None] | None = None) -> list[str]:
@@ -119,7 +120,7 @@ class Runner:
         Returns notes for the user (what was loaded and why). Raises
         :class:`WorkloadError` for problems a load cannot fix.
         """
-        self._set_phase("connecting", self.plan.target.description or self.plan.target.redacted)
+        self._set_phase(Phase.CONNECTING, self.plan.target.description or self.plan.target.redacted)
         notes: list[str] = []
         with self.connect_admin() as conn:
             self.server = db.server_info(conn)
@@ -130,7 +131,7 @@ class Runner:
                     f"this server is {self.server['version_num']}"
                 )
             if self.plan.rebuild:
-                self._set_phase("setup", f"dropping {wl.name}'s own objects")
+                self._set_phase(Phase.SETUP, f"dropping {wl.name}'s own objects")
                 wl.drop(conn)
                 notes.append(f"dropped the objects owned by {wl.name}")
             load = self.plan.setup or self.plan.rebuild
@@ -141,12 +142,12 @@ class Runner:
                     detail = problems[0].split(": run with --setup")[0]
                     why = f"{wl.name} has no data here yet ({detail}): loading it now, then the run starts"
                     notes.append(why)
-                    self._set_phase("setup", why)
+                    self._set_phase(Phase.SETUP, why)
                     load = True
                 elif problems:
                     raise WorkloadError(f"{wl.name}: " + "; ".join(problems))
             if load:
-                self._set_phase("setup", f"loading {wl.name}")
+                self._set_phase(Phase.SETUP, f"loading {wl.name}")
                 self.progress = Progress(progress_callback)
                 wl.setup(conn, self.progress)
                 self.setup_result = self.progress.finish()
@@ -167,14 +168,15 @@ class Runner:
         from stormdb_tui.engine.workers import WorkerGroup
 
         self.started_at = datetime.now(timezone.utc)
-        self.status = "running"
+        self.status = Status.RUNNING
         monitor = self._start_monitor()
         self.monitoring = monitor is not None
-        run = self.cfg.run
+        settings = self.settings
         self.workload.run_settings.setdefault("conninfo", self.plan.target.conninfo)
         self.workload.run_settings.setdefault("duration", self.duration)
-        self.driver = choose_driver(self.workload, run)
-        processes = self.processes = min(resolve_processes(run, self.driver), self.workers)
+        self.driver = choose_driver(self.workload, settings)
+        processes = self.processes = min(resolve_processes(settings, self.driver), self.workers)
+        group: WorkerPool
         if processes > 1 or self.plan.isolate_workers:
             from stormdb_tui.engine.processes import ProcessGroup
 
@@ -182,10 +184,10 @@ class Runner:
                 self.workload,
                 self.plan.target.conninfo,
                 self.workers,
-                run,
+                settings,
                 processes=processes,
                 seed=self.seed,
-                connections=run.get("connections"),
+                connections=settings.connections,
                 quiet=self.plan.isolate_workers,
                 driver=self.driver,
             )
@@ -194,7 +196,7 @@ class Runner:
                 self.workload,
                 self.plan.target.conninfo,
                 list(range(self.workers)),
-                run,
+                settings,
                 total_workers=self.workers,
                 seed=self.seed,
             )
@@ -203,17 +205,17 @@ class Runner:
                 self.workload,
                 self.plan.target.conninfo,
                 list(range(self.workers)),
-                run,
+                settings,
                 total_workers=self.workers,
                 seed=self.seed,
-                connections=run.get("connections"),
+                connections=settings.connections,
             )
         self.group = group
         measure_start = t_last = time.monotonic()
         failure: str | None = None
         window_conn = None
         try:
-            self._set_phase("starting", f"opening {group.pool_size} connections")
+            self._set_phase(Phase.STARTING, f"opening {group.pool_size} connections")
             group.open()
             window_conn = self._window_connection()
             if not self.warmup:
@@ -225,7 +227,7 @@ class Runner:
             self.aggregator.origin = measure_start
             group.start()
             if self.warmup:
-                self._set_phase("warmup", f"warming up for {self.warmup:g}s")
+                self._set_phase(Phase.WARMUP, f"warming up for {self.warmup:g}s")
                 self._warm(measure_start)
                 self._count_unmeasured(group.swap(measuring=False))
                 if self._stop.is_set():
@@ -235,7 +237,7 @@ class Runner:
                 measure_start = t_last = time.monotonic()
                 self.aggregator.origin = measure_start
                 group.measuring = True
-            self._set_phase("measuring", "")
+            self._set_phase(Phase.MEASURING, "")
             deadline = measure_start + self.duration if self.duration is not None else None
             next_tick = measure_start + self.interval
             while True:
@@ -256,7 +258,7 @@ class Runner:
                     while next_tick <= now:
                         next_tick += self.interval
                     self._watch_hung(group, now - measure_start)
-                    broken = group.failing() if hasattr(group, "failing") else None
+                    broken = group.failing()
                     if broken:
                         failure = f"stopped early: every worker failed repeatedly in the workload's code: {broken}"
                         break
@@ -267,7 +269,7 @@ class Runner:
         except Exception as exc:
             failure = f"{type(exc).__name__}: {db.first_line(exc)}"
         finally:
-            self._set_phase("stopping", "finishing in-flight transactions")
+            self._set_phase(Phase.STOPPING, "finishing in-flight transactions")
             group.stop()
             abandoned = self._join_or_abandon(group, measure_start)
             end = time.monotonic()
@@ -281,7 +283,7 @@ class Runner:
         elapsed = max(end - measure_start, 0.0) if group.measuring else 0.0
         if group.fatal_errors and failure is None and self.aggregator.transactions == 0:
             failure = group.fatal_errors[0]
-        crashed = getattr(group, "crashed", None)  # a worker process that died fails the run, loudly
+        crashed = group.crashed  # a worker process that died fails the run, loudly
         if crashed and failure is None:
             failure = crashed[0]
             self.plan.notes.extend(crashed[1:])
@@ -297,28 +299,27 @@ class Runner:
         if failure is None and not self.stop_reason:
             failure = self._verdict()
         if failure is not None:
-            self.status = "failed"
+            self.status = Status.FAILED
             self.message = failure
         elif self.stop_reason and not group.measuring:
-            self.status = "interrupted"
+            self.status = Status.INTERRUPTED
             self.message = f"stopped during the warm-up ({self.stop_reason}): nothing was measured"
         elif self.stop_reason:
-            self.status = "interrupted"
+            self.status = Status.INTERRUPTED
             self.message = f"stopped early: {self.stop_reason}"
         else:
-            self.status = "completed"
+            self.status = Status.COMPLETED
+        # After the pool has closed: a backend's last counters reach the statistics as it exits.
         pg = self._stop_monitor(monitor, elapsed)
         workload_extra = self._workload_finish()
         self.ended_at = datetime.now(timezone.utc)
         self.snapshot = self._make_snapshot(elapsed)
         self.report = build_report(self.result(elapsed, pg, workload_extra))
-        self._set_phase("done", self.status)
+        self._set_phase(Phase.DONE, self.status)
         return self.report
 
-    def _watch_hung(self, group: Any, t_s: float) -> None:
+    def _watch_hung(self, group: WorkerPool, t_s: float) -> None:
         """Report each call that has run past run.transaction_timeout, once per worker."""
-        if not hasattr(group, "busy"):
-            return
         for wid, inside, seconds in group.busy(self.transaction_timeout):
             entry = self.hung.get(wid)
             if entry is None:
@@ -329,11 +330,11 @@ class Runner:
             else:
                 entry["seconds"] = round(seconds, 1)
 
-    def _join_or_abandon(self, group: Any, measure_start: float) -> str | None:
+    def _join_or_abandon(self, group: WorkerPool, measure_start: float) -> str | None:
         """Wait up to run.stop_grace for in-flight calls; name and abandon the workers still inside one."""
-        joined = group.join(timeout=self.stop_grace + getattr(group, "stop_margin_s", 0.0))
-        left = list(getattr(group, "abandoned", ()))  # worker processes give up on their own workers
-        if not joined and hasattr(group, "abandon"):
+        joined = group.join(timeout=self.stop_grace + group.stop_margin_s)
+        left = list(group.abandoned)  # worker processes give up on their own workers
+        if not joined:
             left += group.abandon()
             self._watch_hung(group, time.monotonic() - measure_start)
             group.join(timeout=2.0)  # a call blocked on the server returns once its socket is shut
@@ -378,7 +379,7 @@ class Runner:
                 first = f": {kind.sqlstate} {kind.first_message}" if kind is not None else ""
                 return f"no transaction committed; every one of {errors:,} attempts failed{first}"
             return "no transaction committed in the measured window"
-        limit = self.cfg.run.get("max_error_rate")
+        limit = self.settings.max_error_rate
         if limit is not None and errors / (done + errors) > float(limit):
             return (f"{errors / (done + errors):.1%} of transactions failed ({errors:,} of {done + errors:,}), "
                     f"more than run.max_error_rate {float(limit):.1%}")
@@ -396,10 +397,11 @@ class Runner:
 
     def _window_started(self, conn: Any) -> None:
         """Let the workload read the database as the measured window opens (TPC-C's D_NEXT_O_ID)."""
-        if conn is None:
+        hook = getattr(self.workload, "measuring_started", None)
+        if conn is None or hook is None:
             return
         try:
-            self.workload.measuring_started(conn)
+            hook(conn)
         except Exception as exc:
             self.plan.notes.append(f"{self.workload.name}: window-start reading failed: {db.first_line(exc)}")
 
@@ -410,10 +412,11 @@ class Runner:
             if now >= end:
                 return
             self._stop.wait(min(self.interval, end - now))
+            assert self.group is not None
             self._count_unmeasured(self.group.swap(measuring=False))
-            self.snapshot = self._make_snapshot(0.0, phase="warmup", elapsed_override=time.monotonic() - t0)
+            self.snapshot = self._make_snapshot(0.0, phase=Phase.WARMUP, elapsed_override=time.monotonic() - t0)
 
-    def _wait_until(self, until: float, group: Any) -> None:
+    def _wait_until(self, until: float, group: WorkerPool) -> None:
         while True:
             remaining = until - time.monotonic()
             if remaining <= 0 or self._stop.is_set():
@@ -433,7 +436,7 @@ class Runner:
         self.unmeasured["rollbacks"] += part.counters.get("rollbacks", 0)
         self.unmeasured["reconnects"] = self.unmeasured.get("reconnects", 0) + part.counters.get("reconnects", 0)
 
-    def _sample(self, group: Any, monitor: Any, start: float, last: float, now: float, final: bool = False) -> None:
+    def _sample(self, group: WorkerPool, monitor: Any, start: float, last: float, now: float, final: bool = False) -> None:
         part: IntervalPart = group.swap(measuring=True)
         pg = monitor.take(final=final) if monitor is not None else None
         sample = self.aggregator.add([part], now - start, now - last, pg)
@@ -491,7 +494,7 @@ class Runner:
             why = box.get("error") or f"the server did not answer within {MONITOR_STOP_S:g} s"
             self.plan.notes.append(f"server monitoring failed at the end: {why}")
             return None
-        pg = box["pg"]
+        pg: dict[str, Any] = box["pg"]
         self.agreement = pg.get("agreement")
         mapping = self.workload.statement_operations()
         if mapping and monitor.statement_deltas:
@@ -504,7 +507,7 @@ class Runner:
 
     def _workload_finish(self) -> dict[str, Any]:
         finish = getattr(self.workload, "finish", None)
-        if finish is None or self.status == "failed":
+        if finish is None or self.status is Status.FAILED:
             return {}
         try:
             with self.connect_admin() as conn:
@@ -551,8 +554,8 @@ class Runner:
     def _static_sections(self, **workload_extra: Any) -> dict[str, Any]:
         """The parts of a report known before the first transaction: config, target, server, workload, run."""
         cfg = self.cfg
-        run = cfg.run
-        rate = run.get("rate")
+        run = self.settings
+        rate = run.rate
         workload = self.workload
         return {
             "config": cfg.echo(),
@@ -563,20 +566,20 @@ class Runner:
             "run": {
                 "workers": self.workers,
                 # What was opened: the workbench's child and the processes split run.connections too.
-                "connections": self.group.pool_size if self.group is not None else run.get("connections") or self.workers,
-                "connections_configured": run.get("connections"),
+                "connections": self.group.pool_size if self.group is not None else run.connections or self.workers,
+                "connections_configured": run.connections,
                 "processes": self.processes,
-                "processes_setting": run.get("processes", "auto"),
+                "processes_setting": run.processes,
                 "driver": self.driver,
                 "duration_s": self.duration,
-                "transactions_limit": run.get("transactions"),
+                "transactions_limit": run.transactions,
                 "warmup_s": self.warmup,
-                "think_time_s": run.get("think_time"),
+                "think_time_s": run.think_time,
                 "rate": rate,
-                "model": "open" if rate else "closed",
-                "arrival": run.get("arrival") if rate else None,
-                "schedule": run.get("schedule", "shared") if rate else None,
-                "latency_limit_s": run.get("latency_limit"),
+                "model": str(Model.OPEN if rate else Model.CLOSED),
+                "arrival": run.arrival if rate else None,
+                "schedule": run.schedule if rate else None,
+                "latency_limit_s": run.latency_limit,
                 "seed": self.seed,
                 "interval_s": self.interval,
             },
@@ -592,7 +595,7 @@ class Runner:
         """The finished run as plain values, for :func:`~stormdb_tui.report.model.build_report`."""
         agg = self.aggregator
         labels, overall = agg.label_stats(elapsed)
-        operations = {stats.label: _figures(stats) for stats in labels}
+        operations = {stats.label: stats for stats in labels}
         totals = {
             "elapsed_s": elapsed,
             "operations": {
@@ -624,7 +627,7 @@ class Runner:
             errors_total=agg.error_count,
             counters=dict(agg.counters),
             operations=operations,
-            overall=_figures(overall),
+            overall=overall,
             intervals=[sample.as_dict() for sample in agg.intervals],
             workers=self.group.worker_stats(elapsed) if self.group is not None else [],
             latency_histogram=latency_histogram(agg.cum_all, agg.cum),
@@ -637,6 +640,3 @@ class Runner:
             client=agg.client.summary(agg.transactions),
         )
 
-
-def _figures(stats: LabelStats) -> OperationFigures:
-    return OperationFigures(stats.count, stats.errors, stats.tps, stats.latency_ms, stats.service_ms)

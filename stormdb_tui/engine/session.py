@@ -83,7 +83,8 @@ def exit_code(status: Status | str, signum: int = 0, *, aborted: bool = False) -
     """0 completed, 1 failed, 130 interrupted (SIGINT or an abort), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."""
     status = Status(status)
     if status is Status.INTERRUPTED or (status is Status.CANCELLED and (signum or aborted)):
-        return {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}.get(signum, EXIT_SIGINT)
+        codes: dict[int, int] = {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}
+        return codes.get(signum, EXIT_SIGINT)
     if status in (Status.FAILED, Status.CANCELLED):
         return EXIT_FAILED
     return EXIT_OK
@@ -141,11 +142,11 @@ class RunSession:
             self._phase(Phase.CONNECTING, "resolving the target")
             assert callable(self._source)
             self.plan = self._source()
-        hooks = self.hooks
+        phase_hook = self.hooks.phase
         runner = Runner(
             self.plan,
             on_interval=self._on_interval,
-            on_phase=(lambda phase, detail: hooks.phase(Phase(phase), detail)) if hooks.phase else None,
+            on_phase=(lambda phase, detail: phase_hook(Phase(phase), detail)) if phase_hook else None,
         )
         with self._lock:
             self.runner = runner
@@ -293,7 +294,8 @@ def signals_stop(session: RunSession) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if session.signum and signum == signal.SIGINT:
             os._exit(EXIT_SIGINT)
-        reason = {signal.SIGINT: "interrupted", signal.SIGHUP: "hung up"}.get(signum, "terminated")
+        reasons: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGHUP: "hung up"}
+        reason = reasons.get(signum, "terminated")
         session.request_stop(reason, signum=signum)
 
     names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -134,8 +134,8 @@ def parse_tutorial(text: str, path: str = "<tutorial>") -> Tutorial:
         action = None
         if blocks:
             block = blocks[0]
-            line = lineno + body[: block.start()].count("\n") + 2
-            action = parse_action(block.group(1), base, path, line, names)
+            block_line = lineno + body[: block.start()].count("\n") + 2
+            action = parse_action(block.group(1), base, path, block_line, names)
             body = body[: block.start()] + body[block.end():]
         if heading == "Introduction" and not body.strip() and action is None:
             continue

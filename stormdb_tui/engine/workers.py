@@ -24,13 +24,14 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from stormdb_tui.config import RunSettings
 from stormdb_tui.db import (
     APP_NAME,
     RETRYABLE_SQLSTATES,
@@ -318,7 +319,7 @@ class Worker:
         ctx.attempt = 0
         while True:
             try:
-                return transaction(ctx)
+                return cast("str | None", transaction(ctx))
             except Exception as exc:
                 if not self._failed(exc, ctx):
                     return None
@@ -439,7 +440,7 @@ class WorkerGroup:
         workload: Workload,
         conninfo: str,
         worker_ids: Sequence[int],
-        run: Mapping[str, Any],
+        settings: RunSettings,
         *,
         total_workers: int,
         seed: int,
@@ -449,19 +450,22 @@ class WorkerGroup:
         self.conninfo = conninfo
         self.total_workers = total_workers
         self.seed = seed
-        self.think_time = float(run.get("think_time") or 0.0)
-        self.ramp = float(run.get("ramp") or 0.0)
+        self.think_time = settings.think_time
+        self.ramp = settings.ramp
         self.started = time.monotonic()
-        self.rate = run.get("rate")
-        self.arrival = run.get("arrival", "poisson")
-        self.schedule_mode = run.get("schedule") or "shared"
-        self.latency_limit = run.get("latency_limit")
-        self.max_tries = int(run.get("max_tries") or 1)
-        self.connect_timeout = float(run.get("connect_timeout") or 10.0)
+        self.rate = settings.rate
+        self.arrival = settings.arrival
+        self.schedule_mode = settings.schedule
+        self.latency_limit = settings.latency_limit
+        self.max_tries = settings.max_tries
+        self.connect_timeout = settings.connect_timeout
         self.stopping = False
         self.measuring = False
         self.stop_event = threading.Event()
         self.fatal_errors: list[str] = []
+        self.crashed: list[str] = []
+        self.abandoned: list[tuple[int, str]] = []
+        self.stop_margin_s = 0.0
         try:
             self.workload_file = os.path.abspath(inspect.getfile(type(workload)))
         except (TypeError, OSError):
@@ -471,7 +475,7 @@ class WorkerGroup:
         n = len(worker_ids)
         self.pool_size = min(connections or n, n)
         self.shared_pool = self.pool_size < n
-        quotas = _split(run.get("transactions"), n)
+        quotas = _split(settings.transactions, n)
         self.workers = [Worker(wid, self, quota) for wid, quota in zip(worker_ids, quotas, strict=True)]
         self.schedule: Schedule | None = None
         self._saved_switch: float | None = None
@@ -671,7 +675,7 @@ def swap_members(members: Any, measuring: bool) -> IntervalPart:
             if delta:
                 part.counters[name] = part.counters.get(name, 0) + delta
         member.seen = counters
-        _merge_part(part, wpart)
+        part.merge(wpart)
         if measuring:
             for hist in wpart.hists.values():
                 member.cum.add(hist)
@@ -699,30 +703,6 @@ def member_stats(members: Any, elapsed_s: float) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _merge_part(into: IntervalPart, part: IntervalPart) -> None:
-    for mine, theirs in (
-        (into.hists, part.hists),
-        (into.svc_hists, part.svc_hists),
-        (into.lag_hists, part.lag_hists),
-        (into.wait_hists, part.wait_hists),
-    ):
-        for label, hist in theirs.items():
-            if label in mine:
-                mine[label].add(hist)
-            else:
-                mine[label] = hist
-    for key, kind in part.errors.items():
-        known = into.errors.get(key)
-        if known is None:
-            into.errors[key] = kind
-        else:
-            known.count += kind.count
-    for wid, (count, errs) in part.worker_counts.items():
-        prev = into.worker_counts.get(wid, (0, 0))
-        into.worker_counts[wid] = (prev[0] + count, prev[1] + errs)
-    into.client.extend(part.client)
 
 
 def _where(exc: BaseException, workload_file: str) -> str:

@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from stormdb_tui import __version__
 from stormdb_tui.config import METRICS_OPTIONS, RUN_OPTIONS
@@ -43,7 +43,7 @@ from stormdb_tui.options import Option
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, like every other bad input
         # main() prints "stormdb-tui: error: " before it: name only the subcommand, if any
         command = self.prog.removeprefix("stormdb-tui").strip()
         where = f"{command}: " if command else ""

@@ -426,15 +426,15 @@ class PgMonitor:
             self.notes.append(f"pg_stat_statements could not be read at the end: {first_line(exc)}")
             return [], None
         monitor_ms, monitor_calls = None, 0.0
-        rows_out = []
-        for qid, values in merged.items():
+        rows_out: list[dict[str, Any]] = []
+        for qid, sums in merged.items():
             text = texts.get(qid, "")
-            calls, ms = values[0], values[1]
+            calls, ms = sums[0], sums[1]
             if pg_queries.is_monitor_statement(text):  # our own: the poll is the one run every interval
                 if calls > monitor_calls:
                     monitor_ms, monitor_calls = ms / calls, calls
                 continue
-            entry = dict(zip(pg_queries.STATEMENT_COUNTERS, values, strict=True))
+            entry = dict(zip(pg_queries.STATEMENT_COUNTERS, sums, strict=True))
             rows_out.append({"queryid": qid, "query": text, **entry})
         self.statement_deltas = rows_out
         total_ms = sum(r["total_ms"] for r in rows_out) or 1.0

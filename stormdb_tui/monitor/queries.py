@@ -256,7 +256,8 @@ def probe(conn: psycopg.Connection, app_prefix: str) -> tuple[Features, list[str
     version_num = int(conn.info.server_version)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')")
-        privileged = bool(cur.fetchone()[0])
+        row = cur.fetchone()
+        privileged = bool(row and row[0])
     if not privileged:
         notes.append(
             "monitor role is not a member of pg_read_all_stats: other sessions' states, wait events and "
@@ -283,7 +284,7 @@ def read_settings(conn: psycopg.Connection) -> dict[str, Any]:
                     (list(SETTING_NAMES),))
         rows = cur.fetchall()
         cur.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int")
-        version, version_num = cur.fetchone()
+        version, version_num = cur.fetchone() or (None, None)
     settings = {name: _with_unit(setting, unit) for name, setting, unit in rows}
     return {"server_version": version, "server_version_num": version_num, **settings}
 
@@ -295,7 +296,7 @@ def read_config(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
         settings = {name: _with_unit(setting, unit) + (" (pending restart)" if pending else "")
                     for name, setting, unit, pending in cur.fetchall()}
         cur.execute(marked("SELECT extname, extversion FROM pg_extension"))
-        extensions = dict(cur.fetchall())
+        extensions: dict[str, str] = dict(cur.fetchall())
     return {"settings": settings, "extensions": extensions}
 
 

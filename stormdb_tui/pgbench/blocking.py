@@ -77,7 +77,7 @@ class BlockingExecutor:
                 if mode == "prepared":
                     if cmd.prepname not in prepared:
                         self._prepare(cmd)
-                    res = pgconn.exec_prepared(cmd.prepname, client.params)
+                    res = pgconn.exec_prepared(cmd.prepname, client.params)  # type: ignore[arg-type]  # None: NULL
                 elif mode == "extended":
                     res = pgconn.exec_params(cmd.sql, client.params)
                 else:
@@ -107,8 +107,7 @@ class BlockingExecutor:
     def _simple_all(self, client: C.Client, cmd: Any) -> None:
         """Simple protocol with \\aset: every result of a multi-statement string is stored."""
         pgconn = self.pgconn
-        if not pgconn.send_query(client.query):
-            fastpath._raise(self.conn, None)
+        pgconn.send_query(client.query)  # raises when the connection cannot send
         waiter = fastpath._waiter(self.conn)
         failure = None
         while True:

@@ -171,8 +171,8 @@ def _checked(result: int, what: str) -> int:
 
 
 def _arith(op: str) -> Callable[[Any, Any], Any]:
-    fop: Callable[[float, float], Any]
-    iop: Callable[[int, int], Any]
+    fop: Callable[[Any, Any], Any]
+    iop: Callable[[Any, Any], Any]
     if op == "+":
         fop, iop = (lambda a, b: a + b), (lambda a, b: _checked(a + b, "add"))
     elif op == "-":

@@ -163,7 +163,7 @@ def permute(val: int, size: int, seed: int) -> int:
 
 def uniform(rng: _random.Random | PgRandom, lo: int, hi: int) -> int:
     """``random(lo, hi)``: uniform over the closed range (caller checked lo <= hi)."""
-    if type(rng) is PgRandom:
+    if isinstance(rng, PgRandom):
         return lo + rng.u64_range(0, hi - lo)
     span = hi - lo + 1
     if span <= 0xFFFFFFFF:

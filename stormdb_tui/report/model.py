@@ -136,7 +136,7 @@ def report_from_journal(path: str | os.PathLike[str]) -> Report:
         transactions=done,
         errors_total=int(last.get("errors") or 0),
         counters=_mapping(last.get("counters")),
-        operations={str(label): _figures(op) for label, op in _mapping(last.get("operations")).items()},
+        operations={str(label): _figures(op, str(label)) for label, op in _mapping(last.get("operations")).items()},
         overall=_figures({"count": done, "errors": last.get("errors") or 0,
                           "tps": done / elapsed if elapsed > 0 else 0.0,
                           "latency_ms": last.get("latency_ms"), "service_ms": last.get("service_ms")}),
@@ -165,11 +165,12 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _figures(op: Any) -> OperationFigures:
+def _figures(op: Any, label: str = "*") -> OperationFigures:
     op = _mapping(op)
     service = op.get("service_ms")
     return OperationFigures(int(op.get("count") or 0), int(op.get("errors") or 0), float(op.get("tps") or 0.0),
-                            _mapping(op.get("latency_ms")), service if isinstance(service, Mapping) else None)
+                            _mapping(op.get("latency_ms")), service if isinstance(service, Mapping) else None,
+                            label=label)
 
 
 def _error_kind(kind: Mapping[str, Any]) -> ErrorFigures:
@@ -203,13 +204,17 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> str:
 
 @dataclass(frozen=True)
 class OperationFigures:
-    """Counts and latency summaries (ms) of one operation label, or of all of them."""
+    """Counts and latency summaries (ms) of one operation label, or of all of them (label ``*``).
+
+    The engine's live snapshot and the finished report use the same record.
+    """
 
     count: int
     errors: int
     tps: float
     latency_ms: Mapping[str, float | None]
     service_ms: Mapping[str, float | None] | None = None
+    label: str = "*"
 
 
 @dataclass(frozen=True)

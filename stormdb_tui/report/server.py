@@ -106,7 +106,7 @@ def _operations_markdown(ops: dict[str, Any] | None) -> list[str]:
         out.append(f"| {name} | {r['transactions']:,} | {_num(r.get('client_ms'))} | {_num(r.get('server_ms'))} | "
                    f"{_num(r.get('outside_server_ms'))} | {r['statements']:,.2f} | {r['rows']:,.2f} | "
                    f"{r['shared_blks_hit']:,.1f} | {r['shared_blks_read']:,.2f} | {_bytes(r['wal_bytes'])} |")
-    unmatched = ops.get("unmatched") or {}
+    unmatched = (ops or {}).get("unmatched") or {}
     if unmatched.get("statements"):
         out.append("")
         out.append(f"{unmatched['statements']} statements ({unmatched['total_ms']:,.1f} ms, {unmatched['calls']:,} calls) "

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import psycopg
 from psycopg import errors, pq
+from psycopg.pq.abc import PGresult
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 
 
-def _raise(conn: psycopg.Connection, res: pq.PGresult | None) -> None:
+def _raise(conn: psycopg.Connection, res: PGresult | None) -> None:
     pgconn = conn.pgconn
     if res is None or pgconn.status == pq.ConnStatus.BAD:
         raise psycopg.OperationalError(
@@ -45,15 +46,15 @@ def prepare(conn: psycopg.Connection, statements: dict[str, str]) -> None:
         known.add(key)
 
 
-def execute(conn: psycopg.Connection, name: bytes, params: Sequence[bytes | None] = ()) -> pq.PGresult:
+def execute(conn: psycopg.Connection, name: bytes, params: Sequence[bytes | None] = ()) -> PGresult:
     """Execute a prepared statement with text parameters; raises on failure."""
-    res = conn.pgconn.exec_prepared(name, params)
+    res = conn.pgconn.exec_prepared(name, params)  # type: ignore[arg-type]  # None is sent as NULL
     if res.status not in _OK:
         _raise(conn, res)
     return res
 
 
-def execute_simple(conn: psycopg.Connection, sql: bytes) -> pq.PGresult:
+def execute_simple(conn: psycopg.Connection, sql: bytes) -> PGresult:
     """Run a parameterless command (BEGIN, COMMIT) over the simple protocol."""
     res = conn.pgconn.exec_(sql)
     if res.status not in _OK:
@@ -87,7 +88,7 @@ def _next_result(pgconn: pq.abc.PGconn, waiter: select.poll) -> pq.abc.PGresult 
     return pgconn.get_result()
 
 
-def pipeline(conn: psycopg.Connection, steps: Sequence[tuple[bytes, Sequence[bytes | None]]]) -> list[pq.PGresult]:
+def pipeline(conn: psycopg.Connection, steps: Sequence[tuple[bytes, Sequence[bytes | None]]]) -> list[PGresult]:
     """Send prepared statements in one pipeline and wait once; raises the first failure.
 
     Used for multi-statement transactions: BEGIN, the statements and COMMIT
@@ -100,8 +101,8 @@ def pipeline(conn: psycopg.Connection, steps: Sequence[tuple[bytes, Sequence[byt
     """
     pgconn = conn.pgconn
     waiter = _waiter(conn)
-    results: list[pq.PGresult] = []
-    failure: pq.PGresult | None = None
+    results: list[PGresult] = []
+    failure: PGresult | None = None
     pgconn.enter_pipeline_mode()
     try:
         for name, params in steps:

@@ -16,7 +16,8 @@ from rich.console import Console
 from textual.app import App
 from textual.screen import Screen
 
-from stormdb_tui.engine.metrics import ErrorKind, IntervalSample, LabelStats, RunSnapshot
+from stormdb_tui.engine.metrics import ErrorKind, IntervalSample, RunSnapshot
+from stormdb_tui.report.model import OperationFigures
 
 
 def screen_text(app: App) -> str:
@@ -105,16 +106,16 @@ def canned_snapshot(intervals: int = 12, workers: int = 4, errors: bool = True, 
     total = sum(s.transactions for s in samples)
     elapsed = float(intervals)
     labels = (
-        LabelStats("balance", int(total * 0.3), 0, total * 0.3 / elapsed,
-                   {"p50": 0.456, "p90": 1.5, "p95": 2.25, "p99": 3.5, "p99_9": 7.125, "max": 12.0,
-                    "mean": 0.6, "stddev": 0.4}),
-        LabelStats("deposit", int(total * 0.7), 1, total * 0.7 / elapsed,
-                   {"p50": 1.75, "p90": 3.0, "p95": 4.25, "p99": 8.5, "p99_9": 17.25, "max": 31.0,
-                    "mean": 2.0, "stddev": 1.1}),
+        OperationFigures(int(total * 0.3), 0, total * 0.3 / elapsed,
+                         {"p50": 0.456, "p90": 1.5, "p95": 2.25, "p99": 3.5, "p99_9": 7.125, "max": 12.0,
+                          "mean": 0.6, "stddev": 0.4}, label="balance"),
+        OperationFigures(int(total * 0.7), 1, total * 0.7 / elapsed,
+                         {"p50": 1.75, "p90": 3.0, "p95": 4.25, "p99": 8.5, "p99_9": 17.25, "max": 31.0,
+                          "mean": 2.0, "stddev": 1.1}, label="deposit"),
     )
-    overall = LabelStats("*", total, 1, total / elapsed,
-                         {"p50": 1.5, "p90": 2.75, "p95": 4.0, "p99": 8.25, "p99_9": 16.5, "max": 31.0,
-                          "mean": 1.6, "stddev": 1.0})
+    overall = OperationFigures(total, 1, total / elapsed,
+                               {"p50": 1.5, "p90": 2.75, "p95": 4.0, "p99": 8.25, "p99_9": 16.5, "max": 31.0,
+                                "mean": 1.6, "stddev": 1.0})
     kinds = (ErrorKind("deposit", "40001", 7, "could not serialize access due to concurrent update"),) if errors else ()
     events = ({"type": "checkpoint", "phase": "start", "detail": "checkpoint started", "t_s": 3.0},
               {"type": "autovacuum", "detail": "autovacuum started: pgbench_accounts", "t_s": 8.0})

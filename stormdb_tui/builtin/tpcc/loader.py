@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from psycopg import sql
@@ -73,23 +74,23 @@ class Loader:
         # Largest first, small enough to keep every connection busy until the end.
         tasks: list[Callable[[], int]] = [self._load_items]
         for w_id in range(1, self.scale + 1):
-            tasks.append(lambda w=w_id: self._load_stock(w))
-            tasks.append(lambda w=w_id: self._load_customers(w, constants.c_last))
+            tasks.append(partial(self._load_stock, w_id))
+            tasks.append(partial(self._load_customers, w_id, constants.c_last))
         for w_id in range(1, self.scale + 1):
             for d_id in range(1, gen.DISTRICTS_PER_WAREHOUSE + 1):
-                tasks.append(lambda w=w_id, d=d_id: self._load_orders(w, d))
+                tasks.append(partial(self._load_orders, w_id, d_id))
         self.progress.phase("copy", total_rows(self.scale))
         rows = sum(self._parallel(tasks))
         copied = time.monotonic()
         statements = schema.index_statements()
         self.progress.phase("indexes")
-        self._parallel(lambda st=st: self._execute(st) for st in statements)
+        self._parallel(partial(self._execute, st) for st in statements)
         if self.foreign_keys:
             self.progress.phase("foreign keys")
             for st in schema.foreign_key_statements():
                 conn.execute(st)
         self.progress.phase("vacuum analyze")
-        self._parallel(lambda t=t: self._execute(f"VACUUM (ANALYZE) {S}.{t}") for t in schema.TABLES)
+        self._parallel(partial(self._execute, f"VACUUM (ANALYZE) {S}.{t}") for t in schema.TABLES)
         conn.execute(f"UPDATE {S}.load_info SET complete = true, loaded_at = now()")
         self._close_all()
         done = time.monotonic()

@@ -345,6 +345,6 @@ class TpccWorkload(Workload):
         out["response_time_90th"] = rt_rows
         return out
 
-    def consistency(self, conn: Any) -> list[tuple[str, bool, str]]:
+    def consistency(self, conn: Any) -> list[tuple[str, bool | None, str]]:
         """The clause 3.3.2 consistency conditions, for ``stormdb-tui check``."""
         return consistency_checks(conn)
