@@ -78,10 +78,14 @@ class Progress:
         self.started = time.monotonic()
         self.cancelled = False
         self._last_emit = 0.0
+        self._phase_rows_from = 0
+        self._phase_started = self.started
 
     def phase(self, name: str, total_rows: int | None = None) -> None:
         """Start a named step; ``total_rows`` adds to the expected total."""
         self.phase_name = name
+        self._phase_rows_from = self.done_rows
+        self._phase_started = time.monotonic()
         if total_rows:
             self.total_rows += total_rows
         self._emit(force=True)
@@ -102,7 +106,9 @@ class Progress:
         # An ETA from the first few rows (after table creation) is noise: wait for 1 %.
         settled = self.total_rows and self.done_rows >= self.total_rows / 100
         eta = remaining / rate if rate > 0 and settled else None
-        return SetupProgress(self.phase_name, self.done_rows, self.total_rows, rate, elapsed, eta)
+        return SetupProgress(self.phase_name, self.done_rows, self.total_rows, rate, elapsed, eta,
+                             phase_rows=self.done_rows - self._phase_rows_from,
+                             phase_elapsed_s=time.monotonic() - self._phase_started)
 
     def _emit(self, force: bool = False) -> None:
         if self._callback is None:
@@ -129,9 +135,29 @@ class SetupProgress:
     rows_per_s: float
     elapsed_s: float
     eta_s: float | None
+    phase_rows: int | None = None
+    """Rows counted since this phase began (None: not known); 0 in a phase that copies none (indexes)."""
+    phase_elapsed_s: float = 0.0
+
+    @property
+    def counting(self) -> bool:
+        """Whether this phase moves the row count (building indexes or vacuuming does not)."""
+        return self.phase_rows is None or self.phase_rows > 0
+
+    @property
+    def shown_total(self) -> int:
+        """The expected total, never below the rows done: an estimate that fell short reads as 100 %, not more."""
+        return max(self.total_rows, self.rows) if self.total_rows else 0
+
+    @property
+    def fraction(self) -> float | None:
+        return min(self.rows / self.total_rows, 1.0) if self.total_rows else None
 
     def line(self) -> str:
-        total = f"/{self.total_rows:,}" if self.total_rows else ""
+        if not self.counting:
+            return (f"{self.phase}: working for {self.phase_elapsed_s:.1f}s "
+                    f"({self.rows:,} rows loaded, {self.elapsed_s:.1f}s in all)")
+        total = f"/{self.shown_total:,}" if self.total_rows else ""
         eta = f", ETA {self.eta_s:.0f}s" if self.eta_s is not None else ""
         return (
             f"{self.phase}: {self.rows:,}{total} rows, {self.rows_per_s:,.0f} rows/s, "

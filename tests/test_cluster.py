@@ -261,7 +261,8 @@ def _report_screen_hosts(report) -> str:
             await pilot.press("6")
             await pilot.pause()
             assert app.screen.query_one("#report-tabs").active == "hosts"
-            return app.screen.query_one("#hosts-md")._markdown
+            app.screen.query_one("#hosts-md")
+            return app.screen.hosts_markdown
 
     return asyncio.run(main())
 

@@ -106,7 +106,7 @@ def test_report_of_a_real_run(real_report: Report, tmp_path: Path) -> None:
             assert "Throughput (tx/s per interval)" in screen_text(app)
             await pilot.press("4")
             await pilot.pause()
-            assert "Server statistics" in screen.query_one("#server-md")._markdown
+            assert "Server statistics" in screen.server_markdown
             await pilot.press("5")
             await pilot.pause()
             await export(pilot, app, "j", str(tmp_path / "out" / "run.json"))
@@ -137,7 +137,7 @@ def test_report_loaded_from_an_old_partial_file(tmp_path: Path) -> None:
                 assert expected in screen_text(app), key
             await pilot.press("4")
             await pilot.pause()
-            assert "not collected" in app.screen.query_one("#server-md")._markdown
+            assert "not collected" in app.screen.server_markdown
             await export(pilot, app, "j", str(tmp_path / "again.json"))
             await export(pilot, app, "m", str(tmp_path / "again.md"))
             await pilot.press("q")

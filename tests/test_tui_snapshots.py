@@ -116,3 +116,26 @@ def test_rebuild_confirmation(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(_dashboard(), terminal_size=(80, 24), run_before=ask)
+
+
+def test_setup_screen_after_a_failed_connection(snap_compare) -> None:
+    def fail(screen: SetupScreen) -> None:
+        screen.show_phase("connecting", "host=/nonexistent dbname=bench")
+        screen.show_error("cannot connect to host=/nonexistent dbname=bench: No such file or directory")
+
+    app = ScreenHarness(lambda: SetupScreen("demo"), after_mount=fail)
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_dashboard_client_bound_with_its_driver(snap_compare) -> None:
+    from dataclasses import replace
+
+    snap = replace(canned_snapshot(), client_bound=True,
+                   client={"bound": True, "cpu_share": 0.97, "reasons": ["client CPU at 97% of 2 cores"]})
+    info = {"driver": "multiplex", "processes": 2, "workers": 4, "connections": 4}
+    app = ScreenHarness(lambda: DashboardScreen(lambda: snap, "demo", refresh_s=60, run_info=lambda: info))
+    assert snap_compare(app, terminal_size=(160, 48))
+
+
+def test_dashboard_at_60x20(snap_compare) -> None:
+    assert snap_compare(_dashboard(), terminal_size=(60, 20))

@@ -147,7 +147,9 @@ class Runner:
             if not load:
                 problems = wl.check(conn)
                 if problems and not wl.is_loaded(conn):
-                    why = f"{wl.name}: data not loaded ({problems[0]}); loading it first"
+                    # information, not an error: the check's own advice ("run with --setup") is what happens now
+                    detail = problems[0].split(": run with --setup")[0]
+                    why = f"{wl.name} has no data here yet ({detail}): loading it now, then the run starts"
                     notes.append(why)
                     self._set_phase(Phase.SETUP, why)
                     load = True

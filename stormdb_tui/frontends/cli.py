@@ -47,7 +47,10 @@ from stormdb_tui.options import Option
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, like every other bad input
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        # main() prints "stormdb-tui: error: " before it: name only the subcommand, if any
+        command = self.prog.removeprefix("stormdb-tui").strip()
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see stormdb-tui {command + ' ' if command else ''}--help)")
 
 
 # Subcommand flags that the top level also takes default to SUPPRESS: argparse copies
@@ -319,14 +322,14 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries = registry.all()
     width = max((len(e.name) for e in entries), default=4)
-    print(f"{'NAME':<{width}}  {'VERSION':<8} {'SOURCE':<11} DESCRIPTION")
+    print(f"{'NAME':<{width}}  {'VERSION':<8} {'SOURCE':<11} {'STATUS':<7} DESCRIPTION")
     for entry in entries:
         if entry.ok:
             assert entry.cls is not None
             text = entry.cls.title or entry.cls.description.split(". ")[0]
-            print(f"{entry.name:<{width}}  {entry.cls.version:<8} {entry.source:<11} {text}")
+            print(f"{entry.name:<{width}}  {entry.cls.version:<8} {entry.source:<11} {'ok':<7} {text}")
         else:
-            print(f"{entry.name:<{width}}  {'-':<8} {entry.source:<11} FAILED: {entry.error} [{entry.origin}]")
+            print(f"{entry.name:<{width}}  {'-':<8} {entry.source:<11} {'failed':<7} {entry.error} [{entry.origin}]")
     print("\n`stormdb-tui workloads NAME` shows a workload's description and options.")
     return EXIT_OK
 

@@ -64,18 +64,25 @@ def summary_text(report: Report) -> str:
     for key, value in (data["workload"].get("summary") or {}).items():
         if not isinstance(value, (dict, list)):
             lines.append(f"{key}: {fmt(value)}")
-    header = f"{'operation':<16} {'count':>10} {'errors':>7} {'tps':>10} " + " ".join(
+    rows = list(data["operations"].items()) + [("all", {**s, "count": s["transactions"]})]
+    width = max([16, *(len(str(label)) for label, _ in rows)])  # long operation names keep the columns aligned
+    header = f"{'operation':<{width}} {'count':>10} {'errors':>7} {'tps':>10} " + " ".join(
         f"{k:>9}" for k in ("p50", "p90", "p95", "p99", "p99.9", "max")
     )
     lines.append("")
     lines.append(header + "   (latency ms)")
-    rows = list(data["operations"].items()) + [("all", {**s, "count": s["transactions"]})]
     for label, op in rows:
         lat = op["latency_ms"]
         lines.append(
-            f"{label:<16} {op['count']:>10,} {op['errors']:>7,} {op['tps']:>10,.1f} "
+            f"{label:<{width}} {op['count']:>10,} {op['errors']:>7,} {op['tps']:>10,.1f} "
             + " ".join(f"{fmt(lat.get(k), 3):>9}" for k in ("p50", "p90", "p95", "p99", "p99_9", "max"))
         )
+    for key, value in (data["workload"].get("summary") or {}).items():
+        # A workload's own tables (bulk_insert's ranking by rows/s): the tps above counts batches
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append("")
+            lines.append(f"{key}:")
+            lines.extend(text_table(value))
     if data.get("errors"):
         lines.append("")
         lines.append("errors:")
@@ -95,6 +102,20 @@ def summary_text(report: Report) -> str:
     for note in data.get("notes") or []:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def text_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows of mappings as aligned plain-text columns (numbers right-aligned), with a header."""
+    headers = list(rows[0])
+    cells = [[fmt(row.get(h)) for h in headers] for row in rows]
+    numeric = [all(isinstance(row.get(h), (int, float)) for row in rows) for h in headers]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        return "  " + "  ".join(v.rjust(w) if num else v.ljust(w)
+                                for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    return [line(headers), *(line(c) for c in cells)]
 
 
 def run_headless(plan: RunPlan, *, quiet: bool = False) -> int:

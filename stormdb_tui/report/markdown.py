@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stormdb_tui.db import redact
 from stormdb_tui.report import plots
 from stormdb_tui.report.cluster import cluster_markdown
 from stormdb_tui.report.fmt import fmt, table
@@ -87,9 +88,12 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         ("workload", f"{wl.get('name')} {wl.get('version', '')}"),
         ("options", _options_text(wl.get("options"))),
         ("server", (server.get("version") or "?").split(" on ")[0]),
+        ("target", _target_text(data.get("target"))),
         ("model", model + (f", target {fmt(run.get('rate'))} tx/s" if model == "open" else "")),
         ("workers / connections", f"{run.get('workers')} / {run.get('connections')}"),
         ("measured window", f"{fmt(summary.get('elapsed_s'))} s (warm-up {fmt(run.get('warmup_s'))} s excluded)"),
+        ("seed", str(run.get("seed")) if run.get("seed") is not None else "–"),  # as --seed takes it
+        ("data load", _load_text(wl.get("setup"))),
         ("transactions", fmt(summary.get("transactions"))),
         ("TPS", fmt(summary.get("tps"))),
         ("QPS", fmt(summary.get("qps"))),
@@ -248,6 +252,23 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     out.append("```")
     out.append("")
     return "\n".join(out)
+
+
+def _target_text(target: Any) -> str:
+    """Where the run went, as the report stores it (the conninfo is redacted before it is saved)."""
+    if not isinstance(target, Mapping) or not target:
+        return "–"
+    where = redact(str(target.get("conninfo") or "").strip())  # old or hand-edited files too
+    source = str(target.get("source") or "")
+    return f"{where} ({source})" if where and source else (where or source or "–")
+
+
+def _load_text(setup: Any) -> str:
+    """``1,100,010 rows in 4.2 s (262,000 rows/s)``, or that the data was already there."""
+    if not isinstance(setup, Mapping):
+        return "none (the data was already loaded)"
+    return (f"{fmt(setup.get('rows'))} rows in {fmt(setup.get('seconds'), 1)} s "
+            f"({fmt(setup.get('rows_per_s'), 0)} rows/s)")
 
 
 def _chart_block(draw: Any, height: int) -> str:

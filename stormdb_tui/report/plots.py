@@ -25,6 +25,11 @@ def event_mark(kind: Any) -> str:
     return EVENT_MARKS.get(str(kind), "*")
 
 
+def _untitled(title: str, why: str) -> str:
+    """``Title: why`` — or just ``why`` for a chart drawn without a title (the dashboard's panes have one)."""
+    return f"{title}: {why}" if title else why
+
+
 def _pairs(xs: Sequence[float], ys: Sequence[float | None]) -> tuple[list[float], list[float]]:
     """The points that have a value: intervals without transactions have no latency."""
     kept = [(x, float(y)) for x, y in zip(xs, ys, strict=False) if y is not None]
@@ -53,7 +58,7 @@ def throughput_plot(plt: Any, t: Sequence[float], tps: Sequence[float],
     """Transactions per second per interval, server events as lettered vertical lines."""
     plt.title(title)
     if not t:
-        plt.title(title + ": waiting for the first interval")
+        plt.title(_untitled(title, "waiting for the first interval"))
         return
     plt.plot(list(t), list(tps), color="green", marker="braille")
     top = max(tps) if tps else 1.0
@@ -80,7 +85,7 @@ def latency_time_plot(plt: Any, t: Sequence[float], series: Mapping[str, Sequenc
         lowest = min(ys) if lowest is None else min(lowest, min(ys))
         plt.plot(xs, ys, label=key.replace("_", "."), color=colors.get(key, "white"), marker="braille")
     if not drawn:
-        plt.title(title + ": no transactions yet")
+        plt.title(_untitled(title, "no transactions yet"))
         return
     plt.ylim(0, max(highest * 1.15, 0.001))
     _mark_events(plt, events, max(highest * 1.1, 0.001))
@@ -92,7 +97,7 @@ def histogram_plot(plt: Any, labels: Sequence[str], counts: Sequence[float], *,
     """Transactions per latency bucket, buckets labelled by their upper edge."""
     plt.title(title)
     if not counts:
-        plt.title(title + ": no transactions")
+        plt.title(_untitled(title, "no transactions"))
         return
     plt.bar(list(labels), list(counts), color="cyan", width=0.8)
     plt.xlabel("latency ≤ ms")
@@ -103,7 +108,7 @@ def bars_plot(plt: Any, names: Sequence[str], values: Sequence[float], *, title:
     """Categories side by side: per-worker throughput, per-percentile latency."""
     plt.title(title)
     if not values:
-        plt.title(title + ": nothing yet")
+        plt.title(_untitled(title, "nothing yet"))
         return
     plt.bar(list(names), list(values), color="green", width=0.7, orientation="h" if horizontal else "v")
     if xlabel:

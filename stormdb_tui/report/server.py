@@ -47,7 +47,7 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
         out.append(
             f"Peaks: {peaks.get('connections_total', 0)} client connections, "
             f"{peaks.get('lock_waiting', 0)} sessions waiting on locks, "
-            f"longest lock wait {peaks.get('longest_lock_wait_s', 0.0):.2f} s."
+            f"longest lock wait {lock_wait_text(peaks.get('longest_lock_wait_s'))}."
         )
         out.append("")
     top = pg.get("top_statements") or []
@@ -82,6 +82,13 @@ def render_pg_markdown(pg: dict[str, Any] | None) -> str:
     if notes:
         out += ["### Monitoring notes", ""] + [f"- {_cell(n)}" for n in notes] + [""]
     return "\n".join(out)
+
+
+def lock_wait_text(seconds: Any) -> str:
+    """``none`` when no session waited, ``under 0.01 s`` for a brief one, else the seconds."""
+    if not seconds:
+        return "none"
+    return "under 0.01 s" if seconds < 0.005 else f"{seconds:.2f} s"
 
 
 def _operations_markdown(ops: dict[str, Any] | None) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -94,13 +95,20 @@ class StormApp(App[int]):
         self._error_screen: Any = None
         self._exit_after_run: int | None = None
         self.error_reported = False
+        self._last_launch: tuple[Callable[[], RunPlan], str] | None = None
 
     # -- startup -----------------------------------------------------------------------
 
     def on_mount(self) -> None:
         if self.registry is None:
             self.registry = discover(list(self.request.plugin_paths) if self.request else [])
-        self.pick = PickScreen(self.registry, config=self.config_arg, dsn=self.dsn)
+        request = self.request
+        self.pick = PickScreen(
+            self.registry, config=self.config_arg or (request.config_path if request else None),
+            dsn=self.dsn or (request.dsn if request else None),
+            overrides=request.overrides if request else (),
+            # --setup and --rebuild were for the run the command line started, not for the next one
+            switches={"monitor": request.monitor} if request else None)
         self.push_screen(self.pick)
         if self.report_file:
             try:
@@ -175,11 +183,22 @@ class StormApp(App[int]):
             return False
         status = self.last_report.status if self.last_report is not None else "finished"
         self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
-                                             monitoring=self._monitoring())
+                                             monitoring=self._monitoring(), run_info=self._run_info)
         self.dashboard.initial_focus = name
         self.dashboard.finish(status)
         self.push_screen(self.dashboard)
         return True
+
+    def _run_info(self) -> dict[str, Any] | None:
+        """What the engine chose for the run going: driver, processes, workers, connections."""
+        runner = self.session.runner if self.session is not None else None
+        driver = getattr(runner, "driver", None)
+        if runner is None or driver is None:
+            return None
+        group = getattr(runner, "group", None)
+        return {"driver": driver, "processes": getattr(runner, "processes", None),
+                "workers": getattr(runner, "workers", None),
+                "connections": getattr(group, "pool_size", None) if group is not None else None}
 
     def _monitoring(self) -> bool | None:
         plan = self.session.plan if self.session is not None else None
@@ -213,6 +232,7 @@ class StormApp(App[int]):
         self._begin(build, workload)
 
     def _begin(self, build: Callable[[], RunPlan], workload: str) -> None:
+        self._last_launch = (build, workload)
         session = self.session = run_session(build, self.post_message, self.sinks)
         self.setup_screen = SetupScreen(workload)
         self.dashboard = None
@@ -220,6 +240,16 @@ class StormApp(App[int]):
         self.push_screen(self.setup_screen)
         self.run_worker(lambda: execute(session, self.post_message), thread=True, name="run", group="run",
                         exit_on_error=False)
+
+    def retry_run(self) -> bool:
+        """``r`` on a failed setup screen: the same plan again, once the server answers."""
+        if self._run_active or self._last_launch is None:
+            return False
+        if self.setup_screen is not None and self.screen is self.setup_screen:
+            self.pop_screen()
+        build, workload = self._last_launch
+        self._begin(build, workload)
+        return True
 
     def stop_run(self, *, abort: bool = False) -> None:
         """``s``: stop gracefully and show the report; ``a``: stop and leave with status 130."""
@@ -229,8 +259,9 @@ class StormApp(App[int]):
         already = self.session.stop_reason is not None
         self.session.request_stop("aborted by user" if abort else "stopped by user", abort=abort)
         if not already:
+            # long enough to still be there when the report opens: the report is of a stopped run
             self.notify("stopping: in-flight transactions finish, then the report" if not abort
-                        else "aborting: the run stops and the app exits", timeout=4)
+                        else "aborting: the run stops and the app exits", timeout=12)
 
     def cancel_setup(self) -> None:
         if self.session is not None and self._run_active:
@@ -246,7 +277,7 @@ class StormApp(App[int]):
             self.setup_screen.show_phase(message.phase, message.detail)
         if message.phase in LIVE_PHASES and self.dashboard is None and self.session is not None:
             self.dashboard = DashboardScreen(self.current_snapshot, self.session.workload_name, self.refresh_s,
-                                             monitoring=self._monitoring())
+                                             monitoring=self._monitoring(), run_info=self._run_info)
             if self._pending_focus:
                 self.dashboard.initial_focus = self._pending_focus
                 self._pending_focus = None
@@ -288,6 +319,10 @@ class StormApp(App[int]):
                 self.exit(EXIT_SIGINT)
                 return
             self.open_report(report)
+            if session is not None and session.stop_reason == "stopped by user":
+                measured = (report.data.get("summary") or {}).get("elapsed_s") or 0
+                self.notify(f"stopped by you: the report covers the {measured:.1f} s measured before the stop",
+                            title="run stopped", timeout=10)
             return
         if message.status == "cancelled":
             self.notify(f"cancelled: {message.error}" if message.error else "cancelled", timeout=5)
@@ -320,6 +355,14 @@ class StormApp(App[int]):
         if self.pick is not None:
             self.pick.set_conn_status(message.ok, message.text)
 
+    # -- notifications ---------------------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every toast goes through here: plain text (an error message's brackets are not markup),
+        paths shortened and on a line of their own so they never break mid-word."""
+        super().notify(readable_paths(message), title=title, severity=severity, timeout=timeout, markup=markup)
+
     # -- other screens --------------------------------------------------------------------------
 
     def open_report(self, report: Report) -> bool:
@@ -349,7 +392,7 @@ class StormApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.screen, list(self.BINDINGS)))
+        self.push_screen(HelpScreen(self.screen, [b for b in self.BINDINGS if isinstance(b, Binding)]))
 
     async def action_quit(self) -> None:
         if self.internal_error is not None:
@@ -446,6 +489,31 @@ class StormApp(App[int]):
             return
         lines = self._error_screen.run_lines if self._error_screen is not None else []
         self.exit(EXIT_FAILED, return_code=EXIT_FAILED, message=self._error_message(lines))
+
+
+_PATH_RE = re.compile(r"(?<![\w.~])(/[^\s,;()'\"]+)")
+
+
+def readable_paths(text: str, cwd: str | None = None, home: str | None = None) -> str:
+    """Absolute paths relative to the working directory (or ``~``), each long one on its own line."""
+    cwd = cwd or os.getcwd()
+    home = home or os.path.expanduser("~")
+
+    def short(match: re.Match[str]) -> str:
+        path = match.group(1)
+        trail = ""
+        while path and path[-1] in ".:":  # the sentence's full stop is not part of the path
+            path, trail = path[:-1], path[-1] + trail
+        if path.startswith(cwd.rstrip(os.sep) + os.sep):
+            path = os.path.relpath(path, cwd)
+        elif home and path.startswith(home.rstrip(os.sep) + os.sep):
+            path = "~" + path[len(home.rstrip(os.sep)):]
+        return path + trail
+
+    out = _PATH_RE.sub(short, text)
+    words = out.split(" ")
+    lines = [w if len(w) < 28 or "/" not in w or i == 0 else "\n" + w for i, w in enumerate(words)]
+    return " ".join(lines).replace(" \n", "\n")
 
 
 def _written_lines(session: RunSession | None) -> list[str]:

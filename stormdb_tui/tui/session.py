@@ -42,9 +42,11 @@ class PickSettings:
     rebuild: bool = False
     monitor: bool = True
     errors: dict[str, str] = field(default_factory=dict)
+    base_overrides: list[tuple[str, Any]] = field(default_factory=list)
+    """Applied before the forms' values (the command line's flags the forms do not show)."""
 
     def overrides(self) -> list[tuple[str, Any]]:
-        pairs: list[tuple[str, Any]] = []
+        pairs: list[tuple[str, Any]] = list(self.base_overrides)
         if self.workload:
             pairs.append(("workload.name", self.workload))
         pairs += [(f"workload.{k}", v) for k, v in self.workload_values.items()]

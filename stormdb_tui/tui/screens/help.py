@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +20,15 @@ each interval; the run ends on its report, which exports JSON and Markdown.
 Mouse clicks work everywhere; Tab moves between fields."""
 
 
+def screen_title(screen: Screen) -> str:
+    """The screen's name as its keys' scope: its ``HELP_TITLE``, else its class name in words."""
+    title = getattr(screen, "HELP_TITLE", None)
+    if title:
+        return str(title)
+    name = screen.__class__.__name__.removesuffix("Screen") or "screen"
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).capitalize()
+
+
 def bindings_table(screen: Screen, app_bindings: list[Binding]) -> Table:
     """Key, action description, scope: the bindings a user can press right now."""
     table = Table(box=None, expand=True, header_style="bold")
@@ -25,8 +36,7 @@ def bindings_table(screen: Screen, app_bindings: list[Binding]) -> Table:
     table.add_column("does")
     table.add_column("where", style="dim")
     seen: set[str] = set()
-    for scope, bindings in ((screen.__class__.__name__.replace("Screen", "").lower() or "screen", screen.BINDINGS),
-                            ("everywhere", app_bindings)):
+    for scope, bindings in ((screen_title(screen), screen.BINDINGS), ("everywhere", app_bindings)):
         for item in bindings:
             binding = item if isinstance(item, Binding) else Binding(*item)
             keys = binding.key_display or binding.key

@@ -8,9 +8,10 @@ its field and keeps Start disabled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -65,8 +66,14 @@ class PickScreen(Screen):
         config: str | None = None,
         dsn: str | None = None,
         configs: list[str] | None = None,
+        overrides: Sequence[tuple[str, Any]] = (),
+        switches: Mapping[str, bool | None] | None = None,
     ) -> None:
         super().__init__(id="pick")
+        self.cli_overrides = tuple(overrides)
+        """``run``'s flags and ``--set`` pairs: shown in the forms, and kept for what the forms do not show."""
+        self.cli_switches = dict(switches or {})
+        self._cli_workload: str | None = None
         self.registry = registry
         self.configs = list(configs) if configs is not None else config_candidates([config] if config else [])
         self.config_path: str | None = None
@@ -90,7 +97,9 @@ class PickScreen(Screen):
                 )
                 yield Label("Workloads", classes="section-title")
                 yield OptionList(*self._workload_options(), id="workloads")
-            with VerticalScroll(id="pick-right"):
+            right = VerticalScroll(id="pick-right")
+            right.can_focus = False  # an invisible Tab stop; the focused field scrolls itself into view
+            with right:
                 yield Static("", id="workload-info")
                 yield Label("Target", classes="section-title")
                 with RadioSet(id="target-kind"):
@@ -101,6 +110,8 @@ class PickScreen(Screen):
                         value=self.initial_dsn or "",
                         placeholder="host=... dbname=... or postgresql://...",
                         id="dsn",
+                        # typing carries on where it is: a selected DSN would be replaced by the next key
+                        select_on_focus=False,
                     )
                     yield Button("Test", id="test-conn")
                 yield Static("", id="conn-status", markup=False)
@@ -140,7 +151,12 @@ class PickScreen(Screen):
         self.title = "stormdb-tui"
         self.sub_title = "pick a workload"
         self._sync_target_input()
-        if self.initial_config:
+        for name, value in self.cli_switches.items():
+            if value is not None:
+                self.query_one(f"#sw-{name}", Switch).value = bool(value)
+        if self.cli_overrides:
+            await self._show_command_line()
+        elif self.initial_config:
             await self.select_config(self.initial_config)
         else:
             names = self.registry.names()
@@ -148,6 +164,21 @@ class PickScreen(Screen):
         self.refresh_start()
 
     # -- configs and workloads -------------------------------------------------------
+
+    async def _show_command_line(self) -> None:
+        """The config of the command line with its flags and ``--set`` applied: what the run uses."""
+        from stormdb_tui.engine.plan import apply_overrides
+
+        try:
+            cfg = load_config(self.initial_config) if self.initial_config else RunConfig()
+            cls = apply_overrides(cfg, self.registry, self.cli_overrides)
+        except StormError as exc:
+            self.app.notify(str(exc), title="command line", severity="error", timeout=10)
+            self.cli_overrides = ()
+            await self.select_config(self.initial_config)
+            return
+        self._cli_workload = cls.name
+        await self._show_config(self.initial_config, cfg)
 
     async def select_config(self, path: str | None) -> bool:
         """Load a config and show it (its workload, options and run settings); False on a bad file."""
@@ -161,20 +192,24 @@ class PickScreen(Screen):
         except StormError as exc:
             self.app.notify(str(exc), title="config", severity="error", timeout=10)
             return False
-        if path not in self.configs:
+        self._cli_workload = None  # a config chosen here replaces the command line's
+        await self._show_config(path, cfg)
+        return True
+
+    async def _show_config(self, path: str | None, cfg: RunConfig) -> None:
+        if path is not None and path not in self.configs:
             self.configs.append(path)
             self.query_one("#configs", OptionList).add_option(
                 ListOption(_short(path), id=f"cfg-{len(self.configs) - 1}")
             )
         self.config_path, self.config_obj = path, cfg
-        self._highlight("configs", f"cfg-{self.configs.index(path)}")
+        self._highlight("configs", f"cfg-{self.configs.index(path)}" if path is not None else "cfg-none")
         self.query_one("#run-form", OptionsForm).set_values({k: cfg.run.get(k) for k in RUN_FIELDS})
         self.query_one("#cluster-form", OptionsForm).set_values({k: cfg.run.get(k) for k in CLUSTER_FIELDS})
-        if cfg.monitoring.get("enabled") is not None:
+        if cfg.monitoring.get("enabled") is not None and self.cli_switches.get("monitor") is None:
             self.query_one("#sw-monitor", Switch).value = bool(cfg.monitoring["enabled"])
         await self.select_workload(cfg.workload or self.workload)
         self.refresh_start()
-        return True
 
     def _config_values_for(self, cls: type[Workload]) -> dict[str, Any]:
         cfg = self.config_obj
@@ -258,7 +293,20 @@ class PickScreen(Screen):
     @on(RadioSet.Changed, "#target-kind")
     def _target_changed(self, event: RadioSet.Changed) -> None:
         self._sync_target_input()
+        if event.pressed.id == "target-dsn" and event.radio_set.has_focus:
+            self.query_one("#dsn", Input).focus()  # chose DSN: what comes next is the DSN
         self.refresh_start()
+
+    def on_key(self, event: events.Key) -> None:
+        """Text typed on the Target choice is a DSN: it goes into the field, never to a key binding."""
+        focused = self.focused
+        if (event.is_printable and event.character and event.character != " "  # space picks a choice
+                and focused is not None and focused.id == "target-kind"):
+            event.stop()
+            event.prevent_default()
+            field = self.query_one("#dsn", Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
 
     @on(Input.Changed, "#dsn")
     def _dsn_changed(self, event: Input.Changed) -> None:
@@ -303,7 +351,12 @@ class PickScreen(Screen):
         dsn = self.dsn()
         if use_dsn and not dsn:
             errors["dsn"] = "enter a DSN, or choose the config / embedded target"
+        # The command line's other flags (--connections, --processes, ...) hold while its config and
+        # workload are the ones shown; the forms' values come after them and win.
+        keep_cli = bool(self.cli_overrides) and self.config_path == self.initial_config \
+            and self.workload == self._cli_workload
         return PickSettings(
+            base_overrides=list(self.cli_overrides) if keep_cli else [],
             config_path=self.config_path,
             workload=self.workload,
             workload_values=wl_form.values() if wl_form is not None else {},

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rich.markdown import Markdown as RichMarkdown
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Markdown, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
 from stormdb_tui.report import plots
 from stormdb_tui.report.fmt import fmt
@@ -51,7 +52,8 @@ class ExportPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Export the report as {self.kind} to:")
-            yield Input(value=self.default, id="export-path")
+            # Not selected on focus: a key pressed by habit (m right after j) must not replace the path.
+            yield Input(value=self.default, id="export-path", select_on_focus=False)
             yield Label("Enter to write, Escape to cancel", classes="dim")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -85,6 +87,7 @@ class ReportScreen(Screen):
     ReportScreen TabPane > VerticalScroll { height: 1fr; }
     ReportScreen .report-table { height: auto; max-height: 20; margin: 1 0 0 0; }
     ReportScreen .dim { color: $text-muted; }
+    ReportScreen .workload-table { height: auto; margin: 1 0 0 0; }
     ReportScreen #latency-chart, ReportScreen #tps-chart, ReportScreen #p99-chart { height: 16; }
     ReportScreen #workers-chart { height: 12; }
     """
@@ -105,6 +108,8 @@ class ReportScreen(Screen):
             with TabPane("Summary", id="summary"), VerticalScroll():
                 yield Static(self._summary_table(), id="summary-table")
                 yield DataTable(id="ops-table", classes="report-table", zebra_stripes=True, cursor_type="row")
+                for key, rows in self._workload_tables():
+                    yield Static(self._rows_table(key, rows), classes="workload-table")
                 yield Static(self._notes_text(), id="notes")
             with TabPane("Latency", id="latency"), VerticalScroll():
                 yield Chart(self._latency_chart, id="latency-chart")
@@ -119,9 +124,13 @@ class ReportScreen(Screen):
                 from stormdb_tui.report.cluster import cluster_markdown
 
                 with TabPane("Hosts", id="hosts"), VerticalScroll():
-                    yield Markdown(cluster_markdown(self.data) or "", id="hosts-md")
+                    self.hosts_markdown = cluster_markdown(self.data) or ""
+                    yield Static(RichMarkdown(self.hosts_markdown), id="hosts-md")
             with TabPane("Server", id="server"), VerticalScroll():
-                yield Markdown(self._server_markdown(), id="server-md")
+                # Rich's Markdown: tables sized to their content, one line per row (Textual's widget
+                # gives every column an equal share and draws a rule between rows)
+                self.server_markdown = self._server_markdown()
+                yield Static(RichMarkdown(self.server_markdown), id="server-md")
             with TabPane("Errors", id="errors"), VerticalScroll():
                 yield DataTable(id="errors-table", classes="report-table", zebra_stripes=True, cursor_type="row")
                 yield Static("", id="errors-none")
@@ -182,6 +191,23 @@ class ReportScreen(Screen):
                 rows.append((key, fmt(value, 4 if isinstance(value, float) and abs(value) < 1 else 2)))
         for key, value in rows:
             table.add_row(key, value)
+        return table
+
+    def _workload_tables(self) -> list[tuple[str, list[Mapping[str, Any]]]]:
+        """A workload's own tables (bulk_insert's ranking by rows/s): lists of rows in its summary."""
+        summary = (self.data.get("workload") or {}).get("summary") or {}
+        return [(key, value) for key, value in summary.items()
+                if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value)]
+
+    @staticmethod
+    def _rows_table(title: str, rows: list[Mapping[str, Any]]) -> Table:
+        table = Table(title=title.replace("_", " "), title_justify="left", box=None, padding=(0, 1))
+        headers = list(rows[0])
+        for header in headers:
+            numeric = all(isinstance(r.get(header), (int, float)) for r in rows)
+            table.add_column(header.replace("_", " "), justify="right" if numeric else "left")
+        for row in rows:
+            table.add_row(*(fmt(row.get(h)) for h in headers))
         return table
 
     def _fill_operations(self) -> None:
@@ -304,8 +330,11 @@ class ReportScreen(Screen):
 
     def action_export(self, kind: str) -> None:
         label = "JSON" if kind == "json" else "Markdown"
-        self.app.push_screen(ExportPrompt(label, self.exported.get(kind) or self.default_path(kind)),
-                             lambda path: self.export_to(kind, path))
+
+        def chosen(path: str | None) -> None:
+            self.export_to(kind, path)
+
+        self.app.push_screen(ExportPrompt(label, self.exported.get(kind) or self.default_path(kind)), chosen)
 
     def export_to(self, kind: str, path: str | None) -> str | None:
         """Write the report; a notification says where it went, or why it could not be written."""

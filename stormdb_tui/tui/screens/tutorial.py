@@ -32,6 +32,7 @@ from stormdb_tui.report.model import Report
 class TutorialListScreen(Screen):
     """Every tutorial in ``demos/``; Enter opens one."""
 
+    HELP_TITLE = "Tutorials"
     BINDINGS = [Binding("q", "back", "Back"), Binding("escape", "back", "Back", show=False)]
     DEFAULT_CSS = """
     TutorialListScreen #tutorial-list { height: 1fr; }

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import RenderableType
 from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 Draw = Callable[[Any], None]
@@ -34,10 +34,10 @@ class Chart(PlotextPlot):
         self._draw = draw
         self.refresh()
 
-    def render(self) -> RenderableType:
+    def render(self) -> RenderResult:
         width, height = self.size
-        if width < 12 or height < 4:
-            return Text("")  # too small for axes: an empty cell rather than a garbled one
+        if width < 12 or height < 6:
+            return Text("")  # too small for axes and a line: an empty cell rather than a garbled one
         self.plt.clear_figure()
         if self._draw is not None:
             self._draw(self.plt)

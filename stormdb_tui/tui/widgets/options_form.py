@@ -154,7 +154,7 @@ class OptionsForm(Vertical):
 
     def errors(self) -> dict[str, str]:
         """Option name -> error message, for every invalid field."""
-        return {f.option.name: f.error for f in self.fields() if f.validate() is not None}
+        return {f.option.name: error for f in self.fields() if (error := f.validate()) is not None}
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         for field in self.fields():

@@ -96,8 +96,6 @@ def render_throughput(snap: RunSnapshot, width: int) -> Text:
     if snap.intervals:
         text.append("  peak ", style="dim")
         text.append(fmt_rate(max(s.tps for s in snap.intervals)))
-    if snap.client_bound:  # the figures describe the load generator, not the server
-        text.append("  CLIENT-BOUND", style="bold reverse red")
     recent = recent_events(snap)
     line = "; ".join(recent) if recent else plots.EVENT_LEGEND
     text.append("   " + line, style="magenta" if recent else "dim")
@@ -214,7 +212,8 @@ def render_connections(pg: Mapping[str, Any] | None) -> Text:
     text = Text()
     conns = (pg or {}).get("connections")
     if not conns:
-        text.append("no connection statistics", style="dim")
+        text.append("waiting for the first server sample…" if pg is not None and not pg
+                    else "no connection statistics", style="dim")
         return text
     limit = conns.get("limit") or conns.get("max_connections")
     text.append("total ", style="dim")
@@ -242,6 +241,9 @@ def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
         text.append("server statistics off", style="dim")
         return text
     waits = pg.get("waits")
+    if waits is None and not pg:
+        text.append("waiting for the first server sample…", style="dim")
+        return text
     if waits is None:
         text.append("wait sampling off\n(monitoring.wait_sample_rate)", style="dim")
         return text
@@ -258,6 +260,46 @@ def render_waits(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
         style = "yellow" if w["type"] in ("Lock", "LWLock") else ""
         text.append(f"\n{w['share'] * 100:>3.0f}% ")
         text.append(name, style=style)
+    return text
+
+
+IO_COLUMNS = (("hits", "hits_s"), ("reads", "reads_s"), ("writes", "writes_s"), ("extends", "extends_s"),
+              ("fsyncs", "fsyncs_s"))
+IO_SHORT = {"reads": "rd", "writes": "wr", "extends": "ext", "fsyncs": "fsync"}
+
+
+def render_io(pg: Mapping[str, Any] | None, width: int = 40) -> Text:
+    """This interval's pg_stat_io block operations per second: all backends, then the busiest types."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if pg is None:
+        text.append("server statistics off", style="dim")
+        return text
+    io = pg.get("io")
+    if io is None:
+        text.append("no I/O figures yet" if not pg else "pg_stat_io unavailable\n(PostgreSQL 16+)", style="dim")
+        return text
+    total = io.get("total") or {}
+    shown = [(name, total.get(key) or 0) for name, key in IO_COLUMNS]
+    for i, (name, value) in enumerate(shown):
+        if i == 2:
+            text.append("\n")
+        elif i:
+            text.append("  ")
+        text.append(f"{name} ", style="dim")
+        text.append(f"{value:,.0f}", style="bold" if name == "reads" and value else "")
+    kinds = [(kind, counts) for kind, counts in io.items() if kind != "total" and isinstance(counts, Mapping)]
+    kinds.sort(key=lambda kv: -sum(float(kv[1].get(k) or 0) for _n, k in IO_COLUMNS[1:]))
+    busy = [(kind, [f"{IO_SHORT[n]} {counts.get(k) or 0:,.0f}" for n, k in IO_COLUMNS[1:] if counts.get(k)])
+            for kind, counts in kinds[:4]]
+    busy = [(kind, parts) for kind, parts in busy if parts]
+    # the backend type's name as long as the figures beside it leave room for
+    room = max(min(max((len(k) for k, _ in busy), default=0), width - max((len(" ".join(p)) for _, p in busy),
+                                                                             default=0) - 1), 6)
+    for kind, parts in busy:
+        text.append("\n")
+        name = kind if len(kind) <= room else kind[:room - 1] + "…"
+        text.append(f"{name:<{room}} ", style="dim")
+        text.append(" ".join(parts))
     return text
 
 
@@ -321,6 +363,8 @@ class Pane(Vertical):
             body.update(render_server(snap.pg, self.monitoring))
         elif name == "waits":
             body.update(render_waits(snap.pg, self.content_size.width or 40))
+        elif name == "io":
+            body.update(render_io(snap.pg, self.content_size.width or 40))
         elif name == "connections":
             body.update(render_connections(snap.pg))
         elif name == "workers":
