@@ -139,11 +139,17 @@ async def test_fits_80x24_and_shows_monitoring_off() -> None:
         assert "server statistics off" in text
         assert "Stop" in text.splitlines()[-1]  # the footer is on screen
         await pilot.press("3")  # 24 rows: the bottom panes come up on demand, one at a time at 80 columns
-        await pilot.pause()
+        for _ in range(30):
+            await pilot.pause(0.1)
+            if "5 conns" in screen_text(app):
+                break
         text = screen_text(app)
         assert "Errors" in text and "Connections" not in text and "5 conns" in text
         await pilot.press("5")
-        await pilot.pause()
+        for _ in range(30):
+            await pilot.pause(0.1)
+            if "Connections" in screen_text(app):
+                break
         assert "Connections" in screen_text(app) and "Errors" not in screen_text(app)
 
 

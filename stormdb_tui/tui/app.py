@@ -259,9 +259,9 @@ class StormApp(App[int]):
         already = self.session.stop_reason is not None
         self.session.request_stop("aborted by user" if abort else "stopped by user", abort=abort)
         if not already:
-            # long enough to still be there when the report opens: the report is of a stopped run
+            # the report, when it opens, says again that it is of a stopped run
             self.notify("stopping: in-flight transactions finish, then the report" if not abort
-                        else "aborting: the run stops and the app exits", timeout=12)
+                        else "aborting: the run stops and the app exits", timeout=4)
 
     def cancel_setup(self) -> None:
         if self.session is not None and self._run_active:

@@ -86,10 +86,8 @@ class SetupScreen(Screen):
         self.last = progress
         self._last_at = time.monotonic()
         bar = self.query_one("#setup-bar", ProgressBar)
-        if progress.total_rows and progress.counting:
+        if progress.total_rows:  # a phase without rows (indexes) keeps the bar where the rows left it
             bar.update(total=progress.shown_total, progress=progress.rows)
-        elif bar.total is not None:
-            bar.update(total=None)  # indeterminate: the bar itself shows that work goes on
         self._show_stats()
 
     def _show_stats(self) -> None:

@@ -25,9 +25,12 @@ class Chart(PlotextPlot):
     Chart { width: 1fr; height: 1fr; min-height: 6; }
     """
 
-    def __init__(self, draw: Draw | None = None, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, draw: Draw | None = None, *, id: str | None = None, classes: str | None = None,
+                 min_rows: int = 4) -> None:
         super().__init__(id=id, classes=classes)
         self._draw = draw
+        self.min_rows = min_rows
+        """Below this height the chart stays blank: a line over time needs more rows than bars do."""
 
     def set_draw(self, draw: Draw | None) -> None:
         """Draw something else (or the same with new data) on the next refresh."""
@@ -36,7 +39,7 @@ class Chart(PlotextPlot):
 
     def render(self) -> RenderResult:
         width, height = self.size
-        if width < 12 or height < 6:
+        if width < 12 or height < self.min_rows:
             return Text("")  # too small for axes and a line: an empty cell rather than a garbled one
         self.plt.clear_figure()
         if self._draw is not None:

@@ -337,11 +337,11 @@ class Pane(Vertical):
         if self.pane_name == "latency":
             with Horizontal(classes="latency-row"):
                 yield Static("", classes="pane-text")
-                yield Chart(classes="pane-chart")
+                yield Chart(classes="pane-chart", min_rows=6)
             return
         yield Static("", classes="pane-text")
-        if self.pane_name in self.CHARTED:
-            yield Chart(classes="pane-chart")
+        if self.pane_name in self.CHARTED:  # lines over time garble in fewer than six rows, bars do not
+            yield Chart(classes="pane-chart", min_rows=6 if self.pane_name == "throughput" else 4)
 
     def on_resize(self) -> None:
         if self._snap is not None:
