@@ -163,7 +163,8 @@ async def test_the_report_of_a_stopped_run_says_so_and_its_export_path_stays_who
         messages = [n.message for n in app._notifications]
         assert any(m.startswith("stopped by you") for m in messages), messages
         assert await wait_for(pilot, lambda: "stopped by you" in screen_text(app), 5)  # the toast, on the report
-        assert "interrupted" in screen_text(app)
+        # The status, under the toast at 80 columns until the toast goes.
+        assert await wait_for(pilot, lambda: "interrupted" in screen_text(app), 20)
         await pilot.press("j")
         await pilot.pause()
         app.screen.query_one("#export-path", Input).value = str(tmp_path / "reports" / "a-long-report-name.json")
