@@ -62,8 +62,9 @@ def test_run_in_tmux_watch_stop_and_report(dsn, cli_env, tmp_path) -> None:
         assert "errors 0" in live
         assert "cache hit" in live  # server statistics are on in the UI by default
         _tmux("send-keys", "-t", session, "w")
-        shown = _wait_for(session, lambda t: "Workers" in t and "#1" in t, 10)
-        assert "2 workers" in shown
+        # At 30 rows the pane has room for its summary line; its bars need four rows more.
+        shown = _wait_for(session, lambda t: "Workers" in t and "2 workers, tx/s each" in t, 10)
+        assert "errors 0" in shown
         _tmux("send-keys", "-t", session, "s")
         done = _wait_for(session, lambda t: "Export JSON" in t, 120)  # the report screen
         assert "select-only" in done
