@@ -7,7 +7,6 @@ the order of screens a second run meets, which canned data cannot reproduce.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.report import ReportScreen
 from stormdb_tui.tui.screens.tutorial import TutorialScreen
 from stormdb_tui.tui.testing import run_async, screen_text
+from stormdb_tui.tui.testing import wait_for as _wait_for
 
 pytestmark = pytest.mark.tui
 SCHEMA = "tui_crashes"
@@ -28,13 +28,8 @@ def registry():
     return discover()
 
 
-async def wait_for(pilot, predicate, timeout: float = 90.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await pilot.pause(step)
-    return predicate()
+async def wait_for(pilot, predicate, timeout: float = 90.0) -> bool:
+    return await _wait_for(pilot, predicate, timeout)
 
 
 def short_config(tmp_path: Path, *, duration: str = "30s", report: Path | None = None) -> Path:

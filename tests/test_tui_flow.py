@@ -4,7 +4,6 @@ pick → setup → run → report → export."""
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 import pytest
@@ -14,7 +13,7 @@ from stormdb_tui.registry import discover
 from stormdb_tui.tui.app import StormApp
 from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.setup import SetupScreen
-from stormdb_tui.tui.testing import run_async, screen_text
+from stormdb_tui.tui.testing import run_async, screen_text, wait_for
 from stormdb_tui.tui.widgets.confirm import ConfirmDialog
 from stormdb_tui.tui.widgets.options_form import OptionsForm
 
@@ -28,15 +27,6 @@ def registry():
 
 def _set_field(form: OptionsForm, name: str, value: str) -> None:
     form.field(name).query_one(Input).value = value
-
-
-async def _wait(pilot, predicate, timeout: float = 60.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await pilot.pause(step)
-    return predicate()
 
 
 def _drop_schema(dsn: str, schema: str) -> None:
@@ -65,8 +55,8 @@ async def test_setup_progress_bar_advances_on_a_real_load(registry, dsn, monkeyp
         _set_field(form, "scale", "2")
         app.pick.query_one("#sw-monitor", Switch).value = False
         assert app.start_run({"run.duration": "1s", "run.workers": 1})
-        assert await _wait(pilot, lambda: isinstance(app.screen, SetupScreen), 10)
-        assert await _wait(pilot, lambda: app.last_report is not None or not app.run_active, 120)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen), 10)
+        assert await wait_for(pilot, lambda: app.last_report is not None or not app.run_active, 120)
         assert app.last_report is not None, screen_text(app)
         await pilot.pause(0.5)  # let the report screen finish mounting before the app closes
     rows = [r for r, _t, _p in seen]
@@ -103,10 +93,10 @@ async def test_cancel_key_stops_the_load_and_rebuild_asks_first(registry, dsn) -
         # without rebuild: a load starts; "c" cancels it between batches
         app.pick.query_one("#sw-rebuild", Switch).value = False
         assert app.start_run({"run.duration": "30s"})
-        assert await _wait(pilot, lambda: isinstance(app.screen, SetupScreen)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen)
                            and app.screen.last is not None and app.screen.last.rows > 0, 60)
         await pilot.press("c")
-        assert await _wait(pilot, lambda: not app.run_active, 60)
+        assert await wait_for(pilot, lambda: not app.run_active, 60)
         await pilot.pause(0.2)
         assert app.screen is app.pick, screen_text(app)  # back to pick, no run happened
         assert app.last_report is None
@@ -143,15 +133,15 @@ async def test_full_flow_pick_setup_run_report_export(registry, dsn, tmp_path) -
         assert app.pick.settings().errors == {}
         await pilot.press("ctrl+s")
         # setup (the data is missing, so it is loaded first) then the dashboard
-        assert await _wait(pilot, lambda: app.dashboard is not None and app.dashboard.phase == "measuring", 120), \
+        assert await wait_for(pilot, lambda: app.dashboard is not None and app.dashboard.phase == "measuring", 120), \
             screen_text(app)
         assert any("loading simple" in line for line in app.setup_screen._log)
-        assert await _wait(pilot, lambda: app.dashboard.redraws >= 2 or app.last_report is not None, 10)
+        assert await wait_for(pilot, lambda: app.dashboard.redraws >= 2 or app.last_report is not None, 10)
         if app.last_report is None:
             live = screen_text(app)
             assert "select-only" in live and "Latency" in live
         # the run ends by itself after 3 s and the report screen opens
-        assert await _wait(pilot, lambda: app.last_report is not None, 60)
+        assert await wait_for(pilot, lambda: app.last_report is not None, 60)
         report = app.last_report
         assert report.status == "completed"
         assert report.data["summary"]["transactions"] > 0
@@ -172,7 +162,7 @@ async def test_full_flow_pick_setup_run_report_export(registry, dsn, tmp_path) -
         target = tmp_path / "flow.json"
         app.screen.query_one("#export-path", Input).value = str(target)
         await pilot.press("enter")
-        assert await _wait(pilot, target.exists, 10)
+        assert await wait_for(pilot, target.exists, 10)
         saved = json.loads(target.read_text())
         assert saved["status"] == "completed"
         assert saved["summary"]["transactions"] == report.data["summary"]["transactions"]
@@ -201,11 +191,11 @@ async def test_abort_key_ends_the_app_with_status_130_and_keeps_the_report(regis
         await pilot.pause(0.2)
         assert app.pick.settings().config_path == str(config)
         assert app.start_run()
-        assert await _wait(pilot, lambda: app.dashboard is not None and app.dashboard.phase == "measuring", 120)
+        assert await wait_for(pilot, lambda: app.dashboard is not None and app.dashboard.phase == "measuring", 120)
         await pilot.pause(1.2)
         app.screen.focus_pane("latency")
         await pilot.press("a")
-        assert await _wait(pilot, lambda: not app.run_active, 30)
+        assert await wait_for(pilot, lambda: not app.run_active, 30)
         await pilot.pause(0.2)
     assert app.return_value == 130
     saved = json.loads(report_path.read_text())

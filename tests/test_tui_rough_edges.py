@@ -4,7 +4,6 @@ offers Back and Retry, a stopped run's report says it was stopped, exported path
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from stormdb_tui.tui.screens.dashboard import DashboardScreen
 from stormdb_tui.tui.screens.pick import PickScreen
 from stormdb_tui.tui.screens.report import ReportScreen
 from stormdb_tui.tui.screens.setup import SetupScreen
-from stormdb_tui.tui.testing import ScreenHarness, run_async, screen_text
+from stormdb_tui.tui.testing import ScreenHarness, run_async, screen_text, wait_for
 from stormdb_tui.tui.widgets.options_form import OptionsForm
 from stormdb_tui.workload import Progress
 
@@ -28,15 +27,6 @@ SCHEMA = "tui_edges"
 @pytest.fixture(scope="module")
 def registry():
     return discover()
-
-
-async def wait_for(pilot, predicate, timeout: float = 60.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await pilot.pause(step)
-    return predicate()
 
 
 def _field(screen: PickScreen, form: str, name: str) -> Input:

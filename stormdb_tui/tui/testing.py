@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -136,3 +137,13 @@ def run_async(fn: Callable[..., Any]) -> Callable[..., Any]:
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], bool], timeout: float = 60.0, step: float = 0.05) -> bool:
+    """Let the app run until ``predicate()`` holds (True) or ``timeout`` seconds pass (its last value)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await pilot.pause(step)
+    return predicate()
