@@ -107,6 +107,62 @@ def test_runtime_errors(text, message):
         ev(text, bad="abc", default_seed=1)
 
 
+@pytest.mark.parametrize(
+    "text, variables, value",
+    [
+        ("100000 * :scale", {"scale": 10}, 1_000_000),
+        ("100000 * :scale", {"scale": "10"}, 1_000_000),  # -D values arrive as strings
+        ("2 * :x", {"x": 1.5}, 3.0),
+        (":x * 3", {"x": 7}, 21),
+        (":x - 1", {"x": 5}, 4),
+        ("1 - :x", {"x": 5}, -4),
+        (":x + 1", {"x": "41"}, 42),
+        ("10 + :x", {"x": True}, None),  # the general path raises for booleans: checked below
+        ("2 * 3", {}, 6),  # folded once, not computed per draw
+    ],
+)
+def test_constant_and_variable_shapes_agree_with_the_general_rules(text, variables, value):
+    if value is None:
+        with pytest.raises(ScriptRuntimeError, match="cannot coerce boolean to int"):
+            ev(text, **variables)
+        return
+    result = ev(text, **variables)
+    assert result == value and type(result) is type(value)
+
+
+@pytest.mark.parametrize(
+    "text, variables, message",
+    [
+        (":x + 1", {"x": randoms.INT64_MAX}, "bigint add out of range"),
+        ("2 * :x", {"x": 1 << 62}, "bigint mul out of range"),
+        ("1 - :x", {"x": randoms.INT64_MIN}, "bigint sub out of range"),
+        ("3 * :nosuch", {}, 'undefined variable "nosuch"'),
+        ("random(1, 10 * :x)", {"x": 1 << 62}, "bigint mul out of range"),
+        ("random(1, 10 * :x)", {"x": -1}, "empty range given to random"),
+        ("random(1, 10 * :x)", {"x": "abc"}, 'malformed variable "x" value: "abc"'),
+    ],
+)
+def test_constant_and_variable_shapes_raise_as_the_general_rules(text, variables, message):
+    with pytest.raises(ScriptRuntimeError, match=message):
+        ev(text, **variables)
+
+
+def test_scaled_random_draws_what_the_general_uniform_draws():
+    """random(1, N * :scale), inline, takes the same values from the same stream as randoms.uniform."""
+    draw = compile_expression("random(1, 100000 * :scale)")
+    for scale in (1, "7", 10, 1 << 20):
+        env, twin = _Env(scale=scale), random.Random(1)
+        hi = 100000 * int(scale)
+        assert [draw(env) for _ in range(200)] == [randoms.uniform(twin, 1, hi) for _ in range(200)]
+    pg_env = _Env(scale=10)
+    pg_env.rng = randoms.PgRandom(42)
+    twin_pg = randoms.PgRandom(42)
+    assert [draw(pg_env) for _ in range(50)] == [randoms.uniform(twin_pg, 1, 1_000_000) for _ in range(50)]
+    # Past 2^32 outcomes the draw is randrange's, as in the general path.
+    wide, twin = _Env(scale=1 << 30), random.Random(1)
+    assert [draw(wide) for _ in range(20)] == [randoms.uniform(twin, 1, 100000 << 30) for _ in range(20)]
+
+
 def test_double_division_by_zero_is_ieee():
     assert ev("1.0 / 0") == float("inf")
     assert ev("-1.0 / 0") == float("-inf")

@@ -72,6 +72,9 @@ _WAITING_RESULTS = frozenset({_SETUP, _PREPARE, _RESULT, _PIPE, _ROLLBACK})
 # Timer kinds.
 _T_WAKE, _T_START, _T_RECONNECT, _T_CONNECT_TIMEOUT, _T_PROBE = range(5)
 
+# Client actions as module globals: the hot loop compares against them once per statement.
+_SEND, _DONE_ACTION, _SLEEP_ACTION, _START_PIPELINE, _SYNC_PIPELINE = C.SEND, C.DONE, C.SLEEP, C.START_PIPELINE, C.SYNC_PIPELINE
+
 _OK = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY})
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
@@ -240,7 +243,7 @@ class _Slot:
         "id", "quota", "rec", "retries", "skipped", "late", "reconnects", "queries",
         "prev_rec", "prev_offsets", "seen", "cum", "cum_count", "cum_errors",
         "rng", "client", "pg", "fd", "events", "state", "label", "attempt", "t0", "sched",
-        "failure", "last_res", "syncs", "pending", "pidx", "prepared", "prep_queue", "after",
+        "failure", "last_res", "store", "syncs", "pending", "pidx", "prepared", "prep_queue", "after",
         "setup", "delay", "gen", "in_tx", "done", "thread", "sent",
     )
 
@@ -267,6 +270,8 @@ class _Slot:
         self.sched = 0
         self.failure: BaseException | None = None
         self.last_res: Any = None
+        self.store: str | None = None
+        """The statement in flight's ``\\gset``/``\\aset`` (None: its rows are not kept)."""
         self.syncs = 0
         self.pending: list[Any] = []
         self.pidx = 0
@@ -360,6 +365,10 @@ class MultiplexGroup:
         self.meter = ClientMeter()
         self.last_connect_error = ""
         self._hard_stop = False
+        self.chained = not self.rate and not self.think_ns
+        """Closed model without think time: a client starts its next transaction as its last one ends."""
+        self.retired = 0
+        """Slots that have run their share of ``--transactions`` (the loop ends when all have)."""
         self.thread = threading.Thread(target=self._main, name="stormdb-multiplex", daemon=True)
         for slot in self.workers:
             slot.thread = self.thread
@@ -461,7 +470,7 @@ class MultiplexGroup:
             while not self._hard_stop:
                 if self.stopping and not any(s.in_tx for s in self.workers):
                     break
-                if all(s.done for s in self.workers):
+                if self.retired == len(self.workers):
                     break
                 self._turn(None)
         except Exception as exc:  # a driver bug must end the run with a message, not hang it
@@ -553,21 +562,29 @@ class MultiplexGroup:
     # -- transactions ------------------------------------------------------------
 
     def _begin(self, slot: _Slot, scheduled: int) -> None:
+        if self._open_tx(slot, scheduled, time.perf_counter_ns()):
+            self._step(slot)
+
+    def _open_tx(self, slot: _Slot, scheduled: int, now: int) -> bool:
+        """Choose the slot's next script and start it at ``now``; False when the slot must not start one."""
         if self.stopping or slot.done or slot.state != _IDLE:
-            return
+            return False
         if slot.quota == 0 and self.measuring:  # a share of zero (fewer transactions than workers)
-            slot.done = True
-            slot.state = _DONE
-            return
-        script = self.program.choose(slot.rng)
+            self._retire(slot)
+            return False
+        self._start_tx(slot, scheduled, now)
+        return True
+
+    def _start_tx(self, slot: _Slot, scheduled: int, now: int) -> None:
+        program = self.program
+        script = program.only or program.choose(slot.rng)
         slot.client.start(script)
         slot.label = script.name
         slot.attempt = 0
         slot.sched = scheduled
         slot.in_tx = True
         slot.sent = 0
-        slot.t0 = time.perf_counter_ns()
-        self._step(slot)
+        slot.t0 = now
 
     def _step(self, slot: _Slot) -> None:
         """Advance the script to its next round trip (or its end)."""
@@ -576,8 +593,9 @@ class MultiplexGroup:
         mode = self.mode
         try:
             while True:
-                action = client.advance()
-                if action == C.SEND:
+                # Past its last command a script is done: no call into the client to learn that.
+                action = _DONE_ACTION if client.pc >= client.ncmd else client.advance()
+                if action == _SEND:
                     cmd = client.cmd
                     assert cmd is not None
                     slot.sent += 1
@@ -601,17 +619,29 @@ class MultiplexGroup:
                     else:
                         pg.send_query(client.query)
                         slot.state = _RESULT
-                    slot.last_res = None
-                    self._flush(slot)
+                    store = slot.store = cmd.store
+                    if store is not None:
+                        slot.last_res = None
+                    if pg.flush():  # the socket is full: finish sending when it is writable
+                        self._watch(slot, _READ | _WRITE)
                     return
-                if action == C.DONE:
-                    self._finish(slot, True)
-                    return
-                if action == C.SLEEP:
+                if action == _DONE_ACTION:
+                    t1 = time.perf_counter_ns()
+                    if not self._record(slot, True, t1):
+                        return
+                    slot.state = _IDLE
+                    if not self.chained or self.stopping or not slot.sent:
+                        self._next(slot, t1)
+                        return
+                    # Straight on to the next transaction in this same loop, as pgbench
+                    # does: no trip through the event loop and no deeper call chain.
+                    self._start_tx(slot, 0, t1)
+                    continue
+                if action == _SLEEP_ACTION:
                     slot.state = _SLEEP
                     self._timer(client.wake_ns, slot, _T_WAKE)
                     return
-                if action == C.START_PIPELINE:
+                if action == _START_PIPELINE:
                     if mode == "prepared":
                         queue = [c for c in client.commands[client.pc:] if c.kind == SQL and c.prepname not in slot.prepared]
                         if queue:
@@ -624,7 +654,7 @@ class MultiplexGroup:
                             return
                     pg.enter_pipeline_mode()
                     slot.syncs = 0
-                elif action == C.SYNC_PIPELINE:
+                elif action == _SYNC_PIPELINE:
                     pg.pipeline_sync()
                     slot.syncs += 1
                 else:  # END_PIPELINE: read everything back
@@ -673,31 +703,34 @@ class MultiplexGroup:
         except psycopg.OperationalError as exc:
             self._lost(slot, exc)
             return
-        while state in _WAITING_RESULTS and not pg.is_busy():
+        while not pg.is_busy():
+            if state == _RESULT:  # first: one statement's results outside a pipeline is the hot path
+                res = pg.get_result()
+                if res is not None:
+                    if res.status in _OK:
+                        store = slot.store
+                        if store is not None:
+                            if store == "aset":
+                                self._store(slot, slot.client.cmd, res)
+                            else:
+                                slot.last_res = res
+                    elif slot.failure is None:
+                        slot.failure = _error_from(res, pg)
+                    continue
+                if slot.failure is None and slot.store == "gset" and slot.last_res is not None:
+                    self._store(slot, slot.client.cmd, slot.last_res)
+                if slot.failure is not None:
+                    self._failed(slot)
+                else:
+                    self._step(slot)
+                if slot.pg is not pg:
+                    return  # the connection was lost or replaced meanwhile
+                state = slot.state
+                continue
+            if state not in _WAITING_RESULTS:
+                return
             res = pg.get_result()
-            if state == _RESULT:
-                if res is None:
-                    if slot.failure is not None:
-                        self._failed(slot)
-                    else:
-                        cmd = slot.client.cmd
-                        assert cmd is not None
-                        if cmd.store == "gset" and slot.last_res is not None:
-                            self._store(slot, cmd, slot.last_res)
-                        if slot.failure is not None:
-                            self._failed(slot)
-                        else:
-                            self._step(slot)
-                elif res.status in _OK:
-                    cmd = slot.client.cmd
-                    assert cmd is not None
-                    if cmd.store == "aset":
-                        self._store(slot, cmd, res)
-                    elif cmd.store is not None:
-                        slot.last_res = res
-                elif slot.failure is None:
-                    slot.failure = _error_from(res, pg)
-            elif state == _PIPE:
+            if state == _PIPE:
                 if res is not None:
                     self._pipe_result(slot, res)
             elif state == _PREPARE:
@@ -847,6 +880,12 @@ class MultiplexGroup:
 
     def _finish(self, slot: _Slot, ok: bool) -> None:
         t1 = time.perf_counter_ns()
+        if self._record(slot, ok, t1):
+            slot.state = _IDLE
+            self._next(slot, t1)
+
+    def _record(self, slot: _Slot, ok: bool, t1: int) -> bool:
+        """Count the transaction that ended at ``t1``; True when the slot goes on to another."""
         slot.in_tx = False
         if ok:
             slot.queries += slot.sent  # counted with the transaction, as threaded workers count them
@@ -873,13 +912,17 @@ class MultiplexGroup:
         if slot.quota is not None and self.measuring:
             slot.quota -= 1
             if slot.quota <= 0:
-                slot.done = True
-                slot.state = _DONE
-                return
-        if slot.pg is None:
-            return  # reconnecting: the next transaction starts once the connection is back
-        slot.state = _IDLE
-        self._next(slot, t1)
+                self._retire(slot)
+                return False
+        # Reconnecting: the next transaction starts once the connection is back.
+        return slot.pg is not None
+
+    def _retire(self, slot: _Slot) -> None:
+        """The slot has run its share of ``--transactions``."""
+        if not slot.done:
+            slot.done = True
+            self.retired += 1
+        slot.state = _DONE
 
     def _next(self, slot: _Slot, now: int) -> None:
         if self.stopping:
@@ -890,7 +933,6 @@ class MultiplexGroup:
             slot.state = _THINK
             self._timer(now + self.think_ns, slot, _T_START)
         elif slot.sent:
-            # Straight on to the next transaction, as pgbench does: no extra trip through the loop.
             self._begin(slot, 0)
         else:
             self.ready.append(slot)  # a script without SQL must not recurse: the loop takes it next

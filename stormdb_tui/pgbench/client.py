@@ -84,6 +84,8 @@ class Program:
             raise ValueError("total script weight must not be zero")
         self.cumulative = list(itertools.accumulate(weights))
         self.by_name = {s.name: s for s in self.scripts}
+        self.only = self.scripts[0] if len(self.scripts) == 1 else None
+        """The one script, when there is no choice to draw."""
         base: dict[str, Any] = {"scale": scale, "random_seed": seed if seed is not None else 0}
         base["default_seed"] = default_seed(seed, clients)
         for name, value in (defines or {}).items():
@@ -119,8 +121,8 @@ class Program:
 class Client:
     """One client's variables, random stream and position in its current script."""
 
-    __slots__ = ("program", "id", "rng", "vars", "script", "commands", "pc", "cmd", "params", "query",
-                 "wake_ns", "in_pipeline", "pending", "simple")
+    __slots__ = ("program", "id", "rng", "vars", "script", "commands", "ncmd", "pc", "cmd", "params",
+                 "query", "wake_ns", "in_pipeline", "pending", "simple")
 
     def __init__(self, program: Program, client_id: int, rng: Any) -> None:
         self.program = program
@@ -130,6 +132,7 @@ class Client:
         self.vars["client_id"] = client_id
         self.script: S.Script | None = None
         self.commands: list[S.Command] = []
+        self.ncmd = 0
         self.pc = 0
         self.cmd: S.Command | None = None
         self.params: list[bytes | None] = []
@@ -143,16 +146,18 @@ class Client:
     def start(self, script: S.Script) -> None:
         self.script = script
         self.commands = script.commands
+        self.ncmd = len(script.commands)
         self.pc = 0
         self.in_pipeline = False
-        self.pending.clear()
+        if self.pending:
+            self.pending.clear()
 
     reset = start
 
     def advance(self) -> int:
         """Run meta-commands up to the next action for the driver; returns the action."""
         commands = self.commands
-        ncmd = len(commands)
+        ncmd = self.ncmd
         pc = self.pc
         vars_ = self.vars
         while pc < ncmd:
@@ -163,6 +168,8 @@ class Client:
                 self.cmd = cmd
                 if self.simple:
                     self.query = self._substitute(cmd.text)
+                elif cmd.key and type(v := vars_.get(cmd.key)) is int:
+                    self.params = [b"%d" % v]  # the common one-key statement, without the general loop
                 elif cmd.params:
                     self.params = self._params(cmd.params)
                 else:

@@ -15,6 +15,7 @@ Values are Python objects: ``None`` (NULL), ``bool``, ``int``, ``float``, or
 from __future__ import annotations
 
 import math
+import random
 import re
 import sys
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from typing import Any
 
 from stormdb_tui.pgbench import randoms
 from stormdb_tui.pgbench.errors import ScriptRuntimeError
-from stormdb_tui.pgbench.randoms import INT64_MAX, INT64_MIN, PgRandom
+from stormdb_tui.pgbench.randoms import INT64_MAX, INT64_MIN
 
 Evaluator = Callable[[Any], Any]
 """A compiled expression: called with the client (``.vars``, ``.rng``), returns a value."""
@@ -331,6 +332,10 @@ _FUNCTIONS: dict[str, tuple[int, int | None, Any]] = {
 FUNCTION_NAMES = tuple(sorted(_FUNCTIONS))
 
 
+PyRandom = random.Random
+"""The client stream drawn from inline (pgbench's own stream goes through randoms.uniform)."""
+
+
 def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
     uniform, gaussian, exponential, zipfian = randoms.uniform, randoms.gaussian, randoms.exponential, randoms.zipfian
     if name == "random":
@@ -347,12 +352,30 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
                     hi = _as_int(hi)
                 span = hi - lo_c + 1
                 rng = c.rng
-                if 0 < span <= 0xFFFFFFFF and rng.__class__ is not PgRandom:
+                if 0 < span <= 0xFFFFFFFF and rng.__class__ is PyRandom:
                     return lo_c + int(rng.random() * span)
                 lo, hi = _random_range(lo_c, hi)
                 return uniform(c.rng, lo, hi)
 
-            return rand_const_lo
+            scaled = getattr(hi_f, "scaled", None)
+            if scaled is None:
+                return rand_const_lo
+            k, name = scaled
+            top = INT64_MAX
+
+            def rand_scaled(c: Any) -> Any:
+                # random(1, 100000 * :scale), every built-in script's key: the product,
+                # its range check and the draw in one call; anything unusual goes the general way.
+                v = c.vars.get(name)
+                rng = c.rng
+                if type(v) is int and rng.__class__ is PyRandom:
+                    hi = k * v
+                    span = hi - lo_c + 1
+                    if 0 < span <= 0xFFFFFFFF and hi <= top:
+                        return lo_c + int(rng.random() * span)
+                return rand_const_lo(c)
+
+            return rand_scaled
 
         def rand(c: Any) -> Any:
             lo, hi = lo_f(c), hi_f(c)
@@ -407,6 +430,7 @@ def _variable(name: str) -> Evaluator:
             return from_string(name, v)
         return v
 
+    var.var_name = name  # type: ignore[attr-defined]
     return var
 
 
@@ -457,10 +481,71 @@ _INT_FAST: dict[str, Callable[[int, int], Any]] = {
 }
 
 
+def _const_and_variable(op: str, left: Evaluator, right: Evaluator, apply: Callable[[Any, Any], Any]) -> Evaluator | None:
+    """``N * :var``, ``:var + N`` and the like in one call: the variable read inline, ints inline.
+
+    Anything but two in-range integers (a string from ``-D``, a double, an
+    undefined variable, an overflow) takes the general path, which raises or
+    converts exactly as the unspecialised node would.
+    """
+    if getattr(left, "const", False) and hasattr(right, "var_name"):
+        k, name, var_first = left(None), right.var_name, False
+    elif hasattr(left, "var_name") and getattr(right, "const", False):
+        k, name, var_first = right(None), left.var_name, True
+    else:
+        return None
+    if type(k) is not int:
+        return None
+    lo, hi = INT64_MIN, INT64_MAX
+    fast = _INT_FAST[op]
+    if var_first:
+
+        def var_op_const(c: Any) -> Any:
+            v = c.vars.get(name)
+            if type(v) is int:
+                r = fast(v, k)
+                if lo <= r <= hi:
+                    return r
+            return apply(left(c), k)
+
+        return var_op_const
+    if op == "*":
+
+        def const_mul_var(c: Any) -> Any:  # random(1, 100000 * :scale)
+            v = c.vars.get(name)
+            if type(v) is int:
+                r = k * v
+                if lo <= r <= hi:
+                    return r
+            return apply(k, right(c))
+
+        const_mul_var.scaled = (k, name)  # type: ignore[attr-defined]
+        return const_mul_var
+
+    def const_op_var(c: Any) -> Any:
+        v = c.vars.get(name)
+        if type(v) is int:
+            r = fast(k, v)
+            if lo <= r <= hi:
+                return r
+        return apply(k, right(c))
+
+    return const_op_var
+
+
 def _arith_node(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     """``left op right`` with the int-int case inline: the hot path of key arithmetic."""
     apply = _arith(op)
     lo, hi = INT64_MIN, INT64_MAX
+    if getattr(left, "const", False) and getattr(right, "const", False):
+        try:
+            return _const(apply(left(None), right(None)))
+        except ScriptRuntimeError:
+            pass  # pgbench reports an overflow when the command runs: leave it to run time
+    if op in _INT_FAST:
+        shaped = _const_and_variable(op, left, right, apply)
+        if shaped is not None:
+            return shaped
     if op == "*":
 
         def mul(c: Any) -> Any:

@@ -76,6 +76,8 @@ class Command:
     """SQL with ``$n`` placeholders (prepared and extended modes)."""
     params: tuple[str, ...] = ()
     """Variable names bound to ``$1``, ``$2`` … in order."""
+    key: str = ""
+    """The one variable when there is exactly one parameter (the common ``WHERE aid = :aid``)."""
     prepname: bytes = b""
     store: str | None = None
     """``"gset"`` or ``"aset"`` when the results go into variables."""
@@ -286,6 +288,7 @@ def _sql_command(body: str, line: int, col: int, mode: str, index: int, script_i
         raise fail(offset, f"statement has too many arguments (maximum is {MAX_PARAMS})")
     cmd.sql = "".join(out).encode()
     cmd.params = tuple(names)
+    cmd.key = names[0] if len(names) == 1 else ""
     if mode == "prepared":
         cmd.prepname = f"pgb{script_index}_{index}".encode()
     return cmd
