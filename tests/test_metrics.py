@@ -33,6 +33,41 @@ def test_percentiles_of_known_distribution():
     assert abs(summary["mean"] - 50.0) < 0.1
 
 
+def test_record_all_builds_the_histogram_record_value_builds():
+    """The inline counts index is the library's: same buckets, total, min and max, clamped at both ends."""
+    from stormdb_tui.engine.metrics import HIGHEST_US, LOWEST_US
+
+    rng = random.Random(3)
+    edges = [0, 1, 2, 2047, 2048, 2049, 4095, 4096, 4097, 1 << 20, HIGHEST_US - 1, HIGHEST_US, HIGHEST_US + 1, 10**13]
+    values = edges + [int(rng.expovariate(1 / 5000)) for _ in range(5000)] + [int(rng.expovariate(1e-8)) for _ in range(2000)]
+    fast, slow = new_histogram(), new_histogram()
+    record_all(fast, values[:3000])
+    record_all(fast, values[3000:])  # into a histogram that already holds values
+    for v in values:
+        slow.record_value(min(max(v, LOWEST_US), HIGHEST_US))
+    assert list(fast.counts) == list(slow.counts)
+    assert (fast.total_count, fast.min_value, fast.max_value) == (slow.total_count, slow.min_value, slow.max_value)
+    assert latency_summary(fast) == latency_summary(slow)
+    empty = new_histogram()
+    record_all(empty, [])
+    assert empty.get_total_count() == 0 and latency_summary(empty)["p50"] is None
+
+
+def test_bucket_ranges_are_the_librarys_equivalent_ranges():
+    from stormdb_tui.engine.metrics import _bucket_ranges, _nonzero
+
+    rng = random.Random(5)
+    hist = new_histogram()
+    record_all(hist, [int(rng.expovariate(1e-6)) for _ in range(20_000)] + list(range(1, 5000)))
+    indexes = [index for index, _ in _nonzero(hist)]
+    lows, sizes = _bucket_ranges(hist, indexes)
+    for index, low, size in zip(indexes, lows, sizes, strict=True):
+        value = hist.get_value_from_index(index)
+        assert low == hist.get_lowest_equivalent_value(value)
+        assert low + size - 1 == hist.get_highest_equivalent_value(value)
+    assert len(indexes) > 3000  # the wide range is covered, not just the exact first bucket
+
+
 def test_empty_histogram_summary_is_none():
     assert latency_summary(new_histogram())["p50"] is None
 

@@ -27,10 +27,12 @@ hand-off between the two is the once-per-interval swap.
 from __future__ import annotations
 
 import heapq
+import math
 import os
 import random
 import select
 import selectors
+import sys
 import threading
 import time
 from array import array
@@ -64,6 +66,10 @@ PROBE_NS = 10_000_000
 """The loop's lag probe: a timer every 10 ms whose lateness says how long a ready socket waits."""
 IDLE_WAIT_S = 0.05
 """Longest select() wait with nothing scheduled, so a stop request is seen promptly."""
+FINE_WAIT_S = 0.002
+"""Waits shorter than this are timed in microseconds (select), not epoll's milliseconds."""
+SWITCH_INTERVAL_S = 0.0005
+"""The GIL switch interval while a loop runs: how long it may wait for the swap's thread."""
 DRIVERS = ("auto", "threads", "multiplex")
 
 # Slot states.
@@ -99,6 +105,7 @@ class _Poller:
     def __init__(self) -> None:
         self.slots: dict[int, Any] = {}
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._epoll_fd = [self._epoll.fileno()] if self._epoll is not None else []
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
 
     @staticmethod
@@ -130,24 +137,27 @@ class _Poller:
             self._sel.unregister(fd)
 
     def poll(self, timeout: float) -> list[tuple[Any, int]]:
-        """(slot, _READ/_WRITE mask) for each ready socket; an error or hang-up counts as both,
-        as the selectors module reports it, so the slot's next call sees the failure."""
+        """(slot, events) for each ready socket, events in epoll's bits (``_EV_READ``/``_EV_WRITE``).
+
+        An error or hang-up counts as both, as the selectors module reports
+        it, so the slot's next call sees the failure.
+        """
         if self._epoll is None:
             assert self._sel is not None
-            return [(key.data, mask) for key, mask in self._sel.select(timeout)]
+            return [
+                (key.data, (_EV_READ if mask & _READ else 0) | (_EV_WRITE if mask & _WRITE else 0))
+                for key, mask in self._sel.select(timeout)
+            ]
+        if 0 < timeout < FINE_WAIT_S:
+            # epoll_wait counts whole milliseconds and Python rounds up: waiting 70 µs for
+            # the open model's next arrival would start it up to 1 ms late. select()
+            # waits in microseconds, on the epoll descriptor itself (readable once any
+            # socket is), as pgbench's own wait does.
+            if not select.select(self._epoll_fd, (), (), timeout)[0]:
+                return []
+            timeout = 0
         slots = self.slots
-        out = []
-        for fd, ev in self._epoll.poll(timeout):
-            slot = slots.get(fd)
-            if slot is None:
-                continue
-            mask = 0
-            if ev & _EPOLL_READ:
-                mask |= _READ
-            if ev & _EPOLL_WRITE:
-                mask |= _WRITE
-            out.append((slot, mask))
-        return out
+        return [(slot, ev) for fd, ev in self._epoll.poll(timeout) if (slot := slots.get(fd)) is not None]
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -156,8 +166,8 @@ class _Poller:
             self._sel.close()
 
 
-_EPOLL_READ = (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
-_EPOLL_WRITE = (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 0
+_EV_READ = (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 1
+_EV_WRITE = (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP) if hasattr(select, "epoll") else 4
 _SQLSTATE = pq.DiagnosticField.SQLSTATE
 
 
@@ -398,6 +408,10 @@ class MultiplexGroup:
 
     def start(self) -> None:
         self.meter.reset()
+        # The interval swap folds this loop's latencies in the caller's thread; at the
+        # default 5 ms switch interval the loop waited that long for the GIL each time
+        # it wanted it back, and an open model's arrivals queued behind it.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.thread.start()
 
     def stop(self) -> None:
@@ -463,7 +477,7 @@ class MultiplexGroup:
             if self.rate:
                 rate = float(self.rate) * len(self.workers) / max(self.total_workers, 1)
                 self.mean_gap_ns = 1e9 / rate
-                self.next_arrival = now + int(self._gap())
+                self.next_arrival = now + int(self._first_gap())
                 self.idle.extend(s for s in self.workers if s.state == _IDLE)
             else:
                 self.ready.extend(s for s in self.workers if s.state == _IDLE)
@@ -501,10 +515,10 @@ class MultiplexGroup:
                 nxt = min(nxt, self.next_arrival)
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
-        for slot, mask in self.sel.poll(timeout):
-            if mask & _WRITE:
+        for slot, ev in self.sel.poll(timeout):
+            if ev & _EV_WRITE:
                 self._writable(slot)
-            if mask & _READ and slot.pg is not None:
+            if ev & _EV_READ and slot.pg is not None:
                 self._readable(slot)
 
     def _timer(self, due: int, slot: _Slot | None, kind: int) -> None:
@@ -535,7 +549,7 @@ class MultiplexGroup:
             self.last_connect_error = f"no connection within {self.connect_timeout:g}s"
             self._connect_failed(slot)
 
-    def _gap(self) -> float:
+    def _first_gap(self) -> float:
         if self.arrival == "poisson":
             return self.arrival_rng.expovariate(1.0) * self.mean_gap_ns
         return self.mean_gap_ns
@@ -543,10 +557,23 @@ class MultiplexGroup:
     def _arrivals(self, now: int) -> None:
         """The open model's one arrival schedule for this process: due arrivals go to free clients."""
         backlog = self.backlog
-        while self.next_arrival <= now:
-            backlog.append(self.next_arrival)
-            self.next_arrival += int(self._gap())
+        due = self.next_arrival
+        if due <= now:
+            gap = self.mean_gap_ns
+            if self.arrival == "poisson":
+                draw = self.arrival_rng.random
+                log = math.log
+                while due <= now:
+                    backlog.append(due)
+                    due += int(-log(1.0 - draw()) * gap)  # expovariate(1.0) * gap, without two calls
+            else:
+                while due <= now:
+                    backlog.append(due)
+                    due += int(gap)
+            self.next_arrival = due
         idle = self.idle
+        if not (backlog and idle):
+            return
         limit = self.limit_ns
         while backlog and idle:
             slot = idle.popleft()
@@ -557,7 +584,8 @@ class MultiplexGroup:
                 slot.skipped += 1  # pgbench -L: already too late to start
                 idle.appendleft(slot)
                 continue
-            self._begin(slot, scheduled)
+            if self._open_tx(slot, scheduled, time.perf_counter_ns()):
+                self._step(slot)
 
     # -- transactions ------------------------------------------------------------
 
