@@ -158,6 +158,12 @@ def test_scaled_random_draws_what_the_general_uniform_draws():
     pg_env.rng = randoms.PgRandom(42)
     twin_pg = randoms.PgRandom(42)
     assert [draw(pg_env) for _ in range(50)] == [randoms.uniform(twin_pg, 1, 1_000_000) for _ in range(50)]
+    fixed = compile_expression("random(-5000, 5000)")
+    env, twin = _Env(), random.Random(1)
+    assert [fixed(env) for _ in range(200)] == [randoms.uniform(twin, -5000, 5000) for _ in range(200)]
+    pg_env, twin_pg = _Env(), randoms.PgRandom(7)
+    pg_env.rng = randoms.PgRandom(7)
+    assert [fixed(pg_env) for _ in range(50)] == [randoms.uniform(twin_pg, -5000, 5000) for _ in range(50)]
     # Past 2^32 outcomes the draw is randrange's, as in the general path.
     wide, twin = _Env(scale=1 << 30), random.Random(1)
     assert [draw(wide) for _ in range(20)] == [randoms.uniform(twin, 1, 100000 << 30) for _ in range(20)]

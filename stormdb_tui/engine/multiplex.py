@@ -747,10 +747,12 @@ class MultiplexGroup:
                     continue
                 if slot.failure is None and slot.store == "gset" and slot.last_res is not None:
                     self._store(slot, slot.client.cmd, slot.last_res)
-                if slot.failure is not None:
-                    self._failed(slot)
-                else:
+                if slot.failure is None:
+                    # Whatever the script did next (sent its next statement, ended, slept),
+                    # nothing more can be waiting on this socket for it yet.
                     self._step(slot)
+                    return
+                self._failed(slot)
                 if slot.pg is not pg:
                     return  # the connection was lost or replaced meanwhile
                 state = slot.state

@@ -171,7 +171,10 @@ class Client:
                 elif cmd.key and type(v := vars_.get(cmd.key)) is int:
                     self.params = [b"%d" % v]  # the common one-key statement, without the general loop
                 elif cmd.params:
-                    self.params = self._params(cmd.params)
+                    names = cmd.params
+                    # Integers (what \\set gives) in one comprehension; anything else the general way.
+                    params: list[bytes | None] = [b"%d" % v for name in names if type(v := vars_.get(name)) is int]
+                    self.params = params if len(params) == len(names) else self._params(names)
                 else:
                     self.params = []
                 if self.in_pipeline:

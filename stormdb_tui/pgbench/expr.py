@@ -357,6 +357,16 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
                 lo, hi = _random_range(lo_c, hi)
                 return uniform(c.rng, lo, hi)
 
+            if getattr(hi_f, "const", False) and type(hi_f(None)) is int and 0 < hi_f(None) - lo_c + 1 <= 0xFFFFFFFF:
+                span_c = hi_f(None) - lo_c + 1
+
+                def rand_consts(c: Any) -> Any:  # random(-5000, 5000)
+                    rng = c.rng
+                    if rng.__class__ is PyRandom:
+                        return lo_c + int(rng.random() * span_c)
+                    return uniform(rng, lo_c, lo_c + span_c - 1)
+
+                return rand_consts
             scaled = getattr(hi_f, "scaled", None)
             if scaled is None:
                 return rand_const_lo
