@@ -1,6 +1,6 @@
 """stormdb-tui against pgbench, side by side, on a server of our own.
 
-    python -m benchmarks.harness --goals         # the issue-17 goal set, one command (see below)
+    python -m benchmarks.harness --goals         # the speed goal set, one command (see below)
     python -m benchmarks.harness                 # quick set: select-only and tpcb-like at 1 and 8 clients
     python -m benchmarks.harness --full          # 1/4/8/16 clients, unix and TCP
     python -m benchmarks.harness --cases select-only:8,zipf-gset:8 --repeats 5 --duration 20

@@ -87,7 +87,7 @@ def test_markdown_has_every_section_and_the_ratios():
     assert "## Throughput" not in load_only and "## Load speed" in load_only
 
 
-# -- the speed rules (issue 17): pgbench at its best, quiet pairs only, the goal matrix --------------
+# -- the speed rules: pgbench at its best, quiet pairs only, the goal matrix --------------
 
 from benchmarks import speed  # noqa: E402
 
