@@ -572,8 +572,6 @@ class MultiplexGroup:
                     due += int(gap)
             self.next_arrival = due
         idle = self.idle
-        if not (backlog and idle):
-            return
         limit = self.limit_ns
         while backlog and idle:
             slot = idle.popleft()
@@ -584,8 +582,7 @@ class MultiplexGroup:
                 slot.skipped += 1  # pgbench -L: already too late to start
                 idle.appendleft(slot)
                 continue
-            if self._open_tx(slot, scheduled, time.perf_counter_ns()):
-                self._step(slot)
+            self._begin(slot, scheduled)
 
     # -- transactions ------------------------------------------------------------
 

@@ -507,40 +507,21 @@ def _const_and_variable(op: str, left: Evaluator, right: Evaluator, apply: Calla
     if type(k) is not int:
         return None
     lo, hi = INT64_MIN, INT64_MAX
-    fast = _INT_FAST[op]
-    if var_first:
+    if var_first and op == "-":
+        op, k = "+", -k  # :var - N is :var + (-N) for in-range integers; errors still come from apply
+    fast = _INT_FAST[op]  # + and * commute, so the constant can go first either way
 
-        def var_op_const(c: Any) -> Any:
-            v = c.vars.get(name)
-            if type(v) is int:
-                r = fast(v, k)
-                if lo <= r <= hi:
-                    return r
-            return apply(left(c), k)
-
-        return var_op_const
-    if op == "*":
-
-        def const_mul_var(c: Any) -> Any:  # random(1, 100000 * :scale)
-            v = c.vars.get(name)
-            if type(v) is int:
-                r = k * v
-                if lo <= r <= hi:
-                    return r
-            return apply(k, right(c))
-
-        const_mul_var.scaled = (k, name)  # type: ignore[attr-defined]
-        return const_mul_var
-
-    def const_op_var(c: Any) -> Any:
+    def const_and_var(c: Any) -> Any:
         v = c.vars.get(name)
         if type(v) is int:
             r = fast(k, v)
             if lo <= r <= hi:
                 return r
-        return apply(k, right(c))
+        return apply(left(c), right(c))
 
-    return const_op_var
+    if op == "*":
+        const_and_var.scaled = (k, name)  # type: ignore[attr-defined]  # random(1, 100000 * :scale)
+    return const_and_var
 
 
 def _arith_node(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
