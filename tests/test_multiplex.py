@@ -208,6 +208,10 @@ def test_assessment_rules():
     starved = dict(idle, cpu_s=0.4, wait_s=0.55)  # wanted the core, got half of it
     verdict = audit.assess([starved, idle], 1.0)
     assert verdict["bound"] and verdict["codes"] == ["process"]
+    assert "wanted a core 95% of the time" in verdict["reasons"][0]
+    # Twenty threads queued at once want more than one core: said in cores, not as 400 %.
+    crowded = dict(idle, cpu_s=0.9, wait_s=3.3)
+    assert "threads wanted 4.2 cores" in audit.assess([crowded, idle], 1.0)["reasons"][-1]
     laggy = dict(idle, lag_us=[100] * 90 + [int(audit.LAG_LIMIT_MS * 1000) + 5000] * 10)
     assert audit.assess([laggy], 1.0)["codes"] == ["lag"]
     tally = audit.ClientTally()

@@ -168,7 +168,10 @@ def assess(records: Sequence[Mapping[str, Any]], duration_s: float) -> dict[str,
         reasons.append(f"client CPU at {cpu_share:.0%} of {cores} core{'s' if cores > 1 else ''}")
     if busiest >= CPU_LIMIT:
         codes.append("process")
-        reasons.append(f"a client process wanted a core {min(busiest, 9.99):.0%} of the time")
+        if busiest <= 1.0:
+            reasons.append(f"a client process wanted a core {busiest:.0%} of the time")
+        else:  # its threads queued for the CPU at once: more than one core's worth of wanting
+            reasons.append(f"a client process's threads wanted {busiest:.1f} cores (CPU plus run-queue wait)")
     if p99 is not None and p99 / 1000 > LAG_LIMIT_MS:
         codes.append("lag")
         reasons.append(f"client lag p99 {p99 / 1000:.1f} ms")
