@@ -277,8 +277,11 @@ def test_parse_splits_sql_and_meta_commands():
     [
         ("\\set x 1 +\n", "s.sql:1:11", "syntax error"),
         ("SELECT 1;\n\\set y foo(2)\n", "s.sql:2:8", "unexpected function name"),
-        ("SELECT 1;\n  \\setshell x echo 1\n", "s.sql:2:3", "not supported"),
-        ("\\shell ls\n", "s.sql:1:1", "not supported"),
+        ("SELECT 1;\n  \\setshell x\n", "s.sql:2:3", "missing argument"),
+        ("\\setshell 9x echo 1\n", "s.sql:1:11", "invalid variable name"),
+        ("\\shell\n", "s.sql:1:1", "missing command"),
+        ("\\shell echo" + " a" * 255 + "\n", "s.sql:1:521", "too many arguments"),
+        ("\\set i least(" + ", ".join(["1"] * 17) + ")\n", "s.sql:1:8", "too many function arguments, maximum is 16"),
         ("\\bogus\n", "s.sql:1:1", "invalid command"),
         ("\\sleep 1 fortnights\n", "s.sql:1:10", "unrecognized time unit"),
         ("\\sleep abc\n", "s.sql:1:8", "invalid sleep time"),
@@ -383,3 +386,18 @@ def test_pgbench_stream_draws_pgbench_values():
             assert client.advance() == C.SEND
             got.append(tuple(client.vars[k] for k in "ugez"))
         assert got == rows
+
+
+def test_joined_statements_are_one_command_with_plain_semicolons():
+    script = parse_script("\\; SELECT 1 AS a \\; SELECT 2 AS b \\gset\n\\set n :b + 1\n", "j.sql", mode="simple")
+    assert [c.kind for c in script.commands] == [S.SQL, S.SET]
+    joined = script.commands[0]
+    assert joined.store == "gset" and "\\" not in joined.text
+    assert joined.text.count(";") == 2 and "SELECT 1 AS a  ; SELECT 2 AS b" in joined.text
+
+
+def test_shell_commands_keep_their_words():
+    script = parse_script("\\setshell n echo \\\n  :x ::lit\n\\shell true\n", "sh.sql")
+    setshell, shell = script.commands
+    assert (setshell.kind, setshell.var, setshell.args) == (S.SETSHELL, "n", ("echo", ":x", "::lit"))
+    assert (shell.kind, shell.args) == (S.SHELL, ("true",))

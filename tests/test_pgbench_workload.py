@@ -118,9 +118,9 @@ def test_a_bad_script_exits_2_with_its_location(run_cli, tmp_path):
     assert f"{bad}:2:" in result.stderr and "syntax error" in result.stderr
     assert "Traceback" not in result.stderr
     shell = tmp_path / "shell.sql"
-    shell.write_text("\\setshell x echo 1\n")
+    shell.write_text("\\shell\n")
     result = run_cli("run", "--no-ui", "--workload", "simple", "--set", f"scripts={shell}", "--dsn", "host=/nonexistent")
-    assert result.returncode == 2 and f"{shell}:1:1:" in result.stderr and "not supported" in result.stderr
+    assert result.returncode == 2 and f"{shell}:1:1:" in result.stderr and "missing command" in result.stderr
     result = run_cli("run", "--no-ui", "--workload", "simple", "--set", "scripts=nosuch.sql@2", "--dsn", "host=/nonexistent")
     assert result.returncode == 2 and "nosuch.sql" in result.stderr and "Traceback" not in result.stderr
 
@@ -143,3 +143,56 @@ def test_builtin_mix_by_name_and_weight(dsn):
     assert set(ops) == {"select-only", "simple-update"}
     share = ops["select-only"]["count"] / report["summary"]["transactions"]
     assert 0.65 < share < 0.85
+
+
+JOINED = (
+    "\\; SELECT 6 AS i6 \\; SELECT 7 AS i7 \\; \\aset\n"
+    "\\; \\; SELECT 0 AS last \\; SELECT :i6 + :i7 AS last \\; \\; \\gset\n"
+    "UPDATE kv SET v = v + :last WHERE k = 1;\n"
+)
+
+
+@pytest.mark.parametrize("driver", ["multiplex", "threads"])
+def test_joined_statements_store_as_pgbench_does(tables, tmp_path, driver):
+    """\\aset takes every statement's row, \\gset the last statement's, in one round trip (simple mode)."""
+    before = _total(tables)
+    report = _run(tables, tmp_path, JOINED, query_mode="simple", run={"driver": driver, "transactions": 10})
+    assert report["summary"]["errors"] == 0 and report["summary"]["transactions"] == 10
+    assert _total(tables) - before == 10 * 13
+
+
+def test_joined_statements_are_refused_by_the_server_in_prepared_mode(tables, tmp_path):
+    report = _run(tables, tmp_path, JOINED, run={"transactions": 4})
+    assert report["summary"]["transactions"] == 0
+    assert [e["sqlstate"] for e in report["errors"]] == ["42601"]
+
+
+@pytest.mark.parametrize("driver", ["multiplex", "threads"])
+def test_shell_and_setshell_run_with_variables(tables, tmp_path, driver):
+    marks = tmp_path / "marks"
+    text = (
+        "\\set base 20\n"
+        "\\setshell step expr :base + 1\n"
+        f"\\shell echo ::done >> {marks}\n"
+        "UPDATE kv SET v = v + :step WHERE k = 2;\n"
+    )
+    before = _total(tables)
+    report = _run(tables, tmp_path, text, run={"driver": driver, "transactions": 6})
+    assert report["summary"]["errors"] == 0 and _total(tables) - before == 6 * 21
+    assert marks.read_text().splitlines() == [":done"] * 6
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\\setshell n echo one\nSELECT 1;\n", 'must return an integer (not "one")'),
+        ("\\setshell n true\nSELECT 1;\n", "could not read result of shell command"),
+        ("\\shell exit 3\nSELECT 1;\n", "could not launch shell command (exit status 3)"),
+        ("\\shell echo :nosuch\nSELECT 1;\n", 'undefined variable ":nosuch"'),
+        ("SELECT 1 \\gset\n", 'invalid variable name: "?column?"'),
+    ],
+)
+def test_failing_shell_commands_and_bad_names_fail_the_transaction(tables, tmp_path, text, message):
+    report = _run(tables, tmp_path, text, run={"transactions": 4})
+    assert report["summary"]["transactions"] == 0 and report["summary"]["errors"] == 4
+    assert message in report["errors"][0]["first_message"]

@@ -27,6 +27,7 @@ import bisect
 import itertools
 import random
 import re
+import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,7 +42,7 @@ RANDOM_STREAMS = ("python", "pgbench")
 
 # Command kinds as module globals: one dictionary lookup each in the hot loop, not two.
 _K_SQL, _K_SET, _K_SLEEP, _K_IF, _K_ELIF, _K_ELSE, _K_ENDIF = S.SQL, S.SET, S.SLEEP, S.IF, S.ELIF, S.ELSE, S.ENDIF
-_K_START, _K_SYNC = S.START_PIPELINE, S.SYNC_PIPELINE
+_K_START, _K_SYNC, _K_END = S.START_PIPELINE, S.SYNC_PIPELINE, S.END_PIPELINE
 
 
 def default_seed(run_seed: int | None, clients: int = 1) -> int:
@@ -204,10 +205,13 @@ class Client:
             elif kind == _K_SYNC:
                 self.pc = pc + 1
                 return SYNC_PIPELINE
-            else:  # END_PIPELINE
+            elif kind == _K_END:
                 self.pc = pc + 1
                 self.in_pipeline = False
                 return END_PIPELINE
+            else:  # \shell, \setshell: the client waits for the command, as pgbench's does
+                self._shell(cmd)
+                pc += 1
         self.pc = pc
         return DONE
 
@@ -272,6 +276,40 @@ class Client:
             value = int(arg)
         return max(value * cmd.sleep_unit, 0)
 
+    def _shell(self, cmd: S.Command) -> None:
+        """Run ``\\shell`` (exit status checked) or ``\\setshell`` (its first output line is an integer)."""
+        name = "setshell" if cmd.kind == S.SETSHELL else "shell"
+        words = []
+        for word in cmd.args:
+            if word.startswith("::"):
+                words.append(word[1:])
+            elif word.startswith(":"):
+                value = self.vars.get(word[1:], _MISSING)
+                if value is _MISSING:
+                    raise self._located(cmd, ScriptRuntimeError(f'{name}: undefined variable "{word}"'))
+                words.append(to_text(value))
+            else:
+                words.append(word)
+        command = " ".join(words)
+        # Output is captured, not printed: it would land in the middle of the workbench's screen.
+        try:
+            done = subprocess.run(command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        except OSError as exc:
+            raise self._located(cmd, ScriptRuntimeError(f"{name}: could not launch shell command: {exc}")) from None
+        if cmd.kind == S.SHELL:
+            if done.returncode != 0:
+                raise self._located(
+                    cmd, ScriptRuntimeError(f"shell: could not launch shell command (exit status {done.returncode})")
+                )
+            return
+        out = done.stdout.decode(errors="replace")
+        if not out:
+            raise self._located(cmd, ScriptRuntimeError("setshell: could not read result of shell command"))
+        first = out.split("\n", 1)[0][:63]  # pgbench reads one line into a 64-byte buffer
+        if not _SHELL_INT.fullmatch(first):
+            raise self._located(cmd, ScriptRuntimeError(f'setshell: shell command must return an integer (not "{first}")'))
+        self.vars[cmd.var] = min(max(int(first), -(1 << 63)), (1 << 63) - 1)  # strtol saturates
+
     def store(self, cmd: S.Command, fields: Sequence[str], row: Sequence[str | None] | None, ntuples: int) -> None:
         """Put one result's last row into variables, for the command's \\gset or \\aset."""
         if cmd.store == "gset" and ntuples != 1:
@@ -280,7 +318,10 @@ class Client:
             return
         prefix = cmd.prefix
         for name, value in zip(fields, row, strict=True):
-            self.vars[prefix + name] = "" if value is None else value
+            var = prefix + name
+            if not S.valid_variable_name(var):
+                raise self._located(cmd, ScriptRuntimeError(f'\\{cmd.store}: invalid variable name: "{var}"'))
+            self.vars[var] = "" if value is None else value
 
     def _located(self, cmd: S.Command, exc: ScriptRuntimeError) -> ScriptRuntimeError:
         name = self.script.name if self.script else "?"
@@ -294,4 +335,5 @@ class _Missing:
 _MISSING = _Missing()
 
 _SUBST_RE = re.compile(r":([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)")
+_SHELL_INT = re.compile(r"\s*[+-]?\d+\s*")
 _LEADING_INT = re.compile(r"[+-]?\d*")

@@ -330,6 +330,8 @@ _FUNCTIONS: dict[str, tuple[int, int | None, Any]] = {
     "permute": (2, 3, _fn_permute),
 }
 FUNCTION_NAMES = tuple(sorted(_FUNCTIONS))
+MAX_FUNCTION_ARGS = 16
+"""pgbench's MAX_FARGS: least() and greatest() take at most this many arguments."""
 
 
 PyRandom = random.Random
@@ -861,6 +863,8 @@ class _Parser:
                     raise self.error(nxt)
         else:
             self.take()
+        if len(args) > MAX_FUNCTION_ARGS:
+            raise self.error(tok, f"too many function arguments, maximum is {MAX_FUNCTION_ARGS}")
         lo, hi, impl = _FUNCTIONS[name]
         if len(args) < lo or (hi is not None and len(args) > hi):
             message = "at least one argument expected" if hi is None else "unexpected number of arguments"

@@ -7,9 +7,8 @@ backslash command starts); meta-commands run to the end of their line
 command before them. ``\\if``/``\\elif``/``\\else``/``\\endif`` are checked
 and resolved to jump targets here, so a client only follows indexes.
 
-Every error names ``file:line:column``. ``\\setshell`` and ``\\shell`` are
-rejected: running shell commands from a load generator's hot path is not
-something this tool does.
+``\\;`` joins SQL statements into one command (one round trip in simple
+query mode), as in psql and pgbench. Every error names ``file:line:column``.
 """
 
 from __future__ import annotations
@@ -22,12 +21,19 @@ from pathlib import Path
 from stormdb_tui.pgbench.errors import ScriptError
 from stormdb_tui.pgbench.expr import Evaluator, ExprSyntaxError, compile_expression
 
-SQL, SET, SLEEP, IF, ELIF, ELSE, ENDIF, START_PIPELINE, SYNC_PIPELINE, END_PIPELINE = range(10)
+SQL, SET, SLEEP, IF, ELIF, ELSE, ENDIF, START_PIPELINE, SYNC_PIPELINE, END_PIPELINE, SHELL, SETSHELL = range(12)
 QUERY_MODES = ("prepared", "extended", "simple")
 MAX_PARAMS = 255
+MAX_SHELL_ARGS = 255
+"""pgbench's MAX_ARGS (256) counts the command's own name."""
 
 _VAR_RE = re.compile(r":([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)")
 _VALID_NAME = re.compile(r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*\Z")
+
+
+def valid_variable_name(name: str) -> bool:
+    """pgbench's rule: a letter, underscore or non-ASCII character, then those or digits."""
+    return _VALID_NAME.match(name) is not None
 # Identifier characters as pgbench's lexers define them: ASCII letters, digits and
 # underscore, and any non-ASCII character. Written as negated ASCII classes because a
 # class spanning up to U+10FFFF takes a tenth of a second to compile.
@@ -85,6 +91,8 @@ class Command:
     var: str = ""
     expr: Evaluator | None = None
     sleep_arg: str = ""
+    args: tuple[str, ...] = ()
+    """``\\shell``/``\\setshell``: the command's words (``:name`` is a variable, ``::x`` the text ``:x``)."""
     sleep_unit: int = 1_000_000
     target: int = 0
     """For IF/ELIF: the next branch when false; for ELIF/ELSE reached from a taken branch: after ENDIF."""
@@ -138,8 +146,13 @@ def parse_script(
         line, col = loc.at(offset)
         return ScriptError(source, line, col, message)
 
+    joins: list[int] = []
+    """Offsets of ``\\;``: the server gets a plain ``;`` there, inside the same command."""
+
     def add_sql(start: int, end: int) -> None:
         chunk = text[start:end]
+        for at in reversed([j - start for j in joins if start <= j < end]):
+            chunk = chunk[:at] + " ;" + chunk[at + 2:]  # same length: columns of later errors still match
         body = _skip_comments(chunk)
         if body is None:
             return
@@ -184,6 +197,7 @@ def parse_script(
             start = i + 1
         elif ch == "\\":
             if text.startswith("\\;", i):
+                joins.append(i)
                 i += 2
                 continue
             add_sql(start, i)
@@ -383,7 +397,22 @@ def _meta_command(text: str, i: int, commands: list[Command], loc: _Locator, fai
         commands.append(Command(simple[cmdname], line, col, text=text[i:end]))
         return after
     if cmdname in ("setshell", "shell"):
-        raise fail(i, f"\\{cmdname} is not supported: scripts cannot run shell commands here" + where)
+        if cmdname == "setshell":
+            if not args:
+                raise fail(i, "missing argument" + where)
+            var, var_at = args[0]
+            if not _VALID_NAME.match(var):
+                raise fail(var_at, f'invalid variable name: "{var}"' + where)
+            args = args[1:]
+        else:
+            var = ""
+        if not args:
+            raise fail(i, ("missing argument" if var else "missing command") + where)
+        if len(args) + (2 if var else 1) > MAX_SHELL_ARGS + 1:
+            raise fail(args[-1][1], "too many arguments" + where)
+        kind = SETSHELL if var else SHELL
+        commands.append(Command(kind, line, col, text=text[i:end], var=var, args=tuple(w for w, _ in args)))
+        return after
     raise fail(i, "invalid command" + where)
 
 
