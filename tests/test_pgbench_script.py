@@ -401,3 +401,13 @@ def test_shell_commands_keep_their_words():
     setshell, shell = script.commands
     assert (setshell.kind, setshell.var, setshell.args) == (S.SETSHELL, "n", ("echo", ":x", "::lit"))
     assert (shell.kind, shell.args) == (S.SHELL, ("true",))
+
+
+def test_a_byte_order_mark_and_crlf_lines_are_read_as_plain_text(tmp_path):
+    from stormdb_tui.pgbench import load_scripts
+
+    path = tmp_path / "win.sql"
+    path.write_bytes(b"\xef\xbb\xbf\\set aid random(1, 10)\r\nSELECT :aid;\r\n")
+    (script,) = load_scripts([str(path)])
+    assert [c.kind for c in script.commands] == [S.SET, S.SQL]
+    assert script.commands[1].sql == b"SELECT $1;"

@@ -532,7 +532,8 @@ def load_scripts(specs: list[str], *, mode: str = "prepared", base: Path | None 
             if base is not None and not path.is_absolute() and not path.exists():
                 path = base / path
             try:
-                text = path.read_text(encoding="utf-8")
+                # utf-8-sig: an editor's byte-order mark would otherwise reach the server as SQL.
+                text = path.read_text(encoding="utf-8-sig")
             except FileNotFoundError:
                 known = ", ".join(BUILTIN_SCRIPTS)
                 raise ValueError(f"no script file or built-in script named {target!r} (built-ins: {known})") from None
