@@ -214,6 +214,11 @@ def test_assessment_rules():
     assert "threads wanted 4.2 cores" in audit.assess([crowded, idle], 1.0)["reasons"][-1]
     laggy = dict(idle, lag_us=[100] * 90 + [int(audit.LAG_LIMIT_MS * 1000) + 5000] * 10)
     assert audit.assess([laggy], 1.0)["codes"] == ["lag"]
+    # A busy server on shared cores delays an idle client too: next to 800 ms queries that is not the limit.
+    waiting = dict(laggy, wait_s=0.85, lag_us=[3000] * 90 + [50000] * 10)
+    assert audit.assess([waiting], 1.0, latency_ms=800.0)["bound"] is False
+    assert audit.assess([waiting], 1.0, latency_ms=5.0)["codes"] == ["process", "lag"]
+    assert audit.assess([busy], 1.0, latency_ms=800.0)["codes"] == ["cpu"]  # its own CPU always counts
     tally = audit.ClientTally()
     for record in (busy, busy, idle):
         tally.add([record], 1.0)
@@ -221,6 +226,15 @@ def test_assessment_rules():
     assert summary["saturated_share"] == pytest.approx(2 / 3, abs=1e-3) and summary["client_bound"]
     assert summary["cpu_per_tx_us"] == pytest.approx((0.95 * 2 + 0.1) * 1e6 / 1000)
     assert summary["lag_ms"]["p99"] == pytest.approx(0.2)
+
+
+def test_a_run_the_server_saturates_is_not_flagged(tables, tmp_path):
+    """CPU-heavy queries on every core: the idle client waits on the run queue, yet is not the limit."""
+    report = _report(tables, tmp_path, "SELECT count(*) FROM generate_series(1, 400000);\n", duration=3,
+                     workers=24, driver="multiplex", processes="auto")
+    client = report["client"]
+    assert report["summary"]["transactions"] > 10
+    assert not client["client_bound"] and client["saturated_share"] <= 0.34, client
 
 
 def _cli_report(cli_env, tmp_path, args, prefix=()):

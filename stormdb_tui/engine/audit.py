@@ -20,6 +20,14 @@ An interval is **client-bound** when
 * the probe's p99 lag exceeded :data:`LAG_LIMIT_MS`: transactions wait that
   long for the client before they are sent or their results are read.
 
+The last two count only when the client's delay matters next to the
+transactions' own time (the probe's median lag is at least
+:data:`MATERIAL_SHARE` of the interval's median latency). On a machine the
+server saturates, a client that needs little CPU still waits on the run
+queue and its probe runs late; 3 ms late for 800 ms queries does not make
+the client the limit. The CPU rule needs no such check: it measures the
+client's own work.
+
 Then the figures describe the client: the fix is more client processes or
 more client hosts, not a faster server.
 """
@@ -40,6 +48,8 @@ LAG_LIMIT_MS = 20.0
 """p99 probe lag above which the client is late to serve its own connections."""
 LAG_BUCKET_US = 100
 """Run-wide lag percentiles are kept in 0.1 ms buckets: compact for any run length."""
+MATERIAL_SHARE = 0.1
+"""Median probe lag, as a share of the median transaction latency, from which client delay counts."""
 PROBE_S = 0.01
 ADVICE = (
     "The client was the bottleneck: these figures describe the load generator, not the server. "
@@ -141,8 +151,15 @@ def _percentile(sorted_values: Sequence[float], p: float) -> float | None:
     return float(sorted_values[min(rank, len(sorted_values)) - 1])
 
 
-def assess(records: Sequence[Mapping[str, Any]], duration_s: float) -> dict[str, Any] | None:
-    """One interval's verdict from its processes' records; None when no process reported."""
+def assess(
+    records: Sequence[Mapping[str, Any]], duration_s: float, latency_ms: float | None = None
+) -> dict[str, Any] | None:
+    """One interval's verdict from its processes' records; None when no process reported.
+
+    ``latency_ms`` is the interval's median transaction time (service time in the
+    open model; the interval's length when none finished); without it every
+    delay counts.
+    """
     if not records:
         return None
     wall = max(max(float(r["wall_s"]) for r in records), duration_s, 1e-9)
@@ -156,23 +173,25 @@ def assess(records: Sequence[Mapping[str, Any]], duration_s: float) -> dict[str,
     busiest = max((float(r["cpu_s"]) + float(r.get("wait_s") or 0.0)) / max(float(r["wall_s"]), 1e-9) for r in records)
     lags = sorted(v for r in records for v in r.get("lag_us") or ())
     p99 = _percentile(lags, 99)
+    lag_p50 = _percentile(lags, 50)
     lag_ms = {
-        "p50": None if not lags else round(_percentile(lags, 50) / 1000, 3),  # type: ignore[operator]
+        "p50": None if lag_p50 is None else round(lag_p50 / 1000, 3),
         "p99": None if p99 is None else round(p99 / 1000, 3),
         "max": None if not lags else round(lags[-1] / 1000, 3),
     }
+    material = not latency_ms or lag_p50 is None or lag_p50 / 1000 >= MATERIAL_SHARE * latency_ms
     reasons = []
     codes = []
     if cpu_share >= CPU_LIMIT:
         codes.append("cpu")
         reasons.append(f"client CPU at {cpu_share:.0%} of {cores} core{'s' if cores > 1 else ''}")
-    if busiest >= CPU_LIMIT:
+    if busiest >= CPU_LIMIT and material:
         codes.append("process")
         if busiest <= 1.0:
             reasons.append(f"a client process wanted a core {busiest:.0%} of the time")
         else:  # its threads queued for the CPU at once: more than one core's worth of wanting
             reasons.append(f"a client process's threads wanted {busiest:.1f} cores (CPU plus run-queue wait)")
-    if p99 is not None and p99 / 1000 > LAG_LIMIT_MS:
+    if p99 is not None and p99 / 1000 > LAG_LIMIT_MS and material:
         codes.append("lag")
         reasons.append(f"client lag p99 {p99 / 1000:.1f} ms")
     return {
@@ -202,8 +221,10 @@ class ClientTally:
         self.cores = 0
         self.drivers: set[str] = set()
 
-    def add(self, records: Sequence[Mapping[str, Any]], duration_s: float) -> dict[str, Any] | None:
-        verdict = assess(records, duration_s)
+    def add(
+        self, records: Sequence[Mapping[str, Any]], duration_s: float, latency_ms: float | None = None
+    ) -> dict[str, Any] | None:
+        verdict = assess(records, duration_s, latency_ms)
         if verdict is None:
             return None
         lags = verdict.pop("_lags")

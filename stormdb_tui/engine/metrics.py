@@ -417,7 +417,6 @@ class Aggregator:
         counters = dict.fromkeys(COUNTER_NAMES, 0)
         errors = 0
         part = IntervalPart.merged(parts)
-        client = self.client.add(part.client, duration_s)
         label_hists = part.hists
         svc_all = new_histogram()
         lag_all = new_histogram()
@@ -480,6 +479,12 @@ class Aggregator:
         self.transactions += count
         self.error_count += errors
         overall = latency_summary(interval_all)
+        own_time = svc_all if svc_all.get_total_count() else interval_all  # the open model's wait is not the server's
+        if own_time.get_total_count():
+            median: float | None = own_time.get_value_at_percentile(50.0) / 1000
+        else:  # nothing finished: what was in flight has run about as long as the interval
+            median = duration_s * 1000 if duration_s > 0 else None
+        client = self.client.add(part.client, duration_s, median)
         if pg and pg.get("events"):
             origin = self.origin
             self.events.extend(
