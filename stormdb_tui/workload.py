@@ -321,8 +321,11 @@ class Workload:
     def summary(self, totals: Mapping[str, Any]) -> dict[str, Any]:
         """Workload-specific figures for the report (TPC-C's tpmC), from the run totals.
 
-        ``totals`` holds ``elapsed_s``, ``operations`` ({label: {count, ...}})
-        and ``rollbacks``. The default adds nothing.
+        ``totals`` holds ``elapsed_s``, ``operations`` ({label: {count, ...}}),
+        ``rollbacks``, ``transactions`` and ``window_bridge`` ({label: count} of the
+        transactions that finished while ``measuring_started`` read the database
+        after a warm-up: they may have committed on either side of that reading).
+        The default adds nothing.
         """
         return {}
 

@@ -463,7 +463,10 @@ def test_cli_run_with_warmup_counts_new_orders_in_the_window_only(loaded, dsn, r
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text())["workload"]["summary"]
     committed = summary["new_orders"] - summary["new_order_rollbacks"]
-    assert summary["new_orders_db"] is not None and abs(summary["new_orders_db"] - committed) <= 2
+    # One in flight per worker, plus those that finished during the reading itself (usually none).
+    assert 2 <= summary["new_orders_allowance"] <= 6
+    assert summary["new_orders_db"] is not None
+    assert abs(summary["new_orders_db"] - committed) <= summary["new_orders_allowance"]
     assert summary["new_orders_agree"] is True
 
 

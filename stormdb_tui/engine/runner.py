@@ -98,6 +98,9 @@ class Runner:
         self.driver = "threads"
         self.processes = 1
         self.unmeasured = {"transactions": 0, "rollbacks": 0}
+        self.window_bridge: dict[str, int] = {}
+        """Transactions per label that finished while the window-start reading ran (after a warm-up):
+        each may have committed on either side of it, so a workload checking the database allows for them."""
         """What ran outside the measured window (warm-up, a drain after a stop in warm-up)."""
         self.agreement: dict[str, Any] | None = None
 
@@ -258,6 +261,9 @@ class Runner:
                 if self._stop.is_set():
                     raise _StoppedInWarmup
                 self._window_started(window_conn)
+                bridge = group.swap(measuring=False)
+                self._count_unmeasured(bridge)
+                self.window_bridge = {label: h.get_total_count() for label, h in bridge.hists.items()}
                 self._open_window(monitor)
                 measure_start = t_last = time.monotonic()
                 self.aggregator.origin = measure_start
@@ -633,6 +639,7 @@ class Runner:
             },
             "rollbacks": agg.counters.get("rollbacks", 0),
             "transactions": agg.transactions,
+            "window_bridge": dict(self.window_bridge),
         }
         workload = self.workload
         try:

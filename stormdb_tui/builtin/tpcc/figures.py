@@ -89,7 +89,7 @@ def new_order_agreement(
     diff = committed - db_committed
     agree = abs(diff) <= allowance
     verdict = "agree" if agree else "DISAGREE"
-    bound = f"within {allowance:,} in flight at the window's start" if allowance else "exactly"
+    bound = f"within {allowance:,} in flight as the window opened" if allowance else "exactly"
     return agree, (
         f"{verdict}: client {completed:,} completed - {rolled_back:,} rolled back = {committed:,} committed; "
         f"database {db_committed:,} (difference {diff:+,}, must match {bound})"
