@@ -352,6 +352,23 @@ def test_a_disagreement_between_client_and_server_is_a_warning(loaded):
     assert runner.snapshot.agreement is not None and runner.snapshot.agreement["status"] == "warning"
 
 
+def test_the_monitors_own_sessions_are_expected_commits_not_other_sessions(loaded):
+    """A slow run beside a fast wait sampler: the sampler's queries are counted, its session is not 'other'."""
+    cfg = build_config({
+        "workload": {"name": "simple", "scale": 1, "schema": SCHEMA, "script": "select-only"},
+        "run": {"workers": 1, "duration": 3, "rate": 20},
+        "metrics": {"interval": 0.5},
+        "monitoring": {"interval": 0.5, "wait_sample_rate": 50},
+    })
+    plan = make_plan(cfg, dsn=loaded, registry=discover())
+    plan.monitor = True
+    report = Runner(plan).run().data
+    check = report["agreement"]
+    # About 60 transactions against 150 sampler queries: uncounted, they would be a warning.
+    assert check["monitor_commits"] >= 100 and check["client_commits"] < check["monitor_commits"], check
+    assert check["status"] == "ok" and check["other_sessions"] is False, check
+
+
 def test_the_report_says_when_the_agreement_was_not_checked(loaded):
     report = Runner(_simple_plan(loaded, duration=1)).run().data
     assert report["agreement"]["checked"] is False and "not checked" in report["agreement"]["line"]

@@ -19,9 +19,11 @@ Per-interval sample keys (stable: the TUI and the report read them)::
     checkpoint_in_progress                         bool, or None when not derivable
     buffers_checkpoint_s                           buffers written by the checkpointer, per second
     buffers_written_s                              by checkpointer + bgwriter + backends, per second
-    connections  {by_state {state: n}, by_wait_event_type {type: n}, ours, others, total,
-                  max_connections, limit}          client backends, whole server; the monitor's
-                                                   own session is left out of by_state/by_wait/ours
+    connections  {by_state {state: n}, by_wait_event_type {type: n}, ours, others,
+                  others_here, total,              client backends, whole server; the monitor's
+                  max_connections, limit}          own session is left out of by_state/by_wait/ours,
+                                                   others are not this tool's (others_here: in
+                                                   the target database)
     lock_waits   {waiting, longest_wait_s}
     autovacuum   [{table, phase, pid}]             workers in the target database
     waits        {samples, session_samples, sessions_avg, by_type {type: share},
@@ -281,7 +283,7 @@ class PgMonitor:
             pg["agreement"] = agreement(
                 client_commits=int(client.get("commits", 0)),
                 server_commits=delta(self._first, end, "xact_commit") if self._first and end else None,
-                monitor_commits=max(self._run_polls - 1, 0),
+                monitor_commits=max(self._run_polls - 1, 0) + (self._waits.commits if self._waits else 0),
                 others_peak=self._others_peak,
                 autovacuum=self._autovacuum_seen,
                 setups=int(client.get("setups", 0)),
@@ -336,7 +338,7 @@ class PgMonitor:
         peaks["connections_total"] = max(peaks["connections_total"], conns.get("total") or 0)
         peaks["lock_waiting"] = max(peaks["lock_waiting"], locks.get("waiting") or 0)
         peaks["longest_lock_wait_s"] = max(peaks["longest_lock_wait_s"], locks.get("longest_wait_s") or 0.0)
-        self._others_peak = max(self._others_peak, conns.get("others") or 0)
+        self._others_peak = max(self._others_peak, conns.get("others_here") or 0)
         self._autovacuum_seen = self._autovacuum_seen or bool(sample["autovacuum"])
         return sample
 

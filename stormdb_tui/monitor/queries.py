@@ -95,6 +95,7 @@ ACTIVITY_CTE = """WITH a AS (
                                      THEN 'client backend' END) AS backend_type,
          -- the monitor's sessions (its poll, the wait sampler) are ours but not load
          coalesce(application_name LIKE {prefix} AND application_name NOT LIKE {monitors}, false) AS ours,
+         coalesce(application_name LIKE {prefix}, false) AS tool,
          CASE WHEN backend_type = 'autovacuum worker' THEN query END AS query
   FROM pg_stat_activity)"""
 
@@ -150,7 +151,10 @@ CONNECTIONS_PART = """SELECT
         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
           AND state IS DISTINCT FROM 'idle' GROUP BY 1) x) AS conn_waits,
     count(*) FILTER (WHERE ours AND pid <> pg_backend_pid()) AS conn_ours,
-    count(*) FILTER (WHERE NOT ours) AS conn_others,
+    count(*) FILTER (WHERE NOT tool) AS conn_others,
+    -- only sessions in this database add to its xact_commit, which the client's count is checked against
+    count(*) FILTER (WHERE NOT tool AND datid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+      AS conn_others_here,
     count(*) AS conn_total
   FROM a WHERE backend_type = 'client backend'"""
 
@@ -197,7 +201,7 @@ PART_COLUMNS = {
     "io": ("io",),
     "config": ("config_hash",),
     "control": ("redo_lsn",),
-    "connections": ("conn_states", "conn_waits", "conn_ours", "conn_others", "conn_total"),
+    "connections": ("conn_states", "conn_waits", "conn_ours", "conn_others", "conn_others_here", "conn_total"),
     "checkpointer_busy": ("ckpt_running",),
     "locks": ("lock_waiting", "lock_longest_s"),
     "autovacuum": ("autovac",),

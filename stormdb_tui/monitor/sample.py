@@ -111,6 +111,7 @@ def connections(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]
         "by_wait_event_type": dict(row.get("conn_waits") or {}),
         "ours": row.get("conn_ours"),
         "others": row.get("conn_others"),
+        "others_here": row.get("conn_others_here"),
         "total": row.get("conn_total"),
         "max_connections": max_conn,
         "limit": connection_limit(settings),

@@ -159,7 +159,7 @@ def agreement(
     large = abs(difference) > max(slack, AGREEMENT_TOLERANCE * expected)
     line = (
         f"client/server agreement: the client counted {client_commits:,} commits, the server "
-        f"{int(server_commits):,} (xact_commit, {monitor_commits:,} of them the monitor's own polls): "
+        f"{int(server_commits):,} (xact_commit, {monitor_commits:,} of them the monitor's own queries): "
         f"difference {difference:+,}" + (f" ({share:+.2%})" if share is not None else "")
         + f"; other sessions active: {'yes' if others else 'no'}"
     )

@@ -56,6 +56,8 @@ class WaitSampler:
         self._run: dict[tuple[str, str], int] = {}
         self._run_samples = 0
         self._sample_ms: list[float] = []
+        self.commits = 0
+        """Statements this sampler ran: each is a transaction in the target database's xact_commit."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
@@ -65,6 +67,7 @@ class WaitSampler:
         try:
             self._conn = connect(self.conninfo, role="monitor-waits")
             self._conn.execute(marked("SET statement_timeout = 1000"))
+            self.commits += 1
         except Exception as exc:  # the profile is optional: never take the run down
             self.notes.append(f"wait-event sampling could not start: {first_line(exc)}")
             return
@@ -126,6 +129,7 @@ class WaitSampler:
                     return
                 continue
             self._sample_ms.append((time.perf_counter() - started) * 1000.0)
+            self.commits += 1
             with self._lock:
                 self._interval_samples += 1
                 self._run_samples += 1
