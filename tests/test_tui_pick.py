@@ -158,3 +158,20 @@ async def test_connection_test_reports_failure_and_success(registry, dsn) -> Non
                 break
         status = str(app.pick.query_one("#conn-status").content)
         assert "✔ connected: PostgreSQL" in status
+
+
+@run_async
+async def test_the_chosen_target_is_marked_without_colour(registry) -> None:
+    """Only the chosen target shows the dot: a monochrome terminal (or a screen capture) tells them apart."""
+
+    def marks() -> list[bool]:
+        lines = [line for line in screen_text(app).splitlines() if "embedded server" in line or "DSN" in line]
+        return ["●" in line for line in lines]
+
+    app = StormApp(registry=registry)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert marks() == [True, False]
+        await pilot.click("#target-dsn")
+        await pilot.pause()
+        assert marks() == [False, True]

@@ -37,7 +37,18 @@ from stormdb_tui.tui.session import CLUSTER_FIELDS, RUN_FIELDS, PickSettings, co
 from stormdb_tui.tui.widgets.options_form import OptionsForm
 
 if TYPE_CHECKING:
+    from textual.content import Content
+
     from stormdb_tui.workload import Workload
+
+
+class ChoiceButton(RadioButton):
+    """A radio button whose mark is empty when off: the chosen one shows without colour too."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
+        return super()._button
 
 NO_CONFIG = "(no config: defaults)"
 
@@ -103,8 +114,8 @@ class PickScreen(Screen):
                 yield Static("", id="workload-info")
                 yield Label("Target", classes="section-title")
                 with RadioSet(id="target-kind"):
-                    yield RadioButton("embedded server (or the config's database / PG*)", value=not self.initial_dsn, id="target-auto")
-                    yield RadioButton("DSN", value=bool(self.initial_dsn), id="target-dsn")
+                    yield ChoiceButton("embedded server (or the config's database / PG*)", value=not self.initial_dsn, id="target-auto")
+                    yield ChoiceButton("DSN", value=bool(self.initial_dsn), id="target-dsn")
                 with Horizontal(id="target-row"):
                     yield Input(
                         value=self.initial_dsn or "",
