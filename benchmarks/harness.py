@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pg-stats-cost", action="store_true", help="skip the --pg-stats cost comparison")
     p.add_argument("--soak", type=float, default=0.0, help="seconds of a memory soak run (600 for the 10-minute figure)")
     p.add_argument("--pg-bin", default=DEFAULT_PG_BIN, help="PostgreSQL binaries (initdb, pg_ctl, pgbench)")
-    p.add_argument("--embedded", action="store_true", help="use the embedded pgserver PostgreSQL 16 (unix socket only)")
+    p.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL 18 and its pgbench (unix socket only)")
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
     p.add_argument("--json", help="also write every raw measurement here")
     p.add_argument("--append", action="store_true", help="add this session to the results file instead of replacing it")

