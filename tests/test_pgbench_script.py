@@ -411,3 +411,26 @@ def test_a_byte_order_mark_and_crlf_lines_are_read_as_plain_text(tmp_path):
     (script,) = load_scripts([str(path)])
     assert [c.kind for c in script.commands] == [S.SET, S.SQL]
     assert script.commands[1].sql == b"SELECT $1;"
+
+
+def test_setrandom_from_old_scripts_runs_as_set_random():
+    import random
+
+    script = parse_script(
+        "\\set n 10 * :scale\n\\setrandom aid 1 :n\n\\setrandom g 1 100 gaussian 5.0\n\\setrandom e 1 100 exponential 2\n",
+        "old.sql",
+    )
+    sets = script.commands[1:]
+    assert [c.var for c in sets] == ["aid", "g", "e"]
+
+    class Env:
+        vars = {"scale": 2, "n": 20}
+        rng = random.Random(3)
+
+    draws = [sets[0].expr(Env) for _ in range(300)]
+    assert min(draws) >= 1 and max(draws) <= 20 and len(set(draws)) == 20
+    assert all(1 <= sets[1].expr(Env) <= 100 and 1 <= sets[2].expr(Env) <= 100 for _ in range(100))
+    with pytest.raises(ScriptError, match="old.sql:1:19: unknown distribution"):
+        parse_script("\\setrandom x 1 10 zipf 2\n", "old.sql")
+    with pytest.raises(ScriptError, match="missing arguments"):
+        parse_script("\\setrandom x 1\n", "old.sql")

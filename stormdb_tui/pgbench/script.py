@@ -17,6 +17,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stormdb_tui.pgbench.errors import ScriptError
 from stormdb_tui.pgbench.expr import Evaluator, ExprSyntaxError, compile_expression
@@ -353,6 +354,8 @@ def _meta_command(text: str, i: int, commands: list[Command], loc: _Locator, fai
         return after
 
     args = words[1:]
+    if cmdname == "setrandom":
+        return _setrandom(text, i, end, args, commands, line, col, fail, where, after)
     if cmdname == "sleep":
         if not args:
             raise fail(i, "missing argument" + where)
@@ -414,6 +417,40 @@ def _meta_command(text: str, i: int, commands: list[Command], loc: _Locator, fai
         commands.append(Command(kind, line, col, text=text[i:end], var=var, args=tuple(w for w, _ in args)))
         return after
     raise fail(i, "invalid command" + where)
+
+
+_SETRANDOM = {"uniform": "random", "gaussian": "random_gaussian", "exponential": "random_exponential"}
+
+
+def _setrandom(
+    text: str, i: int, end: int, args: list[tuple[str, int]], commands: list[Command],
+    line: int, col: int, fail: Any, where: str, after: int,
+) -> int:
+    """``\\setrandom var min max [uniform | gaussian P | exponential P]``, from pgbench before 9.6.
+
+    Scripts of that time (pgbench-tools' among them) still circulate; it is the
+    ``\\set var random…(min, max[, P])`` that replaced it, so it runs as one.
+    """
+    if len(args) < 3:
+        raise fail(i, "missing arguments" + where)
+    (var, var_at), (lo, _), (hi, _) = args[:3]
+    if not _VALID_NAME.match(var):
+        raise fail(var_at, f'invalid variable name: "{var}"' + where)
+    rest = args[3:]
+    kind = rest[0][0].lower() if rest else "uniform"
+    if kind not in _SETRANDOM:
+        raise fail(rest[0][1], f"unknown distribution ({rest[0][0]}), must be uniform, gaussian or exponential" + where)
+    wanted = 1 if kind == "uniform" else 2
+    if len(rest) > wanted or (rest and len(rest) < wanted):
+        raise fail(rest[-1][1] if rest else i, ("missing" if len(rest) < wanted else "too many") + " arguments" + where)
+    parts = [lo, hi] + ([rest[1][0]] if kind != "uniform" else [])
+    expr_text = f"{_SETRANDOM[kind]}({', '.join(parts)})"
+    try:
+        evaluator = compile_expression(expr_text)
+    except ExprSyntaxError as exc:
+        raise fail(args[1][1], exc.message + where) from None
+    commands.append(Command(SET, line, col, text=text[i:end], var=var, expr=evaluator))
+    return after
 
 
 def _resolve_conditionals(commands: list[Command], source: str) -> None:
