@@ -3,7 +3,8 @@
 The driver (a blocking loop on one connection, or an event loop over many)
 owns the connection; the client owns the script position, the variables and
 the random stream. :meth:`Client.advance` runs meta-commands inline (``\\set``,
-``\\if`` …, no I/O) and stops at the next thing that needs the driver:
+``\\if`` …; ``\\shell`` and ``\\setshell`` wait for their command, as pgbench's
+client does) and stops at the next thing that needs the driver:
 
 * ``SEND``: send ``client.cmd`` (its ``prepname``/``sql``/``text``) with
   ``client.params`` (text parameters, ``None`` for NULL) — or, in simple
