@@ -40,8 +40,8 @@ from stormdb_tui.errors import ConfigError, StormError
 from stormdb_tui.report.model import Report
 
 ACTION_KEYS = ("config", "set", "run", "sweep", "check", "compare", "look")
-PANES = ("throughput", "latency", "errors", "server", "connections", "workers")
-"""Dashboard panes a step may point at (``look:``); the app's ``focus_pane`` knows these names."""
+PANES = ("throughput", "server", "latency", "errors", "waits", "io", "connections", "workers")
+"""The dashboard's panes, in its order: a step points at one with ``look:`` (the dashboard uses this list)."""
 
 _FENCE = re.compile(r"^```stormdb[ \t]*\n(.*?)^```[ \t]*$\n?", re.S | re.M)
 ROOT = Path(__file__).resolve().parent.parent

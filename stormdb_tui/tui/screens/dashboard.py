@@ -22,9 +22,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from stormdb_tui.engine.metrics import RunSnapshot
+from stormdb_tui.engine.tutorials import PANES
 from stormdb_tui.tui.widgets.panes import Pane, fmt_ms, fmt_rate
 
-PANES = ("throughput", "server", "latency", "errors", "waits", "io", "connections", "workers")
 TITLES = {
     "throughput": "Throughput tx/s",
     "server": "Server",
