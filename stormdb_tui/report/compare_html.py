@@ -14,23 +14,17 @@ from typing import Any
 
 from stormdb_tui.report import noise
 from stormdb_tui.report.compare_md import HEADLINE_METRICS, _summary, fmt_change, fmt_interval, fmt_value
+from stormdb_tui.report.html import page
 
 COLOURS = {noise.WORSE: "#c0392b", noise.BETTER: "#1e8449", noise.NOISE: "#7f8c8d", noise.CHANGED: "#b7950b",
            noise.UNKNOWN: "#95a5a6"}
 STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
-       color: #222; padding: 0 1em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: 13px; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict { font-weight: 600; } .weak { font-weight: 400; color: #666; }
 .gate-fail { background: #fdecea; border-left: 4px solid #c0392b; padding: .5em 1em; }
 .gate-pass { background: #eafaf1; border-left: 4px solid #1e8449; padding: .5em 1em; }
-.warn { background: #fef9e7; border-left: 4px solid #b7950b; padding: .3em 1em; margin: .3em 0; }
 .blocking { font-weight: 700; color: #c0392b; }
-code { background: #f4f4f4; padding: 0 3px; }
 """
+"""What a comparison adds to the reports' page style (:func:`stormdb_tui.report.html.page`)."""
 
 
 def _e(value: Any) -> str:
@@ -101,10 +95,10 @@ def comparison_html(doc: Mapping[str, Any]) -> str:
     sides = doc["sides"]
     names = [s["name"] for s in sides]
     settings = doc["settings"]
-    body = [f"<h1>stormdb-tui compare: {' vs '.join(_e(n) for n in names)}</h1>",
-            f"<p>{_e(doc['tool']['name'])} {_e(doc['tool']['version'])}, {_e(doc['created_at'][:19])}; minimum "
-            f"effect {settings['min_effect'] * 100:g} %, {settings['level'] * 100:g} % intervals, "
-            f"{settings['resamples']} resamples, seed {settings['seed']}.</p>"]
+    subtitle = (f"{_e(doc['tool']['name'])} {_e(doc['tool']['version'])}, {_e(doc['created_at'][:19])}; minimum "
+                f"effect {settings['min_effect'] * 100:g} %, {settings['level'] * 100:g} % intervals, "
+                f"{settings['resamples']} resamples, seed {settings['seed']}.")
+    body: list[str] = []
     gate = doc.get("gate")
     if gate:
         if gate["passed"]:
@@ -149,12 +143,10 @@ def comparison_html(doc: Mapping[str, Any]) -> str:
             colour = COLOURS.get(r["verdict"], "#444")
             weak = ' <span class="weak">(weak)</span>' if r["weak"] and r["verdict"] != noise.UNKNOWN else ""
             title = f' title="{_e(r["reason"])}"' if r.get("reason") else ""
-            rows.append(f"<tr><td>{_e(r['label'])}</td><td class=num>{_e(fmt_value(r['base'], r))}</td>"
-                        f"<td class=num>{_e(fmt_value(r['other'], r))}</td><td class=num>"
-                        f"{_e(fmt_change(r['change'], r))}</td><td class=num>{_e(fmt_interval(r))}</td>"
+            rows.append(f"<tr><td>{_e(r['label'])}</td><td class=n>{_e(fmt_value(r['base'], r))}</td>"
+                        f"<td class=n>{_e(fmt_value(r['other'], r))}</td><td class=n>"
+                        f"{_e(fmt_change(r['change'], r))}</td><td class=n>{_e(fmt_interval(r))}</td>"
                         f'<td class="verdict" style="color:{colour}"{title}>{_e(r["verdict"])}{weak}</td></tr>')
         body.append(f"<table><tr><th>Figure</th><th>{_e(comp['base'])}</th><th>{_e(comp['other'])}</th>"
                     "<th>Change</th><th>95 % interval</th><th>Verdict</th></tr>" + "".join(rows) + "</table>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>stormdb-tui compare: {_e(' vs '.join(names))}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(b for b in body if b) + "</body></html>\n")
+    return page(f"stormdb-tui compare: {' vs '.join(names)}", [b for b in body if b], subtitle=subtitle, style=STYLE)

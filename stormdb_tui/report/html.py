@@ -78,8 +78,11 @@ def esc(value: Any) -> str:
 # -- the page shell -----------------------------------------------------------------------
 
 
-def page(title: str, sections: Iterable[str], *, subtitle: str = "") -> str:
-    """A whole HTML document: inline styles, a header, the sections in order."""
+def page(title: str, sections: Iterable[str], *, subtitle: str = "", style: str = "") -> str:
+    """A whole HTML document: inline styles (the reports' own, then ``style``), a header, the sections in order.
+
+    ``subtitle`` is HTML (escape what it quotes).
+    """
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -87,7 +90,7 @@ def page(title: str, sections: Iterable[str], *, subtitle: str = "") -> str:
         # Nothing may load from elsewhere: the report is read offline, in mail and CI artifacts.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "img-src data:\">\n"
-        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        f"<title>{esc(title)}</title>\n<style>{STYLE}{style}</style>\n</head>\n<body>\n"
         f"<header><h1>{esc(title)}</h1>" + (f"<p>{subtitle}</p>" if subtitle else "") + "</header>\n"
         f"<main>\n{body}\n</main>\n</body>\n</html>\n"
     )
