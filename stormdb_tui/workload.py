@@ -243,6 +243,9 @@ class Workload:
     """Operation labels the workload can return, for reports and the TUI (an instance may narrow them)."""
     schema: str | None = None
     """The schema the workload owns (created by setup, dropped by --rebuild)."""
+    given: frozenset[str] | None = None
+    """Names of the options the user set (config or ``--set``), filled in by the run's plan; None when unknown.
+    A workload may size itself from the database for an option the user left alone (pgbench's scale)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None):
         self.opts: dict[str, Any] = validate_options(self.options, options or {}, prefix="workload.")

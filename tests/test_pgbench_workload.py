@@ -196,3 +196,34 @@ def test_failing_shell_commands_and_bad_names_fail_the_transaction(tables, tmp_p
     report = _run(tables, tmp_path, text, run={"transactions": 4})
     assert report["summary"]["transactions"] == 0 and report["summary"]["errors"] == 4
     assert message in report["errors"][0]["first_message"]
+
+
+def test_built_in_scripts_take_the_loaded_scale_unless_one_is_set(dsn):
+    """pgbench without -s runs at the scale pgbench_branches holds; a scale the user sets is checked instead."""
+    from stormdb_tui.errors import StormError
+
+    schema = "stormdb_test_scale3"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+        for table in ("pgbench_accounts", "pgbench_tellers", "pgbench_history"):
+            conn.execute(f"CREATE TABLE {schema}.{table} (x int)")
+        conn.execute(f"CREATE TABLE {schema}.pgbench_branches AS SELECT g AS bid FROM generate_series(1, 3) g")
+
+    def plan(**workload):
+        cfg = build_config({"workload": {"name": "simple", "schema": schema, "script": "select-only", **workload},
+                            "run": {"workers": 2, "processes": 2, "duration": 1}})
+        return make_plan(cfg, dsn=dsn, registry=discover())
+
+    try:
+        unset = plan()
+        Runner(unset).prepare()
+        assert unset.workload.scale == 3 and unset.workload.program().base_vars["scale"] == 3
+        from stormdb_tui.engine.processes import workload_spec
+
+        assert workload_spec(unset.workload)["options"]["scale"] == 3  # what each client process builds
+        with pytest.raises(StormError, match="loaded at scale 3, the run asks for scale 1"):
+            Runner(plan(scale=1)).prepare()
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -150,6 +150,9 @@ class SimpleWorkload(Workload):
                 return [f"{self.schema}.{table} is missing: run with --rebuild"]
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._ident("pgbench_branches"))).fetchone()
         branches = counted[0] if counted else 0
+        if branches != self.branches and branches > 0 and self.given is not None and "scale" not in self.given:
+            # pgbench without -s runs at the scale the tables hold: so does a run that does not set one.
+            self.__init__({**self.opts, "scale": branches // BRANCHES_PER_SCALE or 1}, self.run_settings)  # type: ignore[misc]
         if branches != self.branches:
             return [
                 f"{self.schema} is loaded at scale {branches}, the run asks for scale {self.scale}: "

@@ -188,6 +188,7 @@ def make_plan(
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid options for workload {cls.name}: {exc}", file=cfg.source) from None
+    workload.given = frozenset(cfg.workload_raw)
     from stormdb_tui.engine.multiplex import choose_driver
 
     try:
