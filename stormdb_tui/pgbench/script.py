@@ -28,18 +28,18 @@ MAX_PARAMS = 255
 MAX_SHELL_ARGS = 255
 """pgbench's MAX_ARGS (256) counts the command's own name."""
 
+# Identifier characters as pgbench's lexers define them: ASCII letters, digits and
+# underscore, and any non-ASCII character. Written as negated ASCII classes because a
+# class spanning up to U+10FFFF takes a tenth of a second to compile.
 _VAR_RE = re.compile(r":([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)")
 _VALID_NAME = re.compile(r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*\Z")
+_DOLLAR_TAG = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)?\$")
+_SLEEP_UNITS = {"us": 1, "ms": 1000, "s": 1_000_000}
 
 
 def valid_variable_name(name: str) -> bool:
     """pgbench's rule: a letter, underscore or non-ASCII character, then those or digits."""
     return _VALID_NAME.match(name) is not None
-# Identifier characters as pgbench's lexers define them: ASCII letters, digits and
-# underscore, and any non-ASCII character. Written as negated ASCII classes because a
-# class spanning up to U+10FFFF takes a tenth of a second to compile.
-_DOLLAR_TAG = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)?\$")
-_SLEEP_UNITS = {"us": 1, "ms": 1000, "s": 1_000_000}
 
 BUILTIN_SCRIPTS = {
     "tpcb-like": (
@@ -182,7 +182,7 @@ def parse_script(
             i = _end_of_block_comment(text, i, fail)
             continue
         if ch == "$" and (i == 0 or not _ident_char(text[i - 1])):
-            m = re.compile(r"\$([^\x00-\x40\x5b-\x5e\x60\x7b-\x7f][^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*)?\$").match(text, i)
+            m = _DOLLAR_TAG.match(text, i)
             if m:
                 close = text.find(m.group(), m.end())
                 if close < 0:
