@@ -220,5 +220,26 @@ def test_sweep_runs_headless_and_fills_the_table(dsn: str, tmp_path: Path) -> No
             assert [r.report.data["run"]["workers"] for r in runs] == [1, 2]
             table = screen.query_one("#step-results")
             assert table.row_count == 2
+            assert not screen.query_one("#step-fit").display  # two steps are too few for a fit
 
     asyncio.run(main())
+
+
+def test_a_workers_sweep_gets_the_scalability_fit() -> None:
+    """Three or more worker counts: the knee ``stormdb-tui sweep`` would report, from the same fit."""
+    from stormdb_tui.report.usl import usl
+
+    action = tutorials.parse_tutorial("# t\n\n## s\n\n```stormdb\nsweep: {workers: [1, 2, 4, 8, 16]}\n```\n",
+                                      "t.md").steps[0].action
+    assert action is not None
+
+    def result(n: int) -> tutorials.RunResult:
+        tps = usl(n, 1000.0, 0.05, 0.002)
+        return tutorials.RunResult("sweep", f"workers={n}", Report({"status": "completed", "summary": {"tps": tps}}))
+
+    line = tutorials.sweep_fit(action, [result(n) for n in (1, 2, 4, 8, 16)])
+    assert line is not None and "over 5 steps" in line and "R² 1.000" in line
+    assert "predicted peak 21.8 workers" in line and "measured peak 16 workers" in line
+    assert tutorials.sweep_fit(action, [result(1), result(2)]) is None
+    rates = tutorials.parse_tutorial("# t\n\n## s\n\n```stormdb\nsweep: {rate: [10, 20, 40]}\n```\n", "t.md")
+    assert tutorials.sweep_fit(rates.steps[0].action, [result(1), result(2), result(4)]) is None

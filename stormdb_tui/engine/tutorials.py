@@ -38,6 +38,7 @@ from stormdb_tui.engine.plan import RunPlan, make_plan
 from stormdb_tui.engine.session import RunSession
 from stormdb_tui.errors import ConfigError, StormError
 from stormdb_tui.report.model import Report
+from stormdb_tui.report.usl import fit_usl
 
 ACTION_KEYS = ("config", "set", "run", "sweep", "check", "compare", "look")
 PANES = ("throughput", "server", "latency", "errors", "waits", "io", "connections", "workers")
@@ -236,6 +237,27 @@ def comparison(results: Iterable[RunResult]) -> tuple[list[str], list[list[Any]]
     return headers, [[row.get(h) for h in headers] for row in rows]
 
 
+def sweep_fit(action: Action, results: Sequence[RunResult]) -> str | None:
+    """The knee of a sweep over workers, in one line: the Universal Scalability Law fit ``stormdb-tui sweep`` makes.
+
+    None for a sweep of another setting, or before three steps have a throughput.
+    """
+    if action.sweep is None or action.sweep[0] not in ("workers", "run.workers"):
+        return None
+    pairs = [(float(value), float(tps)) for value, r in zip(action.sweep[1], results, strict=False)
+             if (tps := (r.report.data.get("summary") or {}).get("tps"))]
+    fit = fit_usl([n for n, _ in pairs], [x for _, x in pairs]) if pairs else None
+    if fit is None:
+        return None
+    measured = f"measured peak {fit.measured_peak_n:g} workers at {fit.measured_peak_x:,.0f} tps"
+    if fit.peak_n is None or fit.peak_x is None:
+        peak = "no predicted peak (κ = 0: throughput levels off instead of falling)"
+    else:
+        peak = f"predicted peak {fit.peak_n:.1f} workers at {fit.peak_x:,.0f} tps"
+    return (f"Scalability fit over {fit.points} steps (R² {fit.r2:.3f}): contention σ {fit.sigma:.4f}, "
+            f"coherency κ {fit.kappa:.6f}; {peak}; {measured}")
+
+
 @dataclass
 class StepResult:
     index: int
@@ -243,6 +265,8 @@ class StepResult:
     runs: list[RunResult] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     compared: list[RunResult] = field(default_factory=list)
+    fit: str | None = None
+    """A sweep over workers: its scalability fit (:func:`sweep_fit`)."""
 
 
 class TutorialState:
@@ -351,6 +375,7 @@ def run_tutorial(
             result.runs.append(RunResult("sweep", label, report))
         if action.sweep is not None:
             state.named["sweep"] = [r for r in result.runs if r.name == "sweep"]
+            result.fit = sweep_fit(action, state.named["sweep"])
         for name in action.compare:
             result.compared.extend(state.named.get(name, []))
         results.append(result)

@@ -116,6 +116,7 @@ class TutorialScreen(Screen):
     TutorialScreen #step-text { margin: 0 1; }
     TutorialScreen #step-action { height: auto; padding: 0 1; color: $accent; }
     TutorialScreen #step-results { height: auto; max-height: 12; margin: 0 1; }
+    TutorialScreen #step-fit { height: auto; padding: 0 1; }
     TutorialScreen #step-status { height: auto; padding: 0 1; color: $text-muted; }
     """
 
@@ -138,6 +139,7 @@ class TutorialScreen(Screen):
             yield Markdown("", id="step-text")
             yield Static("", id="step-action", markup=False)
             yield DataTable(id="step-results", zebra_stripes=True, cursor_type="row")
+            yield Static("", id="step-fit", markup=False)
             yield Static("", id="step-status", markup=False)
         yield Footer()
 
@@ -176,6 +178,7 @@ class TutorialScreen(Screen):
         action = self.step.action
         rows: list[list[Any]] = []
         headers: list[str] = []
+        fit = None
         if action is not None and self.index in self.checks:
             headers = ["check", "result", "detail"]
             rows = [[name, "PASS" if ok else "FAIL", detail] for name, ok, detail in self.checks[self.index]]
@@ -184,11 +187,15 @@ class TutorialScreen(Screen):
             results = [r for name in names for r in self.named.get(name, [])]
             if results:
                 headers, rows = tutorials.comparison(results)
+                fit = tutorials.sweep_fit(action, results)
         if headers:
             table.add_columns(*headers)
             for row in rows:
                 table.add_row(*(fmt(cell, 3) if isinstance(cell, float) else fmt(cell) for cell in row))
         table.display = bool(headers)
+        line = self.query_one("#step-fit", Static)
+        line.update(fit or "")
+        line.display = fit is not None
 
     def action_step(self, delta: int) -> None:
         self.index = min(max(self.index + delta, 0), len(self.tutorial.steps) - 1)
