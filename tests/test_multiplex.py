@@ -324,3 +324,31 @@ def test_a_plugin_opts_into_the_multiplexed_driver_with_a_program(tables, tmp_pa
     assert data["run"]["driver"] == "multiplex" and data["summary"]["transactions"] == 90
     assert data["summary"]["errors"] == 0 and _sum(dsn) - before == 90
     assert list(data["operations"]) == ["bump"]
+
+
+STRAIGHT = (
+    "\\set k random(1, 20)\n"
+    "\\set z random(0, 9)\n"
+    "\\set bad 10 / :z\n"  # z = 0: the \set fails before anything is sent
+    "BEGIN;\n"
+    "UPDATE kv SET v = v + 1 WHERE k = :k;\n"
+    "SELECT 1 / (:z - 1);\n"  # z = 1: the server fails the transaction after its update
+    "END;\n"
+)
+
+
+def test_a_straight_script_keeps_every_rule_on_the_fast_path(tables, tmp_path, dsn):
+    """Only \\set and SQL: the inline path counts, fails and retries exactly as the general one does."""
+    from stormdb_tui.pgbench import parse_script
+
+    assert parse_script(STRAIGHT, "s.sql").straight and not parse_script(KV, "kv.sql").straight
+    before = _sum(dsn)
+    report = _report(tables, tmp_path, STRAIGHT, duration=1.5)  # a closed model with no quota: the fast path
+    s = report["summary"]
+    errors = {e["sqlstate"]: e["count"] for e in report["errors"]}
+    assert s["transactions"] > 200 and set(errors) == {"22012", "XXCLI"}, errors
+    # Each kind is about a tenth of the attempts; committed transactions are exactly the rows' increments.
+    attempts = s["transactions"] + s["errors"]
+    assert all(0.04 < n / attempts < 0.2 for n in errors.values()), (errors, attempts)
+    assert _sum(dsn) - before == s["transactions"]
+    assert s["queries"] == 4 * s["transactions"]

@@ -170,15 +170,8 @@ class Client:
                 self.cmd = cmd
                 if self.simple:
                     self.query = self._substitute(cmd.text)
-                elif cmd.key and type(v := vars_.get(cmd.key)) is int:
-                    self.params = [b"%d" % v]  # the common one-key statement, without the general loop
-                elif cmd.params:
-                    names = cmd.params
-                    # Integers (what \\set gives) in one comprehension; anything else the general way.
-                    params: list[bytes | None] = [b"%d" % v for name in names if type(v := vars_.get(name)) is int]
-                    self.params = params if len(params) == len(names) else self._params(names)
                 else:
-                    self.params = []
+                    self.params = self.bind(cmd)
                 if self.in_pipeline:
                     self.pending.append(cmd)
                 return SEND
@@ -215,6 +208,18 @@ class Client:
                 pc += 1
         self.pc = pc
         return DONE
+
+    def bind(self, cmd: S.Command) -> list[bytes | None]:
+        """The text parameters of SQL command ``cmd`` from the variables now."""
+        vars_ = self.vars
+        if cmd.key and type(v := vars_.get(cmd.key)) is int:
+            return [b"%d" % v]  # the common one-key statement, without the general loop
+        names = cmd.params
+        if not names:
+            return []
+        # Integers (what \\set gives) in one comprehension; anything else the general way.
+        params: list[bytes | None] = [b"%d" % v for name in names if type(v := vars_.get(name)) is int]
+        return params if len(params) == len(names) else self._params(names)
 
     def _branch(self, pc: int) -> int:
         """Evaluate the \\if or \\elif at pc, then any following \\elif until one is true."""

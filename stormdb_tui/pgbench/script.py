@@ -110,6 +110,9 @@ class Script:
     source: str
     pipelined: bool = False
     sql_count: int = field(default=0)
+    straight: bool = False
+    """Only ``\\set`` and SQL, ending with SQL, nothing stored: a driver may run it without the general
+    state machine (every round trip is the next statement, after the ``\\set``s before it)."""
 
     def describe(self) -> str:
         return f"{self.name} (weight {self.weight}, {self.sql_count} SQL commands)"
@@ -213,7 +216,12 @@ def parse_script(
     _resolve_conditionals(commands, source)
     pipelined = _check_pipelines(commands, source, mode)
     label = name or source
-    return Script(label, weight, commands, source, pipelined, sum(1 for c in commands if c.kind == SQL))
+    straight = (
+        commands[-1].kind == SQL
+        and all(c.kind in (SET, SQL) for c in commands)
+        and all(c.store is None for c in commands)
+    )
+    return Script(label, weight, commands, source, pipelined, sum(1 for c in commands if c.kind == SQL), straight)
 
 
 def _end_of_quote(text: str, i: int, quote: str, escapes: bool, fail) -> int:
