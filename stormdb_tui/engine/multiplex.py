@@ -703,31 +703,30 @@ class MultiplexGroup:
     def _straight(self, slot: _Slot) -> None:
         """:meth:`_step` for a straight script whose statements are prepared: the same steps, inline.
 
-        A statement's result is in: record the transaction and start the next
-        one if the script is done, run the ``\\set``s before the next statement,
-        send it. Anything this does not cover (an open model, a quota, a stop,
-        a statement not prepared yet) goes to :meth:`_step` at the same place.
-        Per select-only transaction it is about a quarter less client CPU.
+        A statement's result is in: when the script is done, record the
+        transaction and start the same script again; run the ``\\set``s before
+        the next statement; send it. Anything this does not cover (more than one
+        script, an open model, a quota, the stop, a statement not prepared yet)
+        goes to :meth:`_step` at the same place. Every bytecode here runs once
+        per round trip: this path does only what changes from one to the next,
+        about a quarter less client CPU per select-only transaction.
         """
         client = slot.client
         pc = client.pc
         if pc >= client.ncmd:
-            if slot.sched or slot.quota is not None or self.stopping or not self.chained:
+            if slot.sched or slot.quota is not None or self.stopping or not self.chained or self.program.only is None:
                 self._step(slot)
                 return
             t1 = time.perf_counter_ns()
-            slot.in_tx = False
-            slot.queries += slot.sent
-            lat = slot.rec.lat
-            values = lat.get(slot.label)
+            values = slot.rec.lat.get(slot.label)
             if values is None:
-                values = lat[slot.label] = array("q")
+                values = slot.rec.lat[slot.label] = array("q")
             values.append((t1 - slot.t0) // 1000)
-            slot.state = _IDLE
-            self._start_tx(slot, 0, t1)
-            if not slot.straight:
-                self._step(slot)
-                return
+            slot.queries += slot.sent
+            # The same script again (the one there is): client.start would only rewind pc.
+            slot.t0 = t1
+            slot.sent = 0
+            slot.attempt = 0
             pc = 0
         commands = client.commands
         cmd = commands[pc]
@@ -740,19 +739,14 @@ class MultiplexGroup:
                     raise client._located(cmd, exc) from None
                 pc += 1
                 cmd = commands[pc]
+            client.pc = pc
             if cmd.prepname not in slot.prepared:
-                client.pc = pc
                 self._step(slot)
                 return
-            params = client.bind(cmd)
             client.pc = pc + 1
-            client.cmd = cmd
-            client.params = params
             slot.sent += 1
             pg = slot.pg
-            pg.send_query_prepared(cmd.prepname, params)
-            slot.state = _RESULT
-            slot.store = None
+            pg.send_query_prepared(cmd.prepname, client.bind(cmd))
             if pg.flush():  # the socket is full: finish sending when it is writable
                 self._watch(slot, _READ | _WRITE)
         except ScriptRuntimeError as exc:
