@@ -19,6 +19,11 @@ per-worker :class:`~stormdb_tui.engine.metrics.Recorder` folding, so labels,
 errors by SQLSTATE, retries, reconnects, the open model, ``--latency-limit``
 and ``--transactions`` mean exactly what they mean on threads.
 
+Most pgbench scripts are straight (only ``\\set`` and SQL, nothing stored:
+the built-in ones are): their round trips run inline in
+:meth:`MultiplexGroup._straight`, which does only what changes between one and
+the next, and hands every other case to the general :meth:`MultiplexGroup._step`.
+
 The loop runs in one thread of its own so that the caller (the runner's
 sampler, or a child process's control pipe) keeps its thread; the only
 hand-off between the two is the once-per-interval swap.
