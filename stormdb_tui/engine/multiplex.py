@@ -383,9 +383,11 @@ class MultiplexGroup:
         self.last_connect_error = ""
         self._hard_stop = False
         self.chained = not self.rate and not self.think_ns
+        """Closed model without think time: a client starts its next transaction as its last one ends."""
         self.fast = self.mode == "prepared"
         """Straight scripts may take :meth:`_straight` (prepared statements: one send per round trip)."""
-        """Closed model without think time: a client starts its next transaction as its last one ends."""
+        self.restart_inline = self.chained and program.only is not None
+        """:meth:`_straight` may start the next transaction itself: the same script, at once."""
         self.retired = 0
         """Slots that have run their share of ``--transactions`` (the loop ends when all have)."""
         self.thread = threading.Thread(target=self._main, name="stormdb-multiplex", daemon=True)
@@ -719,7 +721,7 @@ class MultiplexGroup:
         client = slot.client
         pc = client.pc
         if pc >= client.ncmd:
-            if slot.sched or slot.quota is not None or self.stopping or not self.chained or self.program.only is None:
+            if slot.sched or slot.quota is not None or self.stopping or not self.restart_inline:
                 self._step(slot)
                 return
             t1 = time.perf_counter_ns()
@@ -744,8 +746,8 @@ class MultiplexGroup:
                     raise client._located(cmd, exc) from None
                 pc += 1
                 cmd = commands[pc]
-            client.pc = pc
             if cmd.prepname not in slot.prepared:
+                client.pc = pc
                 self._step(slot)
                 return
             client.pc = pc + 1
