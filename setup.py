@@ -6,7 +6,9 @@ gains no generic top-level ``workloads`` package. pyproject.toml cannot map
 a found folder onto another package name, so the list is computed here.
 """
 
-from setuptools import find_packages, setup
+import sys
+
+from setuptools import Extension, find_packages, setup
 
 PLUGINS = "stormdb_tui.plugins"
 
@@ -15,4 +17,12 @@ setup(
     + [PLUGINS]
     + [f"{PLUGINS}.{name}" for name in find_packages("workloads")],
     package_dir={PLUGINS: "workloads"},
+    # The straight-script round trips in C (engine/_fastloop.c). Optional: where it cannot be
+    # built (no compiler, not Linux) the multiplexed driver runs those round trips in Python.
+    ext_modules=[
+        Extension("stormdb_tui.engine._fastloop", ["stormdb_tui/engine/_fastloop.c"], optional=True,
+                  extra_compile_args=["-O2"])
+    ]
+    if sys.platform.startswith("linux")
+    else [],
 )

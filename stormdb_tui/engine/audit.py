@@ -95,8 +95,11 @@ class ClientMeter:
         self._cpu = time.process_time()
         self._waits = _runqueue_wait()
 
-    def take(self, lag_us: Iterable[int], driver: str) -> dict[str, Any]:
-        """The record of the interval since the last reading (plain values: it crosses process pipes)."""
+    def take(self, lag_us: Iterable[int], driver: str, compiled: int = 0) -> dict[str, Any]:
+        """The record of the interval since the last reading (plain values: it crosses process pipes).
+
+        ``compiled``: transactions whose round trips the compiled loop ran.
+        """
         wall = time.perf_counter()
         cpu = time.process_time()
         waits = _runqueue_wait()
@@ -110,6 +113,7 @@ class ClientMeter:
             "cpu_s": max(cpu - self._cpu, 0.0),
             "wait_s": waited / 1e9,
             "lag_us": list(lag_us),
+            "compiled": compiled,
         }
         self._wall, self._cpu, self._waits = wall, cpu, waits
         return record
@@ -220,6 +224,7 @@ class ClientTally:
         self.processes = 0
         self.cores = 0
         self.drivers: set[str] = set()
+        self.compiled = 0
 
     def add(
         self, records: Sequence[Mapping[str, Any]], duration_s: float, latency_ms: float | None = None
@@ -233,6 +238,7 @@ class ClientTally:
         self.processes = max(self.processes, verdict["processes"])
         self.cores = max(self.cores, verdict["cores"])
         self.drivers.update(str(r.get("driver")) for r in records if r.get("driver"))
+        self.compiled += sum(int(r.get("compiled") or 0) for r in records)
         if verdict["bound"]:
             self.bound_intervals += 1
             self.reasons.update(verdict["codes"])
@@ -267,6 +273,7 @@ class ClientTally:
             "cores": self.cores,
             "cpu_s": round(self.cpu_s, 3),
             "cpu_per_tx_us": round(self.cpu_s * 1e6 / transactions, 2) if transactions else None,
+            "compiled_share": round(min(self.compiled / transactions, 1.0), 3) if transactions else None,
             "saturated_share": round(share, 3),
             "saturated_intervals": self.bound_intervals,
             "intervals": self.intervals,

@@ -51,6 +51,7 @@ from psycopg.conninfo import make_conninfo
 
 from stormdb_tui.config import RunSettings
 from stormdb_tui.db import APP_NAME, RETRYABLE_SQLSTATES, error_sqlstate, first_line, redact
+from stormdb_tui.engine import fastloop
 from stormdb_tui.engine.audit import ClientMeter
 from stormdb_tui.engine.metrics import (
     COUNTER_NAMES,
@@ -112,6 +113,10 @@ class _Poller:
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
         self._epoll_fd = [self._epoll.fileno()] if self._epoll is not None else []
         self._sel = None if self._epoll is not None else selectors.DefaultSelector()
+
+    @property
+    def epoll_fd(self) -> int | None:
+        return self._epoll_fd[0] if self._epoll_fd else None
 
     @staticmethod
     def _mask(events: int) -> int:
@@ -259,7 +264,7 @@ class _Slot:
         "prev_rec", "prev_offsets", "seen", "cum", "cum_count", "cum_errors",
         "rng", "client", "pg", "fd", "events", "state", "label", "attempt", "t0", "sched",
         "failure", "last_res", "store", "syncs", "pending", "pidx", "prepared", "prep_queue", "after",
-        "setup", "delay", "gen", "in_tx", "done", "thread", "sent", "straight",
+        "setup", "delay", "gen", "in_tx", "done", "thread", "sent", "straight", "plan", "attached",
     )
 
     def __init__(self, wid: int, quota: int | None, rng: random.Random, client: C.Client) -> None:
@@ -300,6 +305,10 @@ class _Slot:
         self.sent = 0
         self.straight = False
         """The script in flight is straight (:attr:`Script.straight`) and runs on :meth:`MultiplexGroup._straight`."""
+        self.plan: list[tuple[Any, ...]] | bool | None = None
+        """The C loop's ops for this client's script; None until tried, False when it needs Python."""
+        self.attached = -1
+        """The descriptor under which the C loop knows this connection (-1: it does not)."""
         self.done = False
         self.thread: threading.Thread | None = None
         """The loop's thread: what a process child waits on to count running workers."""
@@ -388,6 +397,15 @@ class MultiplexGroup:
         """Straight scripts may take :meth:`_straight` (prepared statements: one send per round trip)."""
         self.restart_inline = self.chained and program.only is not None
         """:meth:`_straight` may start the next transaction itself: the same script, at once."""
+        epoll_fd = self.sel.epoll_fd
+        self.fl: Any = (
+            fastloop.new_loop(epoll_fd) if self.fast and program.only is not None and epoll_fd is not None else None
+        )
+        """The compiled loop (:mod:`~stormdb_tui.engine.fastloop`) serving straight transactions, or None."""
+        if self.fl is not None:
+            self.fl.restart = int(self.restart_inline)
+        self.compiled = 0
+        """Transactions the compiled loop finished since the last swap."""
         self.retired = 0
         """Slots that have run their share of ``--transactions`` (the loop ends when all have)."""
         self.thread = threading.Thread(target=self._main, name="stormdb-multiplex", daemon=True)
@@ -427,6 +445,8 @@ class MultiplexGroup:
 
     def stop(self) -> None:
         self.stopping = True
+        if self.fl is not None:
+            self.fl.restart = 0  # each transaction in flight comes back to Python as it ends
 
     def alive(self) -> int:
         if not self.thread.is_alive():
@@ -441,11 +461,14 @@ class MultiplexGroup:
     def busy(self, limit_s: float) -> list[tuple[int, str, float]]:
         """(slot id, transaction, seconds) for every client waiting on one transaction longer than ``limit_s``."""
         now = time.perf_counter_ns()
-        return [
-            (slot.id, slot.label or "transaction", (now - slot.t0) / 1e9)
-            for slot in self.workers
-            if slot.in_tx and not slot.done and slot.t0 and (now - slot.t0) / 1e9 > limit_s
-        ]
+        out = []
+        for slot in self.workers:
+            t0 = slot.t0
+            if self.fl is not None and slot.attached >= 0:
+                t0 = self.fl.t0(slot.attached) or t0  # the C loop restarts transactions without telling Python
+            if slot.in_tx and not slot.done and t0 and (now - t0) / 1e9 > limit_s:
+                out.append((slot.id, slot.label or "transaction", (now - t0) / 1e9))
+        return out
 
     def failing(self) -> str | None:
         """Never: a program has no workload code of its own that could keep raising."""
@@ -458,12 +481,12 @@ class MultiplexGroup:
         (a frozen server sends none) and :meth:`close` drops their connections.
         """
         self._hard_stop = True
-        self.stopping = True
+        self.stop()
         return [(slot.id, "transaction") for slot in self.workers if slot.in_tx and not slot.done]
 
     def close(self) -> None:
         self._hard_stop = True
-        self.stopping = True
+        self.stop()
         if self.thread.ident is not None:
             self.thread.join(2)
         if not self.thread.is_alive():
@@ -471,9 +494,13 @@ class MultiplexGroup:
 
     def swap(self, measuring: bool) -> IntervalPart:
         """Take every client's recorder and fold it (the threaded group's rules, late arrivals included)."""
+        if self.fl is not None:
+            for slot in self.workers:
+                self._take(slot)
         part = swap_members(self.workers, measuring)
         lag, self.lag_us = self.lag_us, array("q")
-        part.client.append(self.meter.take(lag, driver="multiplex"))
+        compiled, self.compiled = self.compiled, 0
+        part.client.append(self.meter.take(lag, driver="multiplex", compiled=compiled))
         return part
 
     def worker_stats(self, elapsed_s: float) -> list[dict[str, Any]]:
@@ -526,11 +553,25 @@ class MultiplexGroup:
                 nxt = min(nxt, self.next_arrival)
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
+        if self.fl is not None:
+            events, back = self.fl.poll(timeout)
+            if events:
+                slots = self.sel.slots
+                for fd, ev in events:
+                    slot = slots.get(fd)
+                    if slot is not None:
+                        self._ready(slot, ev)
+            if back:
+                self._handed_back(back)
+            return
         for slot, ev in self.sel.poll(timeout):
-            if ev & _EV_WRITE:
-                self._writable(slot)
-            if ev & _EV_READ and slot.pg is not None:
-                self._readable(slot)
+            self._ready(slot, ev)
+
+    def _ready(self, slot: _Slot, ev: int) -> None:
+        if ev & _EV_WRITE:
+            self._writable(slot)
+        if ev & _EV_READ and slot.pg is not None:
+            self._readable(slot)
 
     def _timer(self, due: int, slot: _Slot | None, kind: int) -> None:
         self._seq += 1
@@ -598,7 +639,7 @@ class MultiplexGroup:
     # -- transactions ------------------------------------------------------------
 
     def _begin(self, slot: _Slot, scheduled: int) -> None:
-        if self._open_tx(slot, scheduled, time.perf_counter_ns()):
+        if self._open_tx(slot, scheduled, time.perf_counter_ns()) and not (slot.straight and self._arm(slot)):
             self._step(slot)
 
     def _open_tx(self, slot: _Slot, scheduled: int, now: int) -> bool:
@@ -673,6 +714,8 @@ class MultiplexGroup:
                     # Straight on to the next transaction in this same loop, as pgbench
                     # does: no trip through the event loop and no deeper call chain.
                     self._start_tx(slot, 0, t1)
+                    if slot.straight and self._arm(slot):
+                        return
                     continue
                 if action == _SLEEP_ACTION:
                     slot.state = _SLEEP
@@ -734,6 +777,8 @@ class MultiplexGroup:
             slot.t0 = t1
             slot.sent = 0
             slot.attempt = 0
+            if self.fl is not None and self._arm(slot):
+                return
             pc = 0
         commands = client.commands
         cmd = commands[pc]
@@ -760,6 +805,76 @@ class MultiplexGroup:
             self._fail(slot, exc)
         except psycopg.OperationalError as exc:
             self._lost(slot, exc)
+
+    # -- the compiled loop --------------------------------------------------------
+
+    def _arm(self, slot: _Slot) -> bool:
+        """Hand the transaction just started to the C loop; False when it must run here instead.
+
+        The first transaction on a connection always runs in Python: it
+        prepares the statements. From then on the C loop runs this client's
+        round trips, and restarts its transactions itself in the closed model.
+        """
+        fl = self.fl
+        if fl is None or slot.plan is False:
+            return False
+        if slot.attached != slot.fd:
+            script = self.program.only
+            assert script is not None
+            if any(c.kind == SQL and c.prepname not in slot.prepared for c in script.commands):
+                return False
+            if slot.plan is None:
+                slot.plan = fastloop.plan(script, slot.client) or False
+                if slot.plan is False:
+                    return False
+            fl.attach(slot.fd, slot.pg.pgconn_ptr, slot, slot.client.rng.random, slot.client.vars, slot.plan,
+                      slot.quota is None)
+            slot.attached = slot.fd
+        slot.state = _RESULT
+        slot.store = None
+        back = fl.start(slot.fd, slot.t0)
+        if back is not None:
+            self._handed_back([back])
+        return True
+
+    def _take(self, slot: _Slot) -> None:
+        """Fold what the C loop measured for this client since the last take into its recorder."""
+        got = self.fl.take(slot.attached)
+        if got is None:
+            return
+        data, queries = got
+        if data:
+            taken = array("q")
+            taken.frombytes(data)
+            rec = slot.rec
+            values = rec.lat.get(slot.label)
+            if values is None:
+                rec.lat[slot.label] = taken
+            else:
+                values.extend(taken)
+            self.compiled += len(taken)
+        slot.queries += queries
+
+    def _handed_back(self, back: list[tuple[Any, ...]]) -> None:
+        """Carry on in Python where the C loop stopped: at a transaction's end, a failure, a full socket."""
+        for slot, why, t, pc, sent, t0, info in back:
+            slot.client.pc = pc
+            slot.sent = sent
+            slot.t0 = t0
+            if why == fastloop.DONE:
+                self.compiled += 1
+                if self._record(slot, True, t):
+                    slot.state = _IDLE
+                    self._next(slot, t)
+            elif why == fastloop.FAILED:
+                message, fields = info
+                slot.failure = psycopg.errors.error_from_result(fastloop.ErrorResult(message, fields))  # type: ignore[arg-type]
+                self._readable(slot)  # the statement's remaining results, then the failure's handling
+            elif why == fastloop.LOST:
+                text = info.decode(errors="replace").strip() if info else ""
+                self._lost(slot, psycopg.OperationalError(text or "connection lost"))
+            else:  # FLUSH: the statement is queued in libpq; send the rest when the socket drains
+                self._watch(slot, _READ | _WRITE)
 
     def _flush(self, slot: _Slot) -> None:
         if slot.pg.flush():  # the socket is full: finish sending when it is writable
@@ -1132,6 +1247,10 @@ class MultiplexGroup:
         slot.fd = -1
 
     def _unwatch(self, slot: _Slot) -> None:
+        if slot.attached >= 0:
+            self._take(slot)
+            self.fl.detach(slot.attached)
+            slot.attached = -1
         if slot.events and slot.fd >= 0:
             try:
                 self.sel.unregister(slot.fd)

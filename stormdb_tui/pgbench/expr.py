@@ -339,6 +339,10 @@ PyRandom = random.Random
 
 
 def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
+    """A ``random*`` call. The draws a compiled loop may repeat carry ``uniform = (lo, k, name)``:
+    uniform from ``lo`` to ``k * :name``, or to ``k`` when ``name`` is None, drawn as
+    ``lo + int(rng.random() * span)`` whenever the span is at most 2^32 and the
+    client's generator is Python's."""
     uniform, gaussian, exponential, zipfian = randoms.uniform, randoms.gaussian, randoms.exponential, randoms.zipfian
     if name == "random":
         lo_f, hi_f = args
@@ -368,9 +372,12 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
                         return lo_c + int(rng.random() * span_c)
                     return uniform(rng, lo_c, lo_c + span_c - 1)
 
+                rand_consts.uniform = (lo_c, lo_c + span_c - 1, None)  # type: ignore[attr-defined]
                 return rand_consts
             scaled = getattr(hi_f, "scaled", None)
             if scaled is None:
+                if hasattr(hi_f, "var_name"):
+                    rand_const_lo.uniform = (lo_c, 1, hi_f.var_name)  # type: ignore[attr-defined]
                 return rand_const_lo
             k, name = scaled
             top = INT64_MAX
@@ -387,6 +394,7 @@ def _compile_random(name: str, args: list[Evaluator]) -> Evaluator:
                         return lo_c + int(rng.random() * span)
                 return rand_const_lo(c)
 
+            rand_scaled.uniform = (lo_c, k, name)  # type: ignore[attr-defined]
             return rand_scaled
 
         def rand(c: Any) -> Any:

@@ -57,6 +57,10 @@ def client_line(data: Mapping[str, Any]) -> str | None:
     )
 
 
+def _share(value: Any) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     """The whole report as Markdown."""
     out: list[str] = []
@@ -118,6 +122,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         out.append(table(["", "value"], [
             ("driver / processes / cores", f"{client.get('driver')} / {client.get('processes')} / {client.get('cores')}"),
             ("client CPU per transaction", f"{fmt(client.get('cpu_per_tx_us'))} µs"),
+            ("transactions run by the compiled loop", _share(client.get("compiled_share"))),
             ("intervals limited by the client", f"{client.get('saturated_intervals')} of {client.get('intervals')}"),
             ("client lag p50 / p99 / max", f"{fmt(lag.get('p50'))} / {fmt(lag.get('p99'))} / {fmt(lag.get('max'))} ms"),
         ]))

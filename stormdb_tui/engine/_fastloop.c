@@ -1,0 +1,683 @@
+/*
+ * The multiplexed driver's round trips for straight pgbench scripts, in C.
+ *
+ * A straight script is only `\set x random(lo, hi)` and prepared SQL with
+ * nothing stored (the built-in scripts are). For those, everything between
+ * one round trip and the next is fixed: read the result, draw the next
+ * values, send the next statement. In Python that costs about 12 µs of CPU
+ * per select-only transaction; pgbench spends 4 in all. This file does those
+ * steps, and only those, so the loop costs what libpq costs.
+ *
+ * It is an accelerator, not a second driver. Python (engine/multiplex.py)
+ * connects, prepares, decides what is eligible and compiles the script into
+ * "ops"; it owns timers, the open model's arrivals, quotas, retries, failures
+ * and reconnects. This loop owns a connection ("armed") from the moment
+ * Python hands it a transaction until something needs Python: the
+ * transaction ended and may not restart here, a statement failed, the
+ * connection broke, or the socket is full. It then hands the connection back
+ * with the state Python needs to carry on from the same point.
+ *
+ * Values are drawn by calling the client's own Python generator
+ * (random.Random.random) with pgbench-script semantics identical to
+ * pgbench/expr.py's, so a seeded run draws the same values on either path.
+ *
+ * libpq is the one psycopg already loaded (its symbols are looked up by path
+ * with dlopen), so the connections are psycopg's own PGconn pointers and no
+ * libpq headers are needed to build this file.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include "structmember.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+/* ExecStatusType values are part of libpq's stable ABI. */
+#define PGRES_TUPLES_OK 2
+
+static int (*PQsendQueryPrepared)(PGconn *, const char *, int, const char *const *, const int *, const int *, int);
+static int (*PQflush)(PGconn *);
+static int (*PQconsumeInput)(PGconn *);
+static int (*PQisBusy)(PGconn *);
+static PGresult *(*PQgetResult)(PGconn *);
+static int (*PQresultStatus)(const PGresult *);
+static void (*PQclear)(PGresult *);
+static char *(*PQresultErrorField)(const PGresult *, int);
+static char *(*PQresultErrorMessage)(const PGresult *);
+static char *(*PQerrorMessage)(const PGconn *);
+static int (*PQlibVersion)(void);
+static int loaded = 0;
+
+/* Every diagnostic field psycopg's Diagnostic can ask a result for. */
+static const char ERROR_FIELDS[] = "SVCMDHPpqWstcdnFLR";
+
+/* Why a connection goes back to Python. */
+enum { BACK_DONE = 0, BACK_FAILED = 1, BACK_LOST = 2, BACK_FLUSH = 3 };
+
+#define FINE_WAIT_NS 2000000 /* below this, wait in microseconds (ppoll), not epoll's milliseconds */
+#define MAX_EVENTS 64
+
+typedef struct {
+    int is_set;
+    /* \set var random(lo, lo + span - 1) */
+    PyObject *name;
+    int64_t lo, span;
+    int var;
+    /* SQL: a prepared statement and, per parameter, a value slot or a constant */
+    char *prepname;
+    int nparams;
+    int *pvar;       /* >= 0: index into vals; -1: the constant below */
+    char **pconst;   /* NULL where the constant is SQL NULL */
+} Op;
+
+typedef struct {
+    PGconn *conn;
+    int fd;
+    int armed;
+    int restart;        /* this client may start its next transaction here (no quota) */
+    PyObject *slot;     /* the Python slot, returned in hand-backs */
+    PyObject *random;   /* the client's random.Random.random */
+    PyObject *vars;     /* the client's variables: \set values are stored there too */
+    Op *ops;
+    int nops, nvals, maxparams;
+    int pc, sent;
+    int64_t *vals;
+    int64_t t0, queries;
+    int64_t *lat;       /* latencies (µs) of transactions finished here, until taken */
+    Py_ssize_t nlat, caplat;
+    char (*pbuf)[24];
+    const char **pvals;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    int epfd;
+    int restart;        /* the loop may restart transactions (closed model, one script, not stopping) */
+    Slot **byfd;
+    int nbyfd;
+    PyObject *back;     /* hand-backs of the poll in progress */
+} Loop;
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* time.perf_counter_ns's clock on Linux */
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* -- libpq -------------------------------------------------------------------- */
+
+static PyObject *fl_load(PyObject *mod, PyObject *args) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path))
+        return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) {
+        PyErr_Format(PyExc_OSError, "libpq is not loaded from %s", path);
+        return NULL;
+    }
+#define SYM(name)                                                                     \
+    do {                                                                              \
+        *(void **)(&name) = dlsym(h, #name);                                          \
+        if (name == NULL) {                                                           \
+            PyErr_Format(PyExc_OSError, "%s has no %s", path, #name);                 \
+            return NULL;                                                              \
+        }                                                                             \
+    } while (0)
+    SYM(PQsendQueryPrepared);
+    SYM(PQflush);
+    SYM(PQconsumeInput);
+    SYM(PQisBusy);
+    SYM(PQgetResult);
+    SYM(PQresultStatus);
+    SYM(PQclear);
+    SYM(PQresultErrorField);
+    SYM(PQresultErrorMessage);
+    SYM(PQerrorMessage);
+    SYM(PQlibVersion);
+#undef SYM
+    loaded = 1;
+    return PyLong_FromLong(PQlibVersion());
+}
+
+/* -- slots -------------------------------------------------------------------- */
+
+static void slot_free(Slot *s) {
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->nops; i++) {
+        Op *op = &s->ops[i];
+        Py_XDECREF(op->name);
+        free(op->prepname);
+        if (op->pconst != NULL)
+            for (int j = 0; j < op->nparams; j++)
+                free(op->pconst[j]);
+        free(op->pconst);
+        free(op->pvar);
+    }
+    free(s->ops);
+    free(s->vals);
+    free(s->lat);
+    free(s->pbuf);
+    free(s->pvals);
+    Py_XDECREF(s->slot);
+    Py_XDECREF(s->random);
+    Py_XDECREF(s->vars);
+    free(s);
+}
+
+static Slot *lookup(Loop *self, int fd) {
+    return (fd >= 0 && fd < self->nbyfd) ? self->byfd[fd] : NULL;
+}
+
+static char *dup_bytes(PyObject *b) {
+    char *src;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(b, &src, &n) < 0)
+        return NULL;
+    char *out = malloc((size_t)n + 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(out, src, (size_t)n);
+    out[n] = '\0';
+    return out;
+}
+
+/* ops: a list of ("set", name, lo, span, var) and ("sql", prepname, params), where
+   each parameter is an int (the index of a \set value) or bytes/None (a constant). */
+static int compile_ops(Slot *s, PyObject *ops) {
+    Py_ssize_t n = PyList_Size(ops);
+    if (n <= 0) {
+        PyErr_SetString(PyExc_ValueError, "a script needs at least one command");
+        return -1;
+    }
+    s->ops = calloc((size_t)n, sizeof(Op));
+    if (s->ops == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->nops = (int)n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(ops, i);
+        Op *op = &s->ops[i];
+        const char *kind;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 3 || (kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(t, 0))) == NULL) {
+            PyErr_SetString(PyExc_ValueError, "malformed op");
+            return -1;
+        }
+        if (strcmp(kind, "set") == 0) {
+            PyObject *name;
+            long long lo, span;
+            int var;
+            if (!PyArg_ParseTuple(t, "sULLi", &kind, &name, &lo, &span, &var))
+                return -1;
+            if (span <= 0 || span > 0xFFFFFFFFLL || var < 0) {
+                PyErr_SetString(PyExc_ValueError, "random range out of the fast path's reach");
+                return -1;
+            }
+            op->is_set = 1;
+            Py_INCREF(name);
+            op->name = name;
+            op->lo = lo;
+            op->span = span;
+            op->var = var;
+            if (var + 1 > s->nvals)
+                s->nvals = var + 1;
+        } else {
+            PyObject *prep, *params;
+            if (!PyArg_ParseTuple(t, "sSO!", &kind, &prep, &PyTuple_Type, &params))
+                return -1;
+            if ((op->prepname = dup_bytes(prep)) == NULL)
+                return -1;
+            op->nparams = (int)PyTuple_GET_SIZE(params);
+            op->pvar = calloc((size_t)op->nparams + 1, sizeof(int));
+            op->pconst = calloc((size_t)op->nparams + 1, sizeof(char *));
+            if (op->pvar == NULL || op->pconst == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            for (int j = 0; j < op->nparams; j++) {
+                PyObject *p = PyTuple_GET_ITEM(params, j);
+                if (PyLong_Check(p)) {
+                    op->pvar[j] = (int)PyLong_AsLong(p);
+                    if (op->pvar[j] < 0) {
+                        PyErr_SetString(PyExc_ValueError, "negative value index");
+                        return -1;
+                    }
+                    if (op->pvar[j] + 1 > s->nvals)
+                        s->nvals = op->pvar[j] + 1;
+                } else {
+                    op->pvar[j] = -1;
+                    if (p != Py_None && (op->pconst[j] = dup_bytes(p)) == NULL)
+                        return -1;
+                }
+            }
+            if (op->nparams > s->maxparams)
+                s->maxparams = op->nparams;
+        }
+    }
+    if (s->ops[n - 1].is_set) {
+        PyErr_SetString(PyExc_ValueError, "a straight script ends with SQL");
+        return -1;
+    }
+    s->vals = calloc((size_t)s->nvals + 1, sizeof(int64_t));
+    s->pbuf = calloc((size_t)s->maxparams + 1, sizeof(*s->pbuf));
+    s->pvals = calloc((size_t)s->maxparams + 1, sizeof(char *));
+    if (s->vals == NULL || s->pbuf == NULL || s->pvals == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* -- hand-backs ------------------------------------------------------------------ */
+
+/* (slot, why, t_ns, pc, sent, t0, info): where the transaction stands, for Python to go on from. */
+static int hand_back(Loop *self, Slot *s, int why, int64_t t, PyObject *info) {
+    s->armed = 0;
+    PyObject *tup = Py_BuildValue("(OiLiiLO)", s->slot, why, (long long)t, s->pc, s->sent, (long long)s->t0,
+                                  info ? info : Py_None);
+    Py_XDECREF(info);
+    if (tup == NULL)
+        return -1;
+    int rc = PyList_Append(self->back, tup);
+    Py_DECREF(tup);
+    return rc;
+}
+
+static int hand_back_lost(Loop *self, Slot *s) {
+    const char *msg = PQerrorMessage(s->conn);
+    return hand_back(self, s, BACK_LOST, mono_ns(), PyBytes_FromString(msg ? msg : ""));
+}
+
+static int hand_back_failed(Loop *self, Slot *s, PGresult *res) {
+    PyObject *fields = PyDict_New();
+    if (fields == NULL)
+        return -1;
+    for (const char *f = ERROR_FIELDS; *f; f++) {
+        const char *v = PQresultErrorField(res, *f);
+        if (v == NULL)
+            continue;
+        PyObject *key = PyLong_FromLong(*f), *val = PyBytes_FromString(v);
+        if (key == NULL || val == NULL || PyDict_SetItem(fields, key, val) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(val);
+            Py_DECREF(fields);
+            return -1;
+        }
+        Py_DECREF(key);
+        Py_DECREF(val);
+    }
+    const char *msg = PQresultErrorMessage(res);
+    PyObject *info = Py_BuildValue("(yN)", msg ? msg : "", fields);
+    if (info == NULL)
+        return -1;
+    return hand_back(self, s, BACK_FAILED, mono_ns(), info);
+}
+
+/* -- the round trip ---------------------------------------------------------------- */
+
+static int record(Slot *s, int64_t t1) {
+    if (s->nlat == s->caplat) {
+        Py_ssize_t cap = s->caplat ? s->caplat * 2 : 4096;
+        int64_t *grown = realloc(s->lat, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->lat = grown;
+        s->caplat = cap;
+    }
+    s->lat[s->nlat++] = (t1 - s->t0) / 1000;
+    s->queries += s->sent;
+    return 0;
+}
+
+/* Run the script from s->pc to its next statement and send it; the transaction's end when pc is past the last. */
+static int advance(Loop *self, Slot *s) {
+    if (s->pc >= s->nops) {
+        int64_t t1 = mono_ns();
+        if (!(self->restart && s->restart))
+            return hand_back(self, s, BACK_DONE, t1, NULL);
+        if (record(s, t1) < 0)
+            return -1;
+        s->t0 = t1;
+        s->sent = 0;
+        s->pc = 0;
+    }
+    Op *op = &s->ops[s->pc];
+    while (op->is_set) {
+        PyObject *r = PyObject_CallNoArgs(s->random);
+        if (r == NULL)
+            return -1;
+        double d = PyFloat_AsDouble(r);
+        Py_DECREF(r);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+        /* pgbench/expr.py's draw exactly: lo + int(random() * span), span <= 2^32 */
+        int64_t v = op->lo + (int64_t)(d * (double)op->span);
+        s->vals[op->var] = v;
+        PyObject *pv = PyLong_FromLongLong(v);
+        if (pv == NULL || PyDict_SetItem(s->vars, op->name, pv) < 0) {
+            Py_XDECREF(pv);
+            return -1;
+        }
+        Py_DECREF(pv);
+        op = &s->ops[++s->pc];
+    }
+    for (int j = 0; j < op->nparams; j++) {
+        int vi = op->pvar[j];
+        if (vi >= 0) {
+            snprintf(s->pbuf[j], sizeof(s->pbuf[j]), "%lld", (long long)s->vals[vi]);
+            s->pvals[j] = s->pbuf[j];
+        } else {
+            s->pvals[j] = op->pconst[j];
+        }
+    }
+    s->pc++;
+    s->sent++;
+    if (!PQsendQueryPrepared(s->conn, op->prepname, op->nparams, s->pvals, NULL, NULL, 0))
+        return hand_back_lost(self, s);
+    int f = PQflush(s->conn);
+    if (f < 0)
+        return hand_back_lost(self, s);
+    if (f > 0) /* the socket is full: Python watches for it to drain */
+        return hand_back(self, s, BACK_FLUSH, mono_ns(), NULL);
+    return 0;
+}
+
+static int readable(Loop *self, Slot *s) {
+    PGconn *c = s->conn;
+    if (!PQconsumeInput(c))
+        return hand_back_lost(self, s);
+    while (!PQisBusy(c)) {
+        PGresult *res = PQgetResult(c);
+        if (res == NULL)
+            return advance(self, s); /* the statement is complete */
+        int st = PQresultStatus(res);
+        if (st > PGRES_TUPLES_OK) { /* Python reads the rest and handles the failure */
+            int rc = hand_back_failed(self, s, res);
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+    }
+    return 0;
+}
+
+/* -- the Loop type --------------------------------------------------------------- */
+
+static int loop_init(Loop *self, PyObject *args, PyObject *kw) {
+    if (!loaded) {
+        PyErr_SetString(PyExc_RuntimeError, "load(libpq path) first");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "i", &self->epfd))
+        return -1;
+    self->restart = 0;
+    return 0;
+}
+
+static void loop_dealloc(Loop *self) {
+    for (int i = 0; i < self->nbyfd; i++)
+        slot_free(self->byfd[i]);
+    free(self->byfd);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *loop_attach(Loop *self, PyObject *args) {
+    int fd, restart;
+    unsigned long long ptr;
+    PyObject *slot, *random, *vars, *ops;
+    if (!PyArg_ParseTuple(args, "iKOOO!O!p", &fd, &ptr, &slot, &random, &PyDict_Type, &vars, &PyList_Type, &ops,
+                          &restart))
+        return NULL;
+    if (fd < 0 || ptr == 0) {
+        PyErr_SetString(PyExc_ValueError, "no connection");
+        return NULL;
+    }
+    if (fd >= self->nbyfd) {
+        int n = fd + 64;
+        Slot **grown = realloc(self->byfd, (size_t)n * sizeof(Slot *));
+        if (grown == NULL)
+            return PyErr_NoMemory();
+        memset(grown + self->nbyfd, 0, (size_t)(n - self->nbyfd) * sizeof(Slot *));
+        self->byfd = grown;
+        self->nbyfd = n;
+    }
+    Slot *s = calloc(1, sizeof(Slot));
+    if (s == NULL)
+        return PyErr_NoMemory();
+    s->conn = (PGconn *)(uintptr_t)ptr;
+    s->fd = fd;
+    s->restart = restart;
+    Py_INCREF(slot);
+    s->slot = slot;
+    Py_INCREF(random);
+    s->random = random;
+    Py_INCREF(vars);
+    s->vars = vars;
+    if (compile_ops(s, ops) < 0) {
+        slot_free(s);
+        return NULL;
+    }
+    slot_free(self->byfd[fd]);
+    self->byfd[fd] = s;
+    Py_RETURN_NONE;
+}
+
+static PyObject *loop_detach(Loop *self, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s != NULL) {
+        self->byfd[fd] = NULL;
+        slot_free(s);
+    }
+    Py_RETURN_NONE;
+}
+
+/* start(fd, t0): the transaction Python just began runs here; None, or libpq's message when the send failed. */
+static PyObject *loop_start(Loop *self, PyObject *args) {
+    int fd;
+    long long t0;
+    if (!PyArg_ParseTuple(args, "iL", &fd, &t0))
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s == NULL) {
+        PyErr_Format(PyExc_KeyError, "descriptor %d is not attached", fd);
+        return NULL;
+    }
+    PyObject *back = PyList_New(0);
+    if (back == NULL)
+        return NULL;
+    PyObject *saved = self->back;
+    self->back = back;
+    s->armed = 1;
+    s->pc = 0;
+    s->sent = 0;
+    s->t0 = t0;
+    /* pc 0 is never past the end, so advance only runs the \sets and sends */
+    int rc = advance(self, s);
+    self->back = saved;
+    if (rc < 0) {
+        s->armed = 0;
+        Py_DECREF(back);
+        return NULL;
+    }
+    if (PyList_GET_SIZE(back) == 0) {
+        Py_DECREF(back);
+        Py_RETURN_NONE;
+    }
+    PyObject *first = PyList_GET_ITEM(back, 0);
+    Py_INCREF(first);
+    Py_DECREF(back);
+    return first;
+}
+
+/* poll(timeout_s) -> ([(fd, events), ...] for descriptors Python serves, [hand-back, ...]).
+
+   Waits up to the timeout, serving armed connections here, and returns as
+   soon as anything is for Python (or at the timeout: Python's next timer). */
+static PyObject *loop_poll(Loop *self, PyObject *args) {
+    double timeout;
+    if (!PyArg_ParseTuple(args, "d", &timeout))
+        return NULL;
+    int64_t deadline = mono_ns() + (int64_t)(timeout > 0 ? timeout * 1e9 : 0);
+    PyObject *events = PyList_New(0), *back = PyList_New(0);
+    if (events == NULL || back == NULL)
+        goto error;
+    self->back = back;
+    struct epoll_event evs[MAX_EVENTS];
+    for (int first = 1;; first = 0) {
+        int64_t left = deadline - mono_ns();
+        if (left < 0)
+            left = 0;
+        if (!first && (left == 0 || PyList_GET_SIZE(events) || PyList_GET_SIZE(back)))
+            break;
+        int n, err = 0;
+        Py_BEGIN_ALLOW_THREADS
+        if (left > 0 && left < FINE_WAIT_NS) {
+            struct pollfd p = {self->epfd, POLLIN, 0};
+            struct timespec ts = {0, (long)left};
+            n = ppoll(&p, 1, &ts, NULL);
+            if (n > 0)
+                n = epoll_wait(self->epfd, evs, MAX_EVENTS, 0);
+        } else {
+            n = epoll_wait(self->epfd, evs, MAX_EVENTS, left ? (int)((left + 999999) / 1000000) : 0);
+        }
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            if (err == EINTR) {
+                if (PyErr_CheckSignals() < 0)
+                    goto error;
+                continue;
+            }
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto error;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            Slot *s = lookup(self, fd);
+            if (s != NULL && s->armed) {
+                if (readable(self, s) < 0)
+                    goto error;
+                continue;
+            }
+            PyObject *pair = Py_BuildValue("(iI)", fd, evs[i].events);
+            if (pair == NULL || PyList_Append(events, pair) < 0) {
+                Py_XDECREF(pair);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+    }
+    self->back = NULL;
+    return Py_BuildValue("(NN)", events, back);
+error:
+    self->back = NULL;
+    Py_XDECREF(events);
+    Py_XDECREF(back);
+    return NULL;
+}
+
+/* take(fd) -> (latencies as native int64 bytes, queries) finished here since the last take, or None. */
+static PyObject *loop_take(Loop *self, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s == NULL)
+        Py_RETURN_NONE;
+    PyObject *out = Py_BuildValue("(y#L)", (const char *)s->lat, s->nlat * (Py_ssize_t)sizeof(int64_t),
+                                  (long long)s->queries);
+    if (out != NULL) {
+        s->nlat = 0;
+        s->queries = 0;
+    }
+    return out;
+}
+
+/* t0(fd) -> when the transaction now running here started (perf_counter_ns), or None when not armed. */
+static PyObject *loop_t0(Loop *self, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s == NULL || !s->armed)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(s->t0);
+}
+
+static PyMethodDef loop_methods[] = {
+    {"attach", (PyCFunction)loop_attach, METH_VARARGS,
+     "attach(fd, pgconn_ptr, slot, random, vars, ops, restart): serve this connection's straight script"},
+    {"detach", (PyCFunction)loop_detach, METH_O, "detach(fd): forget the connection (take its figures first)"},
+    {"start", (PyCFunction)loop_start, METH_VARARGS, "start(fd, t0): run the transaction just begun; a hand-back or None"},
+    {"poll", (PyCFunction)loop_poll, METH_VARARGS, "poll(timeout_s) -> (events for Python, hand-backs)"},
+    {"take", (PyCFunction)loop_take, METH_O, "take(fd) -> (latency bytes, queries) since the last take"},
+    {"t0", (PyCFunction)loop_t0, METH_O, "t0(fd): start of the transaction running here, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef loop_members[] = {
+    {"restart", T_INT, offsetof(Loop, restart), 0, "transactions may restart here (closed model, one script)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LoopType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stormdb_tui.engine._fastloop.Loop",
+    .tp_basicsize = sizeof(Loop),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Round trips of straight pgbench scripts over armed connections of one epoll set.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)loop_init,
+    .tp_dealloc = (destructor)loop_dealloc,
+    .tp_methods = loop_methods,
+    .tp_members = loop_members,
+};
+
+static PyMethodDef module_methods[] = {
+    {"load", fl_load, METH_VARARGS, "load(path): use the libpq loaded from path; returns its PQlibVersion()"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_fastloop", "Round trips of straight pgbench scripts in C.", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastloop(void) {
+    if (PyType_Ready(&LoopType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&LoopType);
+    if (PyModule_AddObject(m, "Loop", (PyObject *)&LoopType) < 0) {
+        Py_DECREF(&LoopType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "DONE", BACK_DONE) < 0 || PyModule_AddIntConstant(m, "FAILED", BACK_FAILED) < 0 ||
+        PyModule_AddIntConstant(m, "LOST", BACK_LOST) < 0 || PyModule_AddIntConstant(m, "FLUSH", BACK_FLUSH) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
