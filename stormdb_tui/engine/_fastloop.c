@@ -17,6 +17,11 @@
  * connection broke, or the socket is full. It then hands the connection back
  * with the state Python needs to carry on from the same point.
  *
+ * In the open model Python still draws the arrival schedule; it feeds the
+ * arrival times a few milliseconds ahead, and this loop starts each one on
+ * a free connection when it is due, as Python's own loop would, so a
+ * transaction costs no trip through Python at either end.
+ *
  * Values are drawn by calling the client's own Python generator
  * (random.Random.random) with pgbench-script semantics identical to
  * pgbench/expr.py's, so a seeded run draws the same values on either path.
@@ -94,7 +99,11 @@ typedef struct {
     int64_t *vals;
     int64_t t0, queries;
     int64_t *lat;       /* latencies (µs) of transactions finished here, until taken */
+    int64_t *svc, *lag; /* open model: service time and schedule lag of the same transactions */
     Py_ssize_t nlat, caplat;
+    int64_t sched;      /* open model: when the transaction running was scheduled to start */
+    int idle;           /* armed and waiting in the loop's free list for an arrival */
+    int64_t skipped, late;
     char (*pbuf)[24];
     const char **pvals;
 } Slot;
@@ -106,6 +115,12 @@ typedef struct {
     Slot **byfd;
     int nbyfd;
     PyObject *back;     /* hand-backs of the poll in progress */
+    int open;           /* open model: finished transactions wait here for the next fed arrival */
+    int64_t limit_ns;   /* --latency-limit: an arrival already this late is skipped, and slower ones are late */
+    int64_t *arrivals;  /* fed arrival times not yet started, a ring */
+    Py_ssize_t ahead, alen, acap;
+    Slot **free_;       /* armed slots waiting for an arrival, a ring */
+    int fhead, flen, fcap;
 } Loop;
 
 static int64_t mono_ns(void) {
@@ -167,6 +182,8 @@ static void slot_free(Slot *s) {
     free(s->ops);
     free(s->vals);
     free(s->lat);
+    free(s->svc);
+    free(s->lag);
     free(s->pbuf);
     free(s->pvals);
     Py_XDECREF(s->slot);
@@ -283,11 +300,16 @@ static int compile_ops(Slot *s, PyObject *ops) {
 
 /* -- hand-backs ------------------------------------------------------------------ */
 
-/* (slot, why, t_ns, pc, sent, t0, info): where the transaction stands, for Python to go on from. */
+static void free_remove(Loop *self, Slot *s);
+
+/* (slot, why, t_ns, pc, sent, t0, sched, in_tx, info): where the transaction stands, for Python to go on from. */
 static int hand_back(Loop *self, Slot *s, int why, int64_t t, PyObject *info) {
+    int in_tx = !s->idle;
+    if (s->idle)
+        free_remove(self, s);
     s->armed = 0;
-    PyObject *tup = Py_BuildValue("(OiLiiLO)", s->slot, why, (long long)t, s->pc, s->sent, (long long)s->t0,
-                                  info ? info : Py_None);
+    PyObject *tup = Py_BuildValue("(OiLiiLLiO)", s->slot, why, (long long)t, s->pc, s->sent, (long long)s->t0,
+                                  (long long)s->sched, in_tx, info ? info : Py_None);
     Py_XDECREF(info);
     if (tup == NULL)
         return -1;
@@ -328,19 +350,98 @@ static int hand_back_failed(Loop *self, Slot *s, PGresult *res) {
 
 /* -- the round trip ---------------------------------------------------------------- */
 
-static int record(Slot *s, int64_t t1) {
+static int grow(int64_t **buf, Py_ssize_t cap) {
+    int64_t *grown = realloc(*buf, (size_t)cap * sizeof(int64_t));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *buf = grown;
+    return 0;
+}
+
+/* A transaction that ended at t1: from its start (closed model), or from its schedule (open). */
+static int record(Loop *self, Slot *s, int64_t t1) {
     if (s->nlat == s->caplat) {
         Py_ssize_t cap = s->caplat ? s->caplat * 2 : 4096;
-        int64_t *grown = realloc(s->lat, (size_t)cap * sizeof(int64_t));
-        if (grown == NULL) {
-            PyErr_NoMemory();
+        if (grow(&s->lat, cap) < 0 || grow(&s->svc, cap) < 0 || grow(&s->lag, cap) < 0)
             return -1;
-        }
-        s->lat = grown;
         s->caplat = cap;
     }
-    s->lat[s->nlat++] = (t1 - s->t0) / 1000;
+    if (s->sched) { /* pgbench -R's figures: latency from the schedule, lag to the actual start */
+        int64_t latency = (t1 - s->sched) / 1000;
+        s->lat[s->nlat] = latency;
+        s->svc[s->nlat] = (t1 - s->t0) / 1000;
+        s->lag[s->nlat] = s->t0 > s->sched ? (s->t0 - s->sched) / 1000 : 0;
+        if (self->limit_ns && latency * 1000 > self->limit_ns)
+            s->late++;
+    } else {
+        s->lat[s->nlat] = (t1 - s->t0) / 1000;
+    }
+    s->nlat++;
     s->queries += s->sent;
+    return 0;
+}
+
+static void free_push(Loop *self, Slot *s, int front) {
+    if (self->flen == self->fcap)
+        return; /* cannot happen: the ring holds every attached descriptor */
+    s->idle = 1;
+    if (front) {
+        self->fhead = (self->fhead + self->fcap - 1) % self->fcap;
+        self->free_[self->fhead] = s;
+    } else {
+        self->free_[(self->fhead + self->flen) % self->fcap] = s;
+    }
+    self->flen++;
+}
+
+static Slot *free_pop(Loop *self) {
+    Slot *s = self->free_[self->fhead];
+    self->fhead = (self->fhead + 1) % self->fcap;
+    self->flen--;
+    s->idle = 0;
+    return s;
+}
+
+static void free_remove(Loop *self, Slot *s) {
+    int n = self->flen;
+    Slot **keep = self->free_;
+    int j = 0;
+    for (int i = 0; i < n; i++) {
+        Slot *t = keep[(self->fhead + i) % self->fcap];
+        if (t != s)
+            keep[(self->fhead + j++) % self->fcap] = t;
+    }
+    self->flen = j;
+    s->idle = 0;
+}
+
+static int advance(Loop *self, Slot *s);
+
+/* Start every due arrival on a free connection (the open model's dispatch, as Python's _arrivals). */
+static int dispatch(Loop *self) {
+    if (!self->open)
+        return 0;
+    int64_t now = mono_ns();
+    while (self->alen && self->flen && self->arrivals[self->ahead] <= now) {
+        int64_t sched = self->arrivals[self->ahead];
+        self->ahead = (self->ahead + 1) % self->acap;
+        self->alen--;
+        Slot *s = free_pop(self);
+        if (self->limit_ns && now - sched > self->limit_ns) {
+            s->skipped++; /* pgbench -L: already too late to start */
+            free_push(self, s, 1);
+            continue;
+        }
+        s->sched = sched;
+        s->t0 = now;
+        s->pc = 0;
+        s->sent = 0;
+        if (advance(self, s) < 0)
+            return -1;
+        now = mono_ns();
+    }
     return 0;
 }
 
@@ -348,9 +449,15 @@ static int record(Slot *s, int64_t t1) {
 static int advance(Loop *self, Slot *s) {
     if (s->pc >= s->nops) {
         int64_t t1 = mono_ns();
+        if (self->open && s->restart) { /* the open model: wait for the next arrival here */
+            if (record(self, s, t1) < 0)
+                return -1;
+            free_push(self, s, 0);
+            return dispatch(self);
+        }
         if (!(self->restart && s->restart))
             return hand_back(self, s, BACK_DONE, t1, NULL);
-        if (record(s, t1) < 0)
+        if (record(self, s, t1) < 0)
             return -1;
         s->t0 = t1;
         s->sent = 0;
@@ -401,6 +508,15 @@ static int readable(Loop *self, Slot *s) {
     PGconn *c = s->conn;
     if (!PQconsumeInput(c))
         return hand_back_lost(self, s);
+    if (s->idle) { /* nothing was asked: a notice was handled, or the server is closing the session */
+        PGresult *res;
+        while (!PQisBusy(c) && (res = PQgetResult(c)) != NULL) {
+            int rc = hand_back_failed(self, s, res);
+            PQclear(res);
+            return rc;
+        }
+        return 0;
+    }
     while (!PQisBusy(c)) {
         PGresult *res = PQgetResult(c);
         if (res == NULL)
@@ -433,6 +549,8 @@ static void loop_dealloc(Loop *self) {
     for (int i = 0; i < self->nbyfd; i++)
         slot_free(self->byfd[i]);
     free(self->byfd);
+    free(self->arrivals);
+    free(self->free_);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -456,6 +574,17 @@ static PyObject *loop_attach(Loop *self, PyObject *args) {
         self->byfd = grown;
         self->nbyfd = n;
     }
+    if (self->fcap < self->nbyfd) { /* the free ring can hold every descriptor: it never overflows */
+        Slot **ring = calloc((size_t)self->nbyfd, sizeof(Slot *));
+        if (ring == NULL)
+            return PyErr_NoMemory();
+        for (int i = 0; i < self->flen; i++)
+            ring[i] = self->free_[(self->fhead + i) % self->fcap];
+        free(self->free_);
+        self->free_ = ring;
+        self->fhead = 0;
+        self->fcap = self->nbyfd;
+    }
     Slot *s = calloc(1, sizeof(Slot));
     if (s == NULL)
         return PyErr_NoMemory();
@@ -472,6 +601,8 @@ static PyObject *loop_attach(Loop *self, PyObject *args) {
         slot_free(s);
         return NULL;
     }
+    if (self->byfd[fd] != NULL && self->byfd[fd]->idle)
+        free_remove(self, self->byfd[fd]);
     slot_free(self->byfd[fd]);
     self->byfd[fd] = s;
     Py_RETURN_NONE;
@@ -483,17 +614,19 @@ static PyObject *loop_detach(Loop *self, PyObject *arg) {
         return NULL;
     Slot *s = lookup(self, fd);
     if (s != NULL) {
+        if (s->idle)
+            free_remove(self, s);
         self->byfd[fd] = NULL;
         slot_free(s);
     }
     Py_RETURN_NONE;
 }
 
-/* start(fd, t0): the transaction Python just began runs here; None, or libpq's message when the send failed. */
+/* start(fd, t0, sched): the transaction Python just began runs here; None, or a hand-back when it could not be sent. */
 static PyObject *loop_start(Loop *self, PyObject *args) {
     int fd;
-    long long t0;
-    if (!PyArg_ParseTuple(args, "iL", &fd, &t0))
+    long long t0, sched;
+    if (!PyArg_ParseTuple(args, "iLL", &fd, &t0, &sched))
         return NULL;
     Slot *s = lookup(self, fd);
     if (s == NULL) {
@@ -505,10 +638,13 @@ static PyObject *loop_start(Loop *self, PyObject *args) {
         return NULL;
     PyObject *saved = self->back;
     self->back = back;
+    if (s->idle)
+        free_remove(self, s);
     s->armed = 1;
     s->pc = 0;
     s->sent = 0;
     s->t0 = t0;
+    s->sched = sched;
     /* pc 0 is never past the end, so advance only runs the \sets and sends */
     int rc = advance(self, s);
     self->back = saved;
@@ -547,6 +683,15 @@ static PyObject *loop_poll(Loop *self, PyObject *args) {
             left = 0;
         if (!first && (left == 0 || PyList_GET_SIZE(events) || PyList_GET_SIZE(back)))
             break;
+        if (self->open && self->alen && self->flen) {
+            if (dispatch(self) < 0)
+                goto error;
+            if (self->alen && self->flen) {
+                int64_t until = self->arrivals[self->ahead] - mono_ns();
+                if (until < left)
+                    left = until > 0 ? until : 0;
+            }
+        }
         int n, err = 0;
         Py_BEGIN_ALLOW_THREADS
         if (left > 0 && left < FINE_WAIT_NS) {
@@ -596,7 +741,8 @@ error:
     return NULL;
 }
 
-/* take(fd) -> (latencies as native int64 bytes, queries) finished here since the last take, or None. */
+/* take(fd) -> (latencies, service times, schedule lags (native int64 bytes; the last two empty in the closed
+   model), queries, skipped, late) of what finished here since the last take, or None. */
 static PyObject *loop_take(Loop *self, PyObject *arg) {
     int fd = (int)PyLong_AsLong(arg);
     if (fd == -1 && PyErr_Occurred())
@@ -604,11 +750,13 @@ static PyObject *loop_take(Loop *self, PyObject *arg) {
     Slot *s = lookup(self, fd);
     if (s == NULL)
         Py_RETURN_NONE;
-    PyObject *out = Py_BuildValue("(y#L)", (const char *)s->lat, s->nlat * (Py_ssize_t)sizeof(int64_t),
-                                  (long long)s->queries);
+    Py_ssize_t bytes = s->nlat * (Py_ssize_t)sizeof(int64_t), open_bytes = s->sched ? bytes : 0;
+    PyObject *out = Py_BuildValue("(y#y#y#LLL)", s->lat ? (const char *)s->lat : "", bytes,
+                                  s->svc ? (const char *)s->svc : "", open_bytes, s->lag ? (const char *)s->lag : "",
+                                  open_bytes, (long long)s->queries, (long long)s->skipped, (long long)s->late);
     if (out != NULL) {
         s->nlat = 0;
-        s->queries = 0;
+        s->queries = s->skipped = s->late = 0;
     }
     return out;
 }
@@ -619,24 +767,133 @@ static PyObject *loop_t0(Loop *self, PyObject *arg) {
     if (fd == -1 && PyErr_Occurred())
         return NULL;
     Slot *s = lookup(self, fd);
-    if (s == NULL || !s->armed)
+    if (s == NULL || !s->armed || s->idle)
         Py_RETURN_NONE;
     return PyLong_FromLongLong(s->t0);
 }
 
+/* open_model(limit_ns): from now on finished transactions wait here for fed arrivals. */
+static PyObject *loop_open_model(Loop *self, PyObject *args) {
+    long long limit;
+    if (!PyArg_ParseTuple(args, "L", &limit))
+        return NULL;
+    self->open = 1;
+    self->limit_ns = limit;
+    Py_RETURN_NONE;
+}
+
+/* feed(times) -> hand-backs: arrival times (native int64 bytes, ascending) for the free connections here. */
+static PyObject *loop_feed(Loop *self, PyObject *arg) {
+    char *buf;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(arg, &buf, &n) < 0)
+        return NULL;
+    n /= (Py_ssize_t)sizeof(int64_t);
+    if (self->alen + n > self->acap) {
+        Py_ssize_t cap = self->acap ? self->acap : 1024;
+        while (cap < self->alen + n)
+            cap *= 2;
+        int64_t *ring = malloc((size_t)cap * sizeof(int64_t));
+        if (ring == NULL)
+            return PyErr_NoMemory();
+        for (Py_ssize_t i = 0; i < self->alen; i++)
+            ring[i] = self->arrivals[(self->ahead + i) % self->acap];
+        free(self->arrivals);
+        self->arrivals = ring;
+        self->ahead = 0;
+        self->acap = cap;
+    }
+    const int64_t *times = (const int64_t *)buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        self->arrivals[(self->ahead + self->alen++) % self->acap] = times[i];
+    PyObject *back = PyList_New(0);
+    if (back == NULL)
+        return NULL;
+    PyObject *saved = self->back;
+    self->back = back;
+    int rc = dispatch(self);
+    self->back = saved;
+    if (rc < 0) {
+        Py_DECREF(back);
+        return NULL;
+    }
+    return back;
+}
+
+/* park(fd): an attached connection with nothing to do waits here for the next arrival. */
+static PyObject *loop_park(Loop *self, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s == NULL) {
+        PyErr_Format(PyExc_KeyError, "descriptor %d is not attached", fd);
+        return NULL;
+    }
+    if (!s->idle) {
+        s->armed = 1;
+        s->sched = 0;
+        free_push(self, s, 0);
+    }
+    PyObject *back = PyList_New(0);
+    if (back == NULL)
+        return NULL;
+    PyObject *saved = self->back;
+    self->back = back;
+    int rc = dispatch(self);
+    self->back = saved;
+    if (rc < 0) {
+        Py_DECREF(back);
+        return NULL;
+    }
+    return back;
+}
+
+/* release() -> the slots waiting here for an arrival, which go back to Python; arrivals not started are dropped. */
+static PyObject *loop_release(Loop *self, PyObject *unused) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    self->open = 0;
+    self->alen = 0;
+    while (self->flen) {
+        Slot *s = free_pop(self);
+        s->armed = 0;
+        if (PyList_Append(out, s->slot) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* backlog() -> arrivals fed and not started yet. */
+static PyObject *loop_backlog(Loop *self, PyObject *unused) {
+    return PyLong_FromSsize_t(self->alen);
+}
+
 static PyMethodDef loop_methods[] = {
+    {"open_model", (PyCFunction)loop_open_model, METH_VARARGS,
+     "open_model(limit_ns): finished transactions wait here for the arrivals fed"},
+    {"feed", (PyCFunction)loop_feed, METH_O, "feed(times): arrival times (int64 bytes) to start here when due"},
+    {"park", (PyCFunction)loop_park, METH_O, "park(fd) -> hand-backs: the connection waits here for an arrival"},
+    {"release", (PyCFunction)loop_release, METH_NOARGS, "release() -> the slots waiting for an arrival"},
+    {"backlog", (PyCFunction)loop_backlog, METH_NOARGS, "backlog() -> arrivals fed and not started"},
     {"attach", (PyCFunction)loop_attach, METH_VARARGS,
      "attach(fd, pgconn_ptr, slot, random, vars, ops, restart): serve this connection's straight script"},
     {"detach", (PyCFunction)loop_detach, METH_O, "detach(fd): forget the connection (take its figures first)"},
-    {"start", (PyCFunction)loop_start, METH_VARARGS, "start(fd, t0): run the transaction just begun; a hand-back or None"},
+    {"start", (PyCFunction)loop_start, METH_VARARGS,
+     "start(fd, t0, sched): run the transaction just begun; a hand-back or None"},
     {"poll", (PyCFunction)loop_poll, METH_VARARGS, "poll(timeout_s) -> (events for Python, hand-backs)"},
-    {"take", (PyCFunction)loop_take, METH_O, "take(fd) -> (latency bytes, queries) since the last take"},
+    {"take", (PyCFunction)loop_take, METH_O,
+     "take(fd) -> (latencies, service times, lags, queries, skipped, late) since the last take"},
     {"t0", (PyCFunction)loop_t0, METH_O, "t0(fd): start of the transaction running here, or None"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef loop_members[] = {
     {"restart", T_INT, offsetof(Loop, restart), 0, "transactions may restart here (closed model, one script)"},
+    {"open", T_INT, offsetof(Loop, open), 0, "open model: fed arrivals start here (0 once the run stops)"},
     {NULL, 0, 0, 0, NULL},
 };
 

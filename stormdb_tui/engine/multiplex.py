@@ -69,6 +69,8 @@ from stormdb_tui.workload import Workload
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
 PROBE_NS = 10_000_000
+FEED_AHEAD_NS = 10_000_000
+"""Open model with the compiled loop: arrivals are drawn and handed to it this far ahead of their time."""
 """The loop's lag probe: a timer every 10 ms whose lateness says how long a ready socket waits."""
 IDLE_WAIT_S = 0.05
 """Longest select() wait with nothing scheduled, so a stop request is seen promptly."""
@@ -404,6 +406,11 @@ class MultiplexGroup:
         """The compiled loop (:mod:`~stormdb_tui.engine.fastloop`) serving straight transactions, or None."""
         if self.fl is not None:
             self.fl.restart = int(self.restart_inline)
+            if self.rate:
+                self.fl.open_model(self.limit_ns)
+        self.released = False
+        self.parked = False
+        """Some client has waited in the compiled loop for an arrival: it takes the schedule from then on."""
         self.compiled = 0
         """Transactions the compiled loop finished since the last swap."""
         self.retired = 0
@@ -447,6 +454,7 @@ class MultiplexGroup:
         self.stopping = True
         if self.fl is not None:
             self.fl.restart = 0  # each transaction in flight comes back to Python as it ends
+            self.fl.open = 0  # and no fed arrival starts
 
     def alive(self) -> int:
         if not self.thread.is_alive():
@@ -520,6 +528,11 @@ class MultiplexGroup:
             else:
                 self.ready.extend(s for s in self.workers if s.state == _IDLE)
             while not self._hard_stop:
+                if self.stopping and self.fl is not None and not self.released:
+                    self.released = True
+                    for slot in self.fl.release():  # clients waiting in the compiled loop for an arrival
+                        slot.state = _IDLE
+                        slot.in_tx = False
                 if self.stopping and not any(s.in_tx for s in self.workers):
                     break
                 if self.retired == len(self.workers):
@@ -541,6 +554,8 @@ class MultiplexGroup:
             due, _, slot, kind, gen = heapq.heappop(timers)
             self._fire(slot, kind, gen, due, now)
         if self.next_arrival and not stopping:
+            if self.fl is not None:
+                self._park_idle()
             self._arrivals(now)
         ready = self.ready
         for _ in range(len(ready)):
@@ -549,8 +564,11 @@ class MultiplexGroup:
             timeout = 0.0
         else:
             nxt = timers[0][0] if timers else now + int(IDLE_WAIT_S * 1e9)
-            if self.next_arrival and not stopping and self.idle:
-                nxt = min(nxt, self.next_arrival)
+            if self.next_arrival and not stopping:
+                if self.idle:
+                    nxt = min(nxt, self.next_arrival)
+                elif self.fl is not None:
+                    nxt = min(nxt, self.next_arrival - FEED_AHEAD_NS)  # time to feed the compiled loop more
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
         if self.fl is not None:
@@ -610,16 +628,20 @@ class MultiplexGroup:
         """The open model's one arrival schedule for this process: due arrivals go to free clients."""
         backlog = self.backlog
         due = self.next_arrival
-        if due <= now:
+        # With every free client in the compiled loop, it gets the arrivals a little ahead
+        # and starts each when due; a client free here takes only those already due.
+        ahead = self.fl is not None and not self.idle and self.parked
+        until = now + 2 * FEED_AHEAD_NS if ahead else now  # drawn until 20 ms ahead, topped up at 10 ms left
+        if due <= until:
             gap = self.mean_gap_ns
             if self.arrival == "poisson":
                 draw = self.arrival_rng.random
                 log = math.log
-                while due <= now:
+                while due <= until:
                     backlog.append(due)
                     due += int(-log(1.0 - draw()) * gap)  # expovariate(1.0) * gap, without two calls
             else:
-                while due <= now:
+                while due <= until:
                     backlog.append(due)
                     due += int(gap)
             self.next_arrival = due
@@ -635,6 +657,28 @@ class MultiplexGroup:
                 idle.appendleft(slot)
                 continue
             self._begin(slot, scheduled)
+        if backlog and self.parked:
+            back = self.fl.feed(array("q", backlog).tobytes())
+            backlog.clear()
+            if back:
+                self._handed_back(back)
+
+    def _park_idle(self) -> None:
+        """Free clients whose connection the compiled loop knows wait there for their next arrival."""
+        idle = self.idle
+        for _ in range(len(idle)):
+            slot = idle.popleft()
+            if slot.done or slot.state != _IDLE:
+                continue
+            if slot.attached >= 0 and slot.attached == slot.fd and slot.quota is None and slot.pg is not None:
+                self.parked = True
+                slot.in_tx = True  # the compiled loop's now: it starts the next transaction
+                slot.state = _RESULT
+                back = self.fl.park(slot.fd)
+                if back:
+                    self._handed_back(back)
+            else:
+                idle.append(slot)
 
     # -- transactions ------------------------------------------------------------
 
@@ -830,9 +874,11 @@ class MultiplexGroup:
             fl.attach(slot.fd, slot.pg.pgconn_ptr, slot, slot.client.rng.random, slot.client.vars, slot.plan,
                       slot.quota is None)
             slot.attached = slot.fd
+            if self.rate and slot.quota is None:
+                self.parked = True  # this client will wait there for arrivals once its transaction ends
         slot.state = _RESULT
         slot.store = None
-        back = fl.start(slot.fd, slot.t0)
+        back = fl.start(slot.fd, slot.t0, slot.sched)
         if back is not None:
             self._handed_back([back])
         return True
@@ -842,25 +888,41 @@ class MultiplexGroup:
         got = self.fl.take(slot.attached)
         if got is None:
             return
-        data, queries = got
+        data, svc, lag, queries, skipped, late = got
         if data:
-            taken = array("q")
-            taken.frombytes(data)
+            label = slot.label
             rec = slot.rec
-            values = rec.lat.get(slot.label)
-            if values is None:
-                rec.lat[slot.label] = taken
-            else:
-                values.extend(taken)
-            self.compiled += len(taken)
+            for store, key, raw in ((rec.lat, label, data), (rec.svc, label, svc), (rec.lag, "*", lag)):
+                if raw:
+                    taken = array("q")
+                    taken.frombytes(raw)
+                    values = store.get(key)
+                    if values is None:
+                        store[key] = taken
+                    else:
+                        values.extend(taken)
+            self.compiled += len(data) // 8
         slot.queries += queries
+        slot.skipped += skipped
+        slot.late += late
 
     def _handed_back(self, back: list[tuple[Any, ...]]) -> None:
         """Carry on in Python where the C loop stopped: at a transaction's end, a failure, a full socket."""
-        for slot, why, t, pc, sent, t0, info in back:
+        for slot, why, t, pc, sent, t0, sched, in_tx, info in back:
             slot.client.pc = pc
             slot.sent = sent
             slot.t0 = t0
+            slot.sched = sched
+            slot.state = _RESULT
+            slot.store = None
+            if not in_tx:  # it waited for an arrival: the server closed the session, or it broke
+                slot.in_tx = False
+                slot.state = _IDLE
+                if why == fastloop.FAILED:
+                    message, _fields = info
+                    info = message
+                self._lost(slot, psycopg.OperationalError(info.decode(errors="replace").strip() or "connection lost"))
+                continue
             if why == fastloop.DONE:
                 self.compiled += 1
                 if self._record(slot, True, t):
