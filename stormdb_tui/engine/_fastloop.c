@@ -761,15 +761,16 @@ static PyObject *loop_take(Loop *self, PyObject *arg) {
     return out;
 }
 
-/* t0(fd) -> when the transaction now running here started (perf_counter_ns), or None when not armed. */
+/* t0(fd) -> when the transaction now running here started (perf_counter_ns), 0 while it waits for an
+   arrival, None when Python has the connection. */
 static PyObject *loop_t0(Loop *self, PyObject *arg) {
     int fd = (int)PyLong_AsLong(arg);
     if (fd == -1 && PyErr_Occurred())
         return NULL;
     Slot *s = lookup(self, fd);
-    if (s == NULL || !s->armed || s->idle)
+    if (s == NULL || !s->armed)
         Py_RETURN_NONE;
-    return PyLong_FromLongLong(s->t0);
+    return PyLong_FromLongLong(s->idle ? 0 : s->t0);
 }
 
 /* open_model(limit_ns): from now on finished transactions wait here for fed arrivals. */

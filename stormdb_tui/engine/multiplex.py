@@ -473,7 +473,9 @@ class MultiplexGroup:
         for slot in self.workers:
             t0 = slot.t0
             if self.fl is not None and slot.attached >= 0:
-                t0 = self.fl.t0(slot.attached) or t0  # the C loop restarts transactions without telling Python
+                running = self.fl.t0(slot.attached)  # the C loop restarts transactions without telling Python
+                if running is not None:
+                    t0 = running  # 0: waiting there for an arrival, in no transaction
             if slot.in_tx and not slot.done and t0 and (now - t0) / 1e9 > limit_s:
                 out.append((slot.id, slot.label or "transaction", (now - t0) / 1e9))
         return out
