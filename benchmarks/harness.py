@@ -172,7 +172,9 @@ def _row(pair_list: list[dict[str, Any]], args: argparse.Namespace, **fields: An
             if r is not None:
                 log(f"  {r.client:8s} tps {r.tps:10.1f}  cpu {r.cpu_ms_per_ktx or 0:7.1f} ms/1k tx  "
                     f"p50 {r.p50_ms} p99 {r.p99_ms} mean {r.mean_ms} ms"
-                    + (f"  (own audit: {r.own_cpu_us_per_tx} µs CPU/tx)" if r.own_cpu_us_per_tx else ""))
+                    + (f"  (own audit: {r.own_cpu_us_per_tx} µs CPU/tx" if r.own_cpu_us_per_tx else "")
+                    + (f", compiled loop {r.compiled_share:.0%}" if r.compiled_share is not None else "")
+                    + (")" if r.own_cpu_us_per_tx else ""))
     cmp = speed.compare(pair_list, ("tps", "cpu_ms_per_ktx", "p50_ms", "p99_ms", "mean_ms"), cores=args.cores,
                         min_pairs=1 if args.allow_busy else speed.MIN_PAIRS, allow_busy=args.allow_busy)
     if cmp["refused"]:

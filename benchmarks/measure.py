@@ -40,6 +40,8 @@ class Result:
     mean_ms: float | None = None
     own_cpu_us_per_tx: float | None = None
     """Ours only: the client CPU per transaction the run measured itself (start-up excluded)."""
+    compiled_share: float | None = None
+    """Ours only: the share of transactions the compiled loop ran (``client.compiled_share``)."""
 
     @property
     def cpu_ms_per_ktx(self) -> float | None:
@@ -150,8 +152,9 @@ def run_ours(
     if data["status"] != "completed":
         raise RuntimeError(f"stormdb-tui run {data['status']}: {data.get('message')}")
     lat = summary["latency_ms"]
-    own = (data.get("client") or {}).get("cpu_per_tx_us")
-    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall, lat.get("mean"), own)
+    client = data.get("client") or {}
+    return Result("ours", summary["tps"], summary["transactions"], cpu, lat["p50"], lat["p99"], rss, wall, lat.get("mean"),
+                  client.get("cpu_per_tx_us"), client.get("compiled_share"))
 
 
 def load_pgbench(server: BenchServer, scale: int) -> tuple[float, int, float | None]:
