@@ -4,6 +4,7 @@ offers Back and Retry, a stopped run's report says it was stopped, exported path
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,8 @@ async def test_load_progress_never_passes_100_and_phases_without_rows_show_work(
         bar = screen.query_one("#setup-bar", ProgressBar)
         assert bar.percentage is not None and bar.percentage <= 1.0
         text = screen_text(app)
-        assert "1,040 / 1,040 rows" in text and "104" not in text.replace("1,040", "")
+        # No 104 %: the rate beside it (1,040 rows over a few µs) may well contain "104", a percentage not.
+        assert "1,040 / 1,040 rows" in text and not re.search(r"104\s*%", text)
         screen.show_progress(indexes)
         await pilot.pause(0.6)
         text = screen_text(app)
