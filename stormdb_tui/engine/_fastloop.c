@@ -622,22 +622,38 @@ static PyObject *loop_detach(Loop *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* start(fd, t0, sched): the transaction Python just began runs here; None, or a hand-back when it could not be sent. */
-static PyObject *loop_start(Loop *self, PyObject *args) {
-    int fd;
-    long long t0, sched;
-    if (!PyArg_ParseTuple(args, "iLL", &fd, &t0, &sched))
-        return NULL;
+static Slot *attached_slot(Loop *self, int fd) {
     Slot *s = lookup(self, fd);
-    if (s == NULL) {
+    if (s == NULL)
         PyErr_Format(PyExc_KeyError, "descriptor %d is not attached", fd);
-        return NULL;
-    }
+    return s;
+}
+
+/* advance(s), or dispatch() when s is NULL, outside a poll: the hand-backs it made, as a new list. */
+static PyObject *collected(Loop *self, Slot *s) {
     PyObject *back = PyList_New(0);
     if (back == NULL)
         return NULL;
     PyObject *saved = self->back;
     self->back = back;
+    int rc = s != NULL ? advance(self, s) : dispatch(self);
+    self->back = saved;
+    if (rc < 0) {
+        Py_DECREF(back);
+        return NULL;
+    }
+    return back;
+}
+
+/* start(fd, t0, sched) -> hand-backs: the transaction Python just began runs here (none unless it could not be sent). */
+static PyObject *loop_start(Loop *self, PyObject *args) {
+    int fd;
+    long long t0, sched;
+    if (!PyArg_ParseTuple(args, "iLL", &fd, &t0, &sched))
+        return NULL;
+    Slot *s = attached_slot(self, fd);
+    if (s == NULL)
+        return NULL;
     if (s->idle)
         free_remove(self, s);
     s->armed = 1;
@@ -646,21 +662,10 @@ static PyObject *loop_start(Loop *self, PyObject *args) {
     s->t0 = t0;
     s->sched = sched;
     /* pc 0 is never past the end, so advance only runs the \sets and sends */
-    int rc = advance(self, s);
-    self->back = saved;
-    if (rc < 0) {
+    PyObject *back = collected(self, s);
+    if (back == NULL)
         s->armed = 0;
-        Py_DECREF(back);
-        return NULL;
-    }
-    if (PyList_GET_SIZE(back) == 0) {
-        Py_DECREF(back);
-        Py_RETURN_NONE;
-    }
-    PyObject *first = PyList_GET_ITEM(back, 0);
-    Py_INCREF(first);
-    Py_DECREF(back);
-    return first;
+    return back;
 }
 
 /* poll(timeout_s) -> ([(fd, events), ...] for descriptors Python serves, [hand-back, ...]).
@@ -807,47 +812,23 @@ static PyObject *loop_feed(Loop *self, PyObject *arg) {
     const int64_t *times = (const int64_t *)buf;
     for (Py_ssize_t i = 0; i < n; i++)
         self->arrivals[(self->ahead + self->alen++) % self->acap] = times[i];
-    PyObject *back = PyList_New(0);
-    if (back == NULL)
-        return NULL;
-    PyObject *saved = self->back;
-    self->back = back;
-    int rc = dispatch(self);
-    self->back = saved;
-    if (rc < 0) {
-        Py_DECREF(back);
-        return NULL;
-    }
-    return back;
+    return collected(self, NULL);
 }
 
-/* park(fd): an attached connection with nothing to do waits here for the next arrival. */
+/* park(fd) -> hand-backs: an attached connection with nothing to do waits here for the next arrival. */
 static PyObject *loop_park(Loop *self, PyObject *arg) {
     int fd = (int)PyLong_AsLong(arg);
     if (fd == -1 && PyErr_Occurred())
         return NULL;
-    Slot *s = lookup(self, fd);
-    if (s == NULL) {
-        PyErr_Format(PyExc_KeyError, "descriptor %d is not attached", fd);
+    Slot *s = attached_slot(self, fd);
+    if (s == NULL)
         return NULL;
-    }
     if (!s->idle) {
         s->armed = 1;
         s->sched = 0;
         free_push(self, s, 0);
     }
-    PyObject *back = PyList_New(0);
-    if (back == NULL)
-        return NULL;
-    PyObject *saved = self->back;
-    self->back = back;
-    int rc = dispatch(self);
-    self->back = saved;
-    if (rc < 0) {
-        Py_DECREF(back);
-        return NULL;
-    }
-    return back;
+    return collected(self, NULL);
 }
 
 /* release() -> the slots waiting here for an arrival, which go back to Python; arrivals not started are dropped. */
@@ -884,7 +865,7 @@ static PyMethodDef loop_methods[] = {
      "attach(fd, pgconn_ptr, slot, random, vars, ops, restart): serve this connection's straight script"},
     {"detach", (PyCFunction)loop_detach, METH_O, "detach(fd): forget the connection (take its figures first)"},
     {"start", (PyCFunction)loop_start, METH_VARARGS,
-     "start(fd, t0, sched): run the transaction just begun; a hand-back or None"},
+     "start(fd, t0, sched) -> hand-backs: run the transaction just begun"},
     {"poll", (PyCFunction)loop_poll, METH_VARARGS, "poll(timeout_s) -> (events for Python, hand-backs)"},
     {"take", (PyCFunction)loop_take, METH_O,
      "take(fd) -> (latencies, service times, lags, queries, skipped, late) since the last take"},

@@ -881,8 +881,8 @@ class MultiplexGroup:
         slot.state = _RESULT
         slot.store = None
         back = fl.start(slot.fd, slot.t0, slot.sched)
-        if back is not None:
-            self._handed_back([back])
+        if back:
+            self._handed_back(back)
         return True
 
     def _take(self, slot: _Slot) -> None:
