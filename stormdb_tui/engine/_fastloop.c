@@ -778,6 +778,19 @@ static PyObject *loop_t0(Loop *self, PyObject *arg) {
     return PyLong_FromLongLong(s->idle ? 0 : s->t0);
 }
 
+/* owner(fd) -> the slot attached on this descriptor, or None. libpq closes a broken connection's socket
+   itself, so before Python forgets a slot's descriptor the number may already belong to another's. */
+static PyObject *loop_owner(Loop *self, PyObject *arg) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Slot *s = lookup(self, fd);
+    if (s == NULL)
+        Py_RETURN_NONE;
+    Py_INCREF(s->slot);
+    return s->slot;
+}
+
 /* open_model(limit_ns): from now on finished transactions wait here for fed arrivals. */
 static PyObject *loop_open_model(Loop *self, PyObject *args) {
     long long limit;
@@ -870,6 +883,7 @@ static PyMethodDef loop_methods[] = {
     {"take", (PyCFunction)loop_take, METH_O,
      "take(fd) -> (latencies, service times, lags, queries, skipped, late) since the last take"},
     {"t0", (PyCFunction)loop_t0, METH_O, "t0(fd): start of the transaction running here, or None"},
+    {"owner", (PyCFunction)loop_owner, METH_O, "owner(fd): the slot attached on this descriptor, or None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -472,7 +472,7 @@ class MultiplexGroup:
         out = []
         for slot in self.workers:
             t0 = slot.t0
-            if self.fl is not None and slot.attached >= 0:
+            if self.fl is not None and slot.attached >= 0 and self.fl.owner(slot.attached) is slot:
                 running = self.fl.t0(slot.attached)  # the C loop restarts transactions without telling Python
                 if running is not None:
                     t0 = running  # 0: waiting there for an arrival, in no transaction
@@ -887,7 +887,8 @@ class MultiplexGroup:
 
     def _take(self, slot: _Slot) -> None:
         """Fold what the C loop measured for this client since the last take into its recorder."""
-        got = self.fl.take(slot.attached)
+        fd = slot.attached
+        got = self.fl.take(fd) if fd >= 0 and self.fl.owner(fd) is slot else None
         if got is None:
             return
         data, svc, lag, queries, skipped, late = got
@@ -1311,11 +1312,15 @@ class MultiplexGroup:
         slot.fd = -1
 
     def _unwatch(self, slot: _Slot) -> None:
+        # A connection the C loop found broken has had its socket closed by libpq, and
+        # another client reconnecting meanwhile may have been given the same number:
+        # only the slot that registered a descriptor may forget it.
         if slot.attached >= 0:
-            self._take(slot)
-            self.fl.detach(slot.attached)
+            if self.fl.owner(slot.attached) is slot:
+                self._take(slot)
+                self.fl.detach(slot.attached)
             slot.attached = -1
-        if slot.events and slot.fd >= 0:
+        if slot.events and slot.fd >= 0 and self.sel.slots.get(slot.fd) is slot:
             try:
                 self.sel.unregister(slot.fd)
             except (KeyError, ValueError, OSError):
