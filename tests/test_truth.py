@@ -366,7 +366,10 @@ def test_the_monitors_own_sessions_are_expected_commits_not_other_sessions(loade
     check = report["agreement"]
     # About 60 transactions against 150 sampler queries: uncounted, they would be a warning.
     assert check["monitor_commits"] >= 100 and check["client_commits"] < check["monitor_commits"], check
-    assert check["status"] == "ok" and check["other_sessions"] is False, check
+    # Autovacuum may visit the shared test database during the run: it is another session
+    # by right. The sampler's session must not be one.
+    assert check["status"] == "ok" and check["other_sessions_peak"] == 0, check
+    assert check["other_sessions"] is check["autovacuum"], check
 
 
 def test_the_report_says_when_the_agreement_was_not_checked(loaded):
