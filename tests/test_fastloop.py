@@ -1,4 +1,4 @@
-"""The compiled loop for straight scripts: what it accepts, and that it counts, draws and fails as Python does."""
+"""The compiled loop: what it accepts whole, what it steps, and that it counts, draws and fails as Python does."""
 
 from __future__ import annotations
 
@@ -188,3 +188,126 @@ def test_the_latency_limit_skips_and_counts_late_in_the_loop(tables, tmp_path):
     s = report["summary"]
     assert s["skipped"] > 50 and s["late"] > 0, s
     assert report["client"]["compiled_share"] > 0.9
+
+
+# -- stepped clients: any other script, its round trips in the loop and its steps in Python ------------
+
+STEPPED = """\\set k random_zipfian(1, 1000, 1.2)
+\\set g random_gaussian(1, 100, 2.5)
+\\set h abs(hash(:k)) % 1000
+\\if :k % 2 = 0
+SELECT :k * 2 AS twice, :g AS gg \\gset
+\\else
+SELECT :k + 1 AS twice, :g - 1 AS gg \\gset
+\\endif
+\\set d :twice + :gg + :h
+INSERT INTO draws (client, k, d) VALUES (:client_id, :k, :d);
+"""
+
+
+def _expected_d(k: int, d: int) -> bool:
+    """d is twice + gg + h for some gg in 0..100: what the \\gset values and the branch taken must give."""
+    twice = 2 * k if k % 2 == 0 else k + 1
+    return twice <= d <= twice + 100 + 999
+
+
+def test_scripts_the_loop_cannot_compile_are_stepped():
+    for text in (STEPPED, "SELECT 1 AS one \\gset\nSELECT :one;\n", "\\set k random(1, 9)\n\\sleep 1 ms\nSELECT :k;\n"):
+        script, client = _client(text)
+        assert fastloop.plan(script, client) is None
+
+
+@pytest.mark.parametrize("mode", ["prepared", "extended", "simple"])
+def test_a_stepped_script_draws_and_stores_the_same_values_on_either_path(tables, tmp_path, monkeypatch, mode):
+    _draws(tables)
+    options = {"query_mode": mode}
+    stepped = _report(tables, tmp_path, STEPPED, workers=3, transactions=90, options=options)
+    assert stepped["summary"]["errors"] == 0, stepped["errors"]
+    assert stepped["client"]["compiled_share"] > 0.9
+    c_draws = _draws(tables)
+    monkeypatch.setenv(fastloop.ENV, "off")
+    python = _report(tables, tmp_path, STEPPED, workers=3, transactions=90, options=options)
+    assert not python["client"]["compiled_share"]
+    py_draws = _draws(tables)
+    assert set(c_draws) == set(py_draws) == {0, 1, 2}
+    for client in c_draws:
+        assert len(c_draws[client]) == 30 and c_draws[client] == py_draws[client], client
+        assert all(_expected_d(k, d) for k, d in c_draws[client])
+    assert stepped["summary"]["queries"] == python["summary"]["queries"] == 180
+
+
+def test_a_stepped_script_restarts_in_the_loop_in_the_closed_model(tables, tmp_path):
+    _draws(tables)
+    report = _report(tables, tmp_path, STEPPED, workers=2, duration=1.0)
+    s = report["summary"]
+    assert s["errors"] == 0 and s["transactions"] > 200 and s["queries"] == 2 * s["transactions"]
+    assert report["client"]["compiled_share"] > 0.9
+    rows = _draws(tables)
+    assert sum(len(v) for v in rows.values()) == s["transactions"]
+    assert all(_expected_d(k, d) for v in rows.values() for k, d in v)
+
+
+def test_a_stepped_script_hands_sleeps_and_pipelines_to_python_and_comes_back(tables, tmp_path):
+    text = (
+        "\\set k random(1, 20)\nSELECT :k * 0 AS zero \\gset\n\\sleep 1 ms\n"
+        "\\startpipeline\nUPDATE kv SET v = v + 1 WHERE k = :k;\nSELECT :zero;\n\\endpipeline\n"
+        "SELECT 1 / (1 - :zero);\n"
+    )
+    before = _query(tables, f"SELECT sum(v) FROM {SCHEMA}.kv")[0][0]
+    report = _report(tables, tmp_path, text, workers=2, duration=1.0)
+    s = report["summary"]
+    assert s["errors"] == 0 and s["transactions"] > 50, report["errors"]
+    assert s["queries"] == 4 * s["transactions"]
+    assert _query(tables, f"SELECT sum(v) FROM {SCHEMA}.kv")[0][0] - before == s["transactions"]
+    # Each transaction begins in the loop and ends in Python's, after the sleep and the pipeline.
+    assert report["client"]["compiled_share"] < 0.1
+
+
+def test_script_errors_in_a_stepped_client_fail_the_transaction_and_the_run_goes_on(tables, tmp_path):
+    cases = {
+        "division by zero": "\\set z random(0, 3)\n\\set q 10 / :z\nSELECT :q;\n",  # one draw in four
+        "\\gset: expected one row, got 0": "\\set r random(1, 4)\nSELECT 1 AS got WHERE :r > 1 \\gset\nSELECT :got;\n",
+    }
+    for message, text in cases.items():
+        report = _report(tables, tmp_path, text, workers=2, duration=1.0)
+        s = report["summary"]
+        assert [e["first_message"] for e in report["errors"]] == [f"script fl line 2: {message}"], report["errors"]
+        assert 0.15 < s["errors"] / (s["errors"] + s["transactions"]) < 0.35, s
+        assert s["transactions"] > 100 and report["client"]["compiled_share"] > 0.5
+
+
+def test_several_weighted_scripts_are_stepped_one_transaction_at_a_time(tables, tmp_path):
+    (tmp_path / "a.sql").write_text("\\set k random(1, 20)\nSELECT v FROM kv WHERE k = :k;\n")
+    (tmp_path / "b.sql").write_text("\\set k random(1, 20)\nSELECT :k AS kk \\gset\nSELECT v FROM kv WHERE k = :kk;\n")
+    cfg = build_config(
+        {
+            "workload": {"name": "simple", "schema": SCHEMA,
+                         "scripts": [f"{tmp_path / 'a.sql'}@3", f"{tmp_path / 'b.sql'}@1"]},
+            "run": {"workers": 2, "seed": 5, "driver": "multiplex", "processes": 1, "duration": 1.0},
+            "metrics": {"interval": 0.5},
+        }
+    )
+    report = Runner(make_plan(cfg, dsn=tables, registry=discover())).run().data
+    s = report["summary"]
+    ops = {name: figures["count"] for name, figures in report["operations"].items()}
+    assert s["errors"] == 0 and 2.2 < ops["a"] / ops["b"] < 3.9, ops
+    assert s["queries"] == ops["a"] + 2 * ops["b"]
+    assert report["client"]["compiled_share"] > 0.9
+
+
+def test_the_open_model_runs_stepped_scripts_in_the_loop(tables, tmp_path):
+    text = "\\set k random_exponential(1, 20, 2.0)\nSELECT :k AS kk \\gset\nSELECT v FROM kv WHERE k = :kk;\n"
+    report = _report(tables, tmp_path, text, rate=400, duration=2)
+    s = report["summary"]
+    assert 560 <= s["transactions"] <= 1040 and s["errors"] == 0
+    assert s["queries"] == 2 * s["transactions"]
+    assert report["client"]["compiled_share"] > 0.9
+    assert s["service_ms"]["p50"] <= s["latency_ms"]["p50"]
+
+
+@pytest.mark.parametrize("run", [{"duration": 1.0}, {"duration": 1.0, "rate": 300}], ids=["closed", "open"])
+def test_a_script_that_sends_nothing_is_stepped_without_spinning_in_the_loop(tables, tmp_path, run):
+    report = _report(tables, tmp_path, "\\set k random_zipfian(1, 10, 1.5)\n", workers=2, **run)
+    s = report["summary"]
+    assert report["status"] == "completed" and s["errors"] == 0 and s["queries"] == 0
+    assert s["transactions"] > (200 if "rate" in run else 1000), s

@@ -8,6 +8,11 @@
  * per select-only transaction; pgbench spends 4 in all. This file does those
  * steps, and only those, so the loop costs what libpq costs.
  *
+ * Any other script is "stepped": Python's step() (MultiplexGroup._stepper)
+ * runs its meta-commands between two round trips (\set of any expression,
+ * \if, storing \gset rows) and returns the next statement, which this loop
+ * sends and whose result it reads; \sleep and pipelines go back to Python.
+ *
  * It is an accelerator, not a second driver. Python (engine/multiplex.py)
  * connects, prepares, decides what is eligible and compiles the script into
  * "ops"; it owns timers, the open model's arrivals, quotas, retries, failures
@@ -51,6 +56,15 @@ typedef struct pg_result PGresult;
 #define PGRES_TUPLES_OK 2
 
 static int (*PQsendQueryPrepared)(PGconn *, const char *, int, const char *const *, const int *, const int *, int);
+static int (*PQsendQueryParams)(PGconn *, const char *, int, const void *, const char *const *, const int *,
+                                const int *, int);
+static int (*PQsendQuery)(PGconn *, const char *);
+static int (*PQntuples)(const PGresult *);
+static int (*PQnfields)(const PGresult *);
+static char *(*PQfname)(const PGresult *, int);
+static char *(*PQgetvalue)(const PGresult *, int, int);
+static int (*PQgetisnull)(const PGresult *, int, int);
+static int (*PQgetlength)(const PGresult *, int, int);
 static int (*PQflush)(PGconn *);
 static int (*PQconsumeInput)(PGconn *);
 static int (*PQisBusy)(PGconn *);
@@ -67,7 +81,10 @@ static int loaded = 0;
 static const char ERROR_FIELDS[] = "SVCMDHPpqWstcdnFLR";
 
 /* Why a connection goes back to Python. */
-enum { BACK_DONE = 0, BACK_FAILED = 1, BACK_LOST = 2, BACK_FLUSH = 3 };
+enum { BACK_DONE = 0, BACK_FAILED = 1, BACK_LOST = 2, BACK_FLUSH = 3, BACK_STEP = 4, BACK_ERROR = 5 };
+
+/* What a stepped client's step() asks to send. */
+enum { SEND_PREPARED = 0, SEND_PARAMS = 1, SEND_QUERY = 2 };
 
 #define FINE_WAIT_NS 2000000 /* below this, wait in microseconds (ppoll), not epoll's milliseconds */
 #define MAX_EVENTS 64
@@ -106,6 +123,12 @@ typedef struct {
     int64_t skipped, late;
     char (*pbuf)[24];
     const char **pvals;
+    /* Stepped clients (any script): Python's step(fresh, stored) runs the script's meta-commands and
+       returns the next statement; this loop does the round trips. */
+    PyObject *step;
+    int fresh;          /* the next step() starts a new transaction of the one script */
+    int store;          /* the statement in flight stores its rows (\gset, \aset) */
+    PyObject *stored;   /* its results so far, as (fields, last row, ntuples) tuples */
 } Slot;
 
 typedef struct {
@@ -149,6 +172,14 @@ static PyObject *fl_load(PyObject *mod, PyObject *args) {
         }                                                                             \
     } while (0)
     SYM(PQsendQueryPrepared);
+    SYM(PQsendQueryParams);
+    SYM(PQsendQuery);
+    SYM(PQntuples);
+    SYM(PQnfields);
+    SYM(PQfname);
+    SYM(PQgetvalue);
+    SYM(PQgetisnull);
+    SYM(PQgetlength);
     SYM(PQflush);
     SYM(PQconsumeInput);
     SYM(PQisBusy);
@@ -189,6 +220,8 @@ static void slot_free(Slot *s) {
     Py_XDECREF(s->slot);
     Py_XDECREF(s->random);
     Py_XDECREF(s->vars);
+    Py_XDECREF(s->step);
+    Py_XDECREF(s->stored);
     free(s);
 }
 
@@ -438,6 +471,7 @@ static int dispatch(Loop *self) {
         s->t0 = now;
         s->pc = 0;
         s->sent = 0;
+        s->fresh = 1;
         if (advance(self, s) < 0)
             return -1;
         now = mono_ns();
@@ -445,8 +479,170 @@ static int dispatch(Loop *self) {
     return 0;
 }
 
+static int grow_params(Slot *s, int n) {
+    if (n <= s->maxparams)
+        return 0;
+    const char **grown = realloc(s->pvals, (size_t)n * sizeof(char *));
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    s->pvals = grown;
+    s->maxparams = n;
+    return 0;
+}
+
+/* The transaction of a stepped client ended at t1: wait for an arrival, hand back, or restart (1). */
+static int stepped_end(Loop *self, Slot *s, int64_t t1) {
+    if (self->open && s->restart) {
+        if (record(self, s, t1) < 0)
+            return -1;
+        free_push(self, s, 0);
+        return dispatch(self);
+    }
+    /* a script that sent nothing goes through Python's loop, which takes the next client first */
+    if (!(self->restart && s->restart) || s->sent == 0)
+        return hand_back(self, s, BACK_DONE, t1, NULL);
+    if (record(self, s, t1) < 0)
+        return -1;
+    s->t0 = t1;
+    s->sent = 0;
+    s->fresh = 1;
+    return 1;
+}
+
+/* advance() for a stepped client: step(fresh, stored) -> None at the script's end, an int (an action
+   for Python: \sleep, a pipeline, a statement to prepare first), or (how, statement, params, store). */
+static int advance_stepped(Loop *self, Slot *s) {
+    for (;;) {
+        PyObject *stored = s->stored;
+        s->stored = NULL;
+        PyObject *r = PyObject_CallFunction(s->step, "iO", s->fresh, stored ? stored : Py_None);
+        Py_XDECREF(stored);
+        s->fresh = 0;
+        if (r == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception))
+                return -1;
+            /* a script error (or a store's): Python counts it as the transaction's failure */
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            if (tb != NULL && value != NULL)
+                PyException_SetTraceback(value, tb);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+            return hand_back(self, s, BACK_ERROR, mono_ns(), value);
+        }
+        if (r == Py_None) {
+            Py_DECREF(r);
+            int rc = stepped_end(self, s, mono_ns());
+            if (rc <= 0)
+                return rc;
+            continue;
+        }
+        if (PyLong_Check(r))
+            return hand_back(self, s, BACK_STEP, mono_ns(), r);
+        int how, store;
+        const char *stmt;
+        PyObject *params;
+        if (!PyArg_ParseTuple(r, "iyOp", &how, &stmt, &params, &store)) {
+            Py_DECREF(r);
+            return -1;
+        }
+        int n = 0, ok;
+        if (params != Py_None) {
+            if (!PyList_Check(params)) {
+                Py_DECREF(r);
+                PyErr_SetString(PyExc_TypeError, "step(): parameters must be a list");
+                return -1;
+            }
+            n = (int)PyList_GET_SIZE(params);
+            if (grow_params(s, n) < 0) {
+                Py_DECREF(r);
+                return -1;
+            }
+            for (int j = 0; j < n; j++) {
+                PyObject *p = PyList_GET_ITEM(params, j);
+                s->pvals[j] = p == Py_None ? NULL : PyBytes_AsString(p);
+                if (p != Py_None && s->pvals[j] == NULL) {
+                    Py_DECREF(r);
+                    return -1;
+                }
+            }
+        }
+        s->sent++;
+        s->store = store;
+        if (how == SEND_PREPARED)
+            ok = PQsendQueryPrepared(s->conn, stmt, n, s->pvals, NULL, NULL, 0);
+        else if (how == SEND_PARAMS)
+            ok = PQsendQueryParams(s->conn, stmt, n, NULL, s->pvals, NULL, NULL, 0);
+        else
+            ok = PQsendQuery(s->conn, stmt);
+        Py_DECREF(r); /* libpq has copied the statement and its parameters */
+        if (!ok)
+            return hand_back_lost(self, s);
+        int f = PQflush(s->conn);
+        if (f < 0)
+            return hand_back_lost(self, s);
+        if (f > 0)
+            return hand_back(self, s, BACK_FLUSH, mono_ns(), NULL);
+        return 0;
+    }
+}
+
+/* (fields, last row, ntuples) of a result a stepped client stores, as psycopg-side _store builds them. */
+static int keep_result(Slot *s, PGresult *res) {
+    int nf = PQnfields(res), nt = PQntuples(res);
+    PyObject *fields = PyList_New(nf), *row = NULL, *tup = NULL;
+    if (fields == NULL)
+        return -1;
+    for (int i = 0; i < nf; i++) {
+        const char *name = PQfname(res, i);
+        PyObject *f = PyUnicode_DecodeUTF8(name ? name : "", name ? (Py_ssize_t)strlen(name) : 0, "replace");
+        if (f == NULL)
+            goto error;
+        PyList_SET_ITEM(fields, i, f);
+    }
+    if (nt > 0) {
+        if ((row = PyList_New(nf)) == NULL)
+            goto error;
+        for (int i = 0; i < nf; i++) {
+            PyObject *v;
+            if (PQgetisnull(res, nt - 1, i)) {
+                v = Py_None;
+                Py_INCREF(v);
+            } else {
+                v = PyUnicode_DecodeUTF8(PQgetvalue(res, nt - 1, i), PQgetlength(res, nt - 1, i), "replace");
+                if (v == NULL)
+                    goto error;
+            }
+            PyList_SET_ITEM(row, i, v);
+        }
+    } else {
+        row = Py_None;
+        Py_INCREF(row);
+    }
+    tup = Py_BuildValue("(NNi)", fields, row, nt);
+    fields = row = NULL;
+    if (tup == NULL)
+        return -1;
+    if (s->stored == NULL && (s->stored = PyList_New(0)) == NULL) {
+        Py_DECREF(tup);
+        return -1;
+    }
+    int rc = PyList_Append(s->stored, tup);
+    Py_DECREF(tup);
+    return rc;
+error:
+    Py_XDECREF(fields);
+    Py_XDECREF(row);
+    return -1;
+}
+
 /* Run the script from s->pc to its next statement and send it; the transaction's end when pc is past the last. */
 static int advance(Loop *self, Slot *s) {
+    if (s->step != NULL)
+        return advance_stepped(self, s);
     if (s->pc >= s->nops) {
         int64_t t1 = mono_ns();
         if (self->open && s->restart) { /* the open model: wait for the next arrival here */
@@ -527,6 +723,10 @@ static int readable(Loop *self, Slot *s) {
             PQclear(res);
             return rc;
         }
+        if (s->store && keep_result(s, res) < 0) {
+            PQclear(res);
+            return -1;
+        }
         PQclear(res);
     }
     return 0;
@@ -554,30 +754,25 @@ static void loop_dealloc(Loop *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *loop_attach(Loop *self, PyObject *args) {
-    int fd, restart;
-    unsigned long long ptr;
-    PyObject *slot, *random, *vars, *ops;
-    if (!PyArg_ParseTuple(args, "iKOOO!O!p", &fd, &ptr, &slot, &random, &PyDict_Type, &vars, &PyList_Type, &ops,
-                          &restart))
-        return NULL;
-    if (fd < 0 || ptr == 0) {
-        PyErr_SetString(PyExc_ValueError, "no connection");
-        return NULL;
-    }
+/* Make room for descriptor fd and put s there, replacing what was attached on that number. */
+static int install(Loop *self, int fd, Slot *s) {
     if (fd >= self->nbyfd) {
         int n = fd + 64;
         Slot **grown = realloc(self->byfd, (size_t)n * sizeof(Slot *));
-        if (grown == NULL)
-            return PyErr_NoMemory();
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
         memset(grown + self->nbyfd, 0, (size_t)(n - self->nbyfd) * sizeof(Slot *));
         self->byfd = grown;
         self->nbyfd = n;
     }
     if (self->fcap < self->nbyfd) { /* the free ring can hold every descriptor: it never overflows */
         Slot **ring = calloc((size_t)self->nbyfd, sizeof(Slot *));
-        if (ring == NULL)
-            return PyErr_NoMemory();
+        if (ring == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
         for (int i = 0; i < self->flen; i++)
             ring[i] = self->free_[(self->fhead + i) % self->fcap];
         free(self->free_);
@@ -585,26 +780,72 @@ static PyObject *loop_attach(Loop *self, PyObject *args) {
         self->fhead = 0;
         self->fcap = self->nbyfd;
     }
+    if (self->byfd[fd] != NULL && self->byfd[fd]->idle)
+        free_remove(self, self->byfd[fd]);
+    slot_free(self->byfd[fd]);
+    self->byfd[fd] = s;
+    return 0;
+}
+
+static Slot *new_slot(int fd, unsigned long long ptr, PyObject *slot, int restart) {
+    if (fd < 0 || ptr == 0) {
+        PyErr_SetString(PyExc_ValueError, "no connection");
+        return NULL;
+    }
     Slot *s = calloc(1, sizeof(Slot));
-    if (s == NULL)
-        return PyErr_NoMemory();
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     s->conn = (PGconn *)(uintptr_t)ptr;
     s->fd = fd;
     s->restart = restart;
     Py_INCREF(slot);
     s->slot = slot;
+    return s;
+}
+
+static PyObject *loop_attach(Loop *self, PyObject *args) {
+    int fd, restart;
+    unsigned long long ptr;
+    PyObject *slot, *random, *vars, *ops;
+    if (!PyArg_ParseTuple(args, "iKOOO!O!p", &fd, &ptr, &slot, &random, &PyDict_Type, &vars, &PyList_Type, &ops,
+                          &restart))
+        return NULL;
+    Slot *s = new_slot(fd, ptr, slot, restart);
+    if (s == NULL)
+        return NULL;
     Py_INCREF(random);
     s->random = random;
     Py_INCREF(vars);
     s->vars = vars;
-    if (compile_ops(s, ops) < 0) {
+    if (compile_ops(s, ops) < 0 || install(self, fd, s) < 0) {
         slot_free(s);
         return NULL;
     }
-    if (self->byfd[fd] != NULL && self->byfd[fd]->idle)
-        free_remove(self, self->byfd[fd]);
-    slot_free(self->byfd[fd]);
-    self->byfd[fd] = s;
+    Py_RETURN_NONE;
+}
+
+/* attach_stepped(fd, pgconn_ptr, slot, step, restart): any script; step() runs its meta-commands in Python. */
+static PyObject *loop_attach_stepped(Loop *self, PyObject *args) {
+    int fd, restart;
+    unsigned long long ptr;
+    PyObject *slot, *step;
+    if (!PyArg_ParseTuple(args, "iKOOp", &fd, &ptr, &slot, &step, &restart))
+        return NULL;
+    if (!PyCallable_Check(step)) {
+        PyErr_SetString(PyExc_TypeError, "step must be callable");
+        return NULL;
+    }
+    Slot *s = new_slot(fd, ptr, slot, restart);
+    if (s == NULL)
+        return NULL;
+    Py_INCREF(step);
+    s->step = step;
+    if (install(self, fd, s) < 0) {
+        slot_free(s);
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -659,6 +900,8 @@ static PyObject *loop_start(Loop *self, PyObject *args) {
     s->armed = 1;
     s->pc = 0;
     s->sent = 0;
+    s->fresh = 0; /* Python began this transaction */
+    Py_CLEAR(s->stored);
     s->t0 = t0;
     s->sched = sched;
     /* pc 0 is never past the end, so advance only runs the \sets and sends */
@@ -876,6 +1119,8 @@ static PyMethodDef loop_methods[] = {
     {"backlog", (PyCFunction)loop_backlog, METH_NOARGS, "backlog() -> arrivals fed and not started"},
     {"attach", (PyCFunction)loop_attach, METH_VARARGS,
      "attach(fd, pgconn_ptr, slot, random, vars, ops, restart): serve this connection's straight script"},
+    {"attach_stepped", (PyCFunction)loop_attach_stepped, METH_VARARGS,
+     "attach_stepped(fd, pgconn_ptr, slot, step, restart): serve this connection's round trips; step() the rest"},
     {"detach", (PyCFunction)loop_detach, METH_O, "detach(fd): forget the connection (take its figures first)"},
     {"start", (PyCFunction)loop_start, METH_VARARGS,
      "start(fd, t0, sched) -> hand-backs: run the transaction just begun"},
@@ -928,7 +1173,8 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
         return NULL;
     }
     if (PyModule_AddIntConstant(m, "DONE", BACK_DONE) < 0 || PyModule_AddIntConstant(m, "FAILED", BACK_FAILED) < 0 ||
-        PyModule_AddIntConstant(m, "LOST", BACK_LOST) < 0 || PyModule_AddIntConstant(m, "FLUSH", BACK_FLUSH) < 0) {
+        PyModule_AddIntConstant(m, "LOST", BACK_LOST) < 0 || PyModule_AddIntConstant(m, "FLUSH", BACK_FLUSH) < 0 ||
+        PyModule_AddIntConstant(m, "STEP", BACK_STEP) < 0 || PyModule_AddIntConstant(m, "ERROR", BACK_ERROR) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -38,6 +38,10 @@ DONE = getattr(_fastloop, "DONE", 0)
 FAILED = getattr(_fastloop, "FAILED", 1)
 LOST = getattr(_fastloop, "LOST", 2)
 FLUSH = getattr(_fastloop, "FLUSH", 3)
+STEP = getattr(_fastloop, "STEP", 4)
+ERROR = getattr(_fastloop, "ERROR", 5)
+SEND_PREPARED, SEND_PARAMS, SEND_QUERY = range(3)
+"""How a stepped client's step() asks the loop to send: prepared, with parameters, or as a simple query."""
 
 _state: dict[str, Any] = {}
 

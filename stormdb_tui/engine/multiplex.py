@@ -23,6 +23,9 @@ Most pgbench scripts are straight (only ``\\set`` and SQL, nothing stored:
 the built-in ones are): their round trips run inline in
 :meth:`MultiplexGroup._straight`, which does only what changes between one and
 the next, and hands every other case to the general :meth:`MultiplexGroup._step`.
+Where the compiled loop (:mod:`~stormdb_tui.engine.fastloop`) is built, it
+runs the round trips instead: straight scripts whole, any other script
+"stepped" (:meth:`MultiplexGroup._stepper`).
 
 The loop runs in one thread of its own so that the caller (the runner's
 sampler, or a child process's control pipe) keeps its thread; the only
@@ -267,6 +270,7 @@ class _Slot:
         "rng", "client", "pg", "fd", "events", "state", "label", "attempt", "t0", "sched",
         "failure", "last_res", "store", "syncs", "pending", "pidx", "prepared", "prep_queue", "after",
         "setup", "delay", "gen", "in_tx", "done", "thread", "sent", "straight", "plan", "attached",
+        "stepped",
     )
 
     def __init__(self, wid: int, quota: int | None, rng: random.Random, client: C.Client) -> None:
@@ -311,6 +315,8 @@ class _Slot:
         """The C loop's ops for this client's script; None until tried, False when it needs Python."""
         self.attached = -1
         """The descriptor under which the C loop knows this connection (-1: it does not)."""
+        self.stepped = False
+        """The C loop serves this connection's round trips and calls back for the script's steps."""
         self.done = False
         self.thread: threading.Thread | None = None
         """The loop's thread: what a process child waits on to count running workers."""
@@ -400,9 +406,7 @@ class MultiplexGroup:
         self.restart_inline = self.chained and program.only is not None
         """:meth:`_straight` may start the next transaction itself: the same script, at once."""
         epoll_fd = self.sel.epoll_fd
-        self.fl: Any = (
-            fastloop.new_loop(epoll_fd) if self.fast and program.only is not None and epoll_fd is not None else None
-        )
+        self.fl: Any = fastloop.new_loop(epoll_fd) if epoll_fd is not None else None
         """The compiled loop (:mod:`~stormdb_tui.engine.fastloop`) serving straight transactions, or None."""
         if self.fl is not None:
             self.fl.restart = int(self.restart_inline)
@@ -569,7 +573,7 @@ class MultiplexGroup:
             if self.next_arrival and not stopping:
                 if self.idle:
                     nxt = min(nxt, self.next_arrival)
-                elif self.fl is not None:
+                elif self.parked:
                     nxt = min(nxt, self.next_arrival - FEED_AHEAD_NS)  # time to feed the compiled loop more
             limit = wait_ns if wait_ns is not None else int(IDLE_WAIT_S * 1e9)
             timeout = max(min(nxt - now, limit), 0) / 1e9
@@ -672,7 +676,8 @@ class MultiplexGroup:
             slot = idle.popleft()
             if slot.done or slot.state != _IDLE:
                 continue
-            if slot.attached >= 0 and slot.attached == slot.fd and slot.quota is None and slot.pg is not None:
+            if (slot.attached >= 0 and slot.attached == slot.fd and slot.quota is None and slot.pg is not None
+                    and self.program.only is not None):
                 self.parked = True
                 slot.in_tx = True  # the compiled loop's now: it starts the next transaction
                 slot.state = _RESULT
@@ -685,7 +690,7 @@ class MultiplexGroup:
     # -- transactions ------------------------------------------------------------
 
     def _begin(self, slot: _Slot, scheduled: int) -> None:
-        if self._open_tx(slot, scheduled, time.perf_counter_ns()) and not (slot.straight and self._arm(slot)):
+        if self._open_tx(slot, scheduled, time.perf_counter_ns()) and not (self.fl is not None and self._arm(slot)):
             self._step(slot)
 
     def _open_tx(self, slot: _Slot, scheduled: int, now: int) -> bool:
@@ -710,15 +715,18 @@ class MultiplexGroup:
         slot.sent = 0
         slot.t0 = now
 
-    def _step(self, slot: _Slot) -> None:
-        """Advance the script to its next round trip (or its end)."""
+    def _step(self, slot: _Slot, given: int | None = None) -> None:
+        """Advance the script to its next round trip (or its end); ``given``: the action advance already returned."""
         client = slot.client
         pg = slot.pg
         mode = self.mode
         try:
             while True:
-                # Past its last command a script is done: no call into the client to learn that.
-                action = _DONE_ACTION if client.pc >= client.ncmd else client.advance()
+                if given is not None:
+                    action, given = given, None
+                else:
+                    # Past its last command a script is done: no call into the client to learn that.
+                    action = _DONE_ACTION if client.pc >= client.ncmd else client.advance()
                 if action == _SEND:
                     cmd = client.cmd
                     assert cmd is not None
@@ -760,7 +768,7 @@ class MultiplexGroup:
                     # Straight on to the next transaction in this same loop, as pgbench
                     # does: no trip through the event loop and no deeper call chain.
                     self._start_tx(slot, 0, t1)
-                    if slot.straight and self._arm(slot):
+                    if self.fl is not None and self._arm(slot):
                         return
                     continue
                 if action == _SLEEP_ACTION:
@@ -823,6 +831,7 @@ class MultiplexGroup:
             slot.t0 = t1
             slot.sent = 0
             slot.attempt = 0
+            client.pc = 0
             if self.fl is not None and self._arm(slot):
                 return
             pc = 0
@@ -857,26 +866,34 @@ class MultiplexGroup:
     def _arm(self, slot: _Slot) -> bool:
         """Hand the transaction just started to the C loop; False when it must run here instead.
 
-        The first transaction on a connection always runs in Python: it
-        prepares the statements. From then on the C loop runs this client's
-        round trips, and restarts its transactions itself in the closed model.
+        A straight script (:func:`fastloop.plan`) runs there whole: its first
+        transaction on a connection runs in Python to prepare the statements,
+        and from then on the C loop draws, binds and sends. Any other script
+        is "stepped": the C loop does the round trips and calls
+        :meth:`_stepper`'s function for everything between them. Either way
+        it restarts the one script itself in the closed model.
         """
         fl = self.fl
-        if fl is None or slot.plan is False:
+        if fl is None:
             return False
         if slot.attached != slot.fd:
-            script = self.program.only
-            assert script is not None
-            if any(c.kind == SQL and c.prepname not in slot.prepared for c in script.commands):
-                return False
+            only = self.program.only
             if slot.plan is None:
-                slot.plan = fastloop.plan(script, slot.client) or False
-                if slot.plan is False:
+                straight = self.fast and only is not None and only.straight
+                slot.plan = (straight and fastloop.plan(only, slot.client)) or False
+            restart = slot.quota is None and only is not None
+            if slot.plan:
+                assert only is not None
+                if any(c.kind == SQL and c.prepname not in slot.prepared for c in only.commands):
                     return False
-            fl.attach(slot.fd, slot.pg.pgconn_ptr, slot, slot.client.rng.random, slot.client.vars, slot.plan,
-                      slot.quota is None)
+                fl.attach(slot.fd, slot.pg.pgconn_ptr, slot, slot.client.rng.random, slot.client.vars, slot.plan,
+                          restart)
+                slot.stepped = False
+            else:
+                fl.attach_stepped(slot.fd, slot.pg.pgconn_ptr, slot, self._stepper(slot), restart)
+                slot.stepped = True
             slot.attached = slot.fd
-            if self.rate and slot.quota is None:
+            if self.rate and restart:
                 self.parked = True  # this client will wait there for arrivals once its transaction ends
         slot.state = _RESULT
         slot.store = None
@@ -884,6 +901,56 @@ class MultiplexGroup:
         if back:
             self._handed_back(back)
         return True
+
+    def _stepper(self, slot: _Slot) -> Callable[[int, list[tuple[Any, ...]] | None], Any]:
+        """The C loop's callback for a stepped client: what :meth:`_step` does between two round trips.
+
+        ``step(fresh, stored)``: when ``fresh``, start the one script again;
+        store the rows of the statement just finished (``stored``: each of its
+        results' fields, last row and row count, as :meth:`_store` reads
+        them); run the meta-commands up to the next statement. It returns that
+        statement as ``(how, statement, parameters, store)``, None at the
+        script's end, or the client's action for Python to take
+        (``\\sleep``, a pipeline, a statement not yet prepared here).
+        """
+        client = slot.client
+        only = self.program.only
+        prepared = slot.prepared
+        how = {"prepared": fastloop.SEND_PREPARED, "extended": fastloop.SEND_PARAMS}.get(
+            self.mode, fastloop.SEND_QUERY
+        )
+        advance = client.advance
+
+        def step(fresh: int, stored: list[tuple[Any, ...]] | None) -> Any:
+            if fresh:
+                assert only is not None
+                client.start(only)
+                slot.attempt = 0
+            if stored is not None:
+                cmd = client.cmd
+                assert cmd is not None
+                if cmd.store == "gset":
+                    client.store(cmd, *stored[-1])
+                else:
+                    for fields, row, ntuples in stored:
+                        client.store(cmd, fields, row, ntuples)
+            if client.pc >= client.ncmd:
+                return None
+            action = advance()
+            if action == _SEND:
+                cmd = client.cmd
+                assert cmd is not None
+                store = cmd.store is not None
+                if how == fastloop.SEND_PREPARED:
+                    if cmd.prepname not in prepared:
+                        return action
+                    return (how, cmd.prepname, client.params, store)
+                if how == fastloop.SEND_PARAMS:
+                    return (how, cmd.sql, client.params, store)
+                return (how, client.query, None, store)
+            return None if action == _DONE_ACTION else action
+
+        return step
 
     def _take(self, slot: _Slot) -> None:
         """Fold what the C loop measured for this client since the last take into its recorder."""
@@ -912,7 +979,8 @@ class MultiplexGroup:
     def _handed_back(self, back: list[tuple[Any, ...]]) -> None:
         """Carry on in Python where the C loop stopped: at a transaction's end, a failure, a full socket."""
         for slot, why, t, pc, sent, t0, sched, in_tx, info in back:
-            slot.client.pc = pc
+            if not slot.stepped:  # a stepped client's position is its own, kept by step()
+                slot.client.pc = pc
             slot.sent = sent
             slot.t0 = t0
             slot.sched = sched
@@ -938,7 +1006,16 @@ class MultiplexGroup:
             elif why == fastloop.LOST:
                 text = info.decode(errors="replace").strip() if info else ""
                 self._lost(slot, psycopg.OperationalError(text or "connection lost"))
+            elif why == fastloop.STEP:  # step() returned an action the C loop leaves to Python
+                self._step(slot, info)
+            elif why == fastloop.ERROR:
+                if not isinstance(info, ScriptRuntimeError):
+                    raise info  # a driver bug: the loop ends the run with it
+                self._fail(slot, info)
             else:  # FLUSH: the statement is queued in libpq; send the rest when the socket drains
+                if slot.stepped:
+                    slot.store = slot.client.cmd.store
+                    slot.last_res = None
                 self._watch(slot, _READ | _WRITE)
 
     def _flush(self, slot: _Slot) -> None:
