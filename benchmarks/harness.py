@@ -4,6 +4,7 @@
     python -m benchmarks.harness                 # quick set: select-only and tpcb-like at 1 and 8 clients
     python -m benchmarks.harness --full          # 1/4/8/16 clients, unix and TCP
     python -m benchmarks.harness --cases select-only:8,zipf-gset:8 --repeats 5 --duration 20
+    python -m benchmarks.harness --cases my-script.sql:8    # a pgbench script of your own, by both
     python -m benchmarks.harness --soak 600      # add a 10-minute memory soak
 
 One invocation starts a throwaway PostgreSQL (see :mod:`benchmarks.server`),
@@ -105,9 +106,14 @@ def cases_of(args: argparse.Namespace) -> list[tuple[str, int, str]]:
     if args.cases:
         pairs = []
         for item in args.cases.split(","):
-            script, _, clients = item.partition(":")
-            if script not in SCRIPTS or not clients.isdigit():
-                raise SystemExit(f"--cases: expected SCRIPT:CLIENTS with SCRIPT in {SCRIPTS}, got {item!r}")
+            script, _, clients = item.rpartition(":")
+            own = script.endswith(".sql") and os.path.isfile(script)
+            if not (script in SCRIPTS or own) or not clients.isdigit():
+                raise SystemExit(
+                    f"--cases: expected SCRIPT:CLIENTS with SCRIPT in {SCRIPTS} or a .sql file, got {item!r}"
+                )
+            if own:
+                script = os.path.abspath(script)
             pairs.append((script, int(clients)))
     else:
         clients = FULL_CLIENTS if args.full else QUICK_CLIENTS
@@ -142,6 +148,8 @@ def alternate(runs: int, first: Callable[[], Any], second: Callable[[], Any], wh
 
 
 def _script_file(script: str, scale: int, folder: str) -> str | None:
+    if script.endswith(".sql"):  # a script of the user's, run by both as it is
+        return script
     if script != speed.ZIPF_CASE:
         return None
     path = os.path.join(folder, f"{speed.ZIPF_CASE}.sql")
