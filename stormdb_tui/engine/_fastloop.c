@@ -805,6 +805,24 @@ static Slot *new_slot(int fd, unsigned long long ptr, PyObject *slot, int restar
     return s;
 }
 
+/* attach's end: s goes in (or is freed when it cannot). */
+static PyObject *installed(Loop *self, Slot *s) {
+    if (install(self, s->fd, s) < 0) {
+        slot_free(s);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The slot attached on the descriptor passed as arg, in *s (NULL: none); -1 when arg is not an int. */
+static int slot_arg(Loop *self, PyObject *arg, Slot **s) {
+    int fd = (int)PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return -1;
+    *s = lookup(self, fd);
+    return 0;
+}
+
 static PyObject *loop_attach(Loop *self, PyObject *args) {
     int fd, restart;
     unsigned long long ptr;
@@ -819,11 +837,11 @@ static PyObject *loop_attach(Loop *self, PyObject *args) {
     s->random = random;
     Py_INCREF(vars);
     s->vars = vars;
-    if (compile_ops(s, ops) < 0 || install(self, fd, s) < 0) {
+    if (compile_ops(s, ops) < 0) {
         slot_free(s);
         return NULL;
     }
-    Py_RETURN_NONE;
+    return installed(self, s);
 }
 
 /* attach_stepped(fd, pgconn_ptr, slot, step, restart): any script; step() runs its meta-commands in Python. */
@@ -842,22 +860,17 @@ static PyObject *loop_attach_stepped(Loop *self, PyObject *args) {
         return NULL;
     Py_INCREF(step);
     s->step = step;
-    if (install(self, fd, s) < 0) {
-        slot_free(s);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return installed(self, s);
 }
 
 static PyObject *loop_detach(Loop *self, PyObject *arg) {
-    int fd = (int)PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    Slot *s;
+    if (slot_arg(self, arg, &s) < 0)
         return NULL;
-    Slot *s = lookup(self, fd);
     if (s != NULL) {
         if (s->idle)
             free_remove(self, s);
-        self->byfd[fd] = NULL;
+        self->byfd[s->fd] = NULL;
         slot_free(s);
     }
     Py_RETURN_NONE;
@@ -992,10 +1005,9 @@ error:
 /* take(fd) -> (latencies, service times, schedule lags (native int64 bytes; the last two empty in the closed
    model), queries, skipped, late) of what finished here since the last take, or None. */
 static PyObject *loop_take(Loop *self, PyObject *arg) {
-    int fd = (int)PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    Slot *s;
+    if (slot_arg(self, arg, &s) < 0)
         return NULL;
-    Slot *s = lookup(self, fd);
     if (s == NULL)
         Py_RETURN_NONE;
     Py_ssize_t bytes = s->nlat * (Py_ssize_t)sizeof(int64_t), open_bytes = s->sched ? bytes : 0;
@@ -1012,10 +1024,9 @@ static PyObject *loop_take(Loop *self, PyObject *arg) {
 /* t0(fd) -> when the transaction now running here started (perf_counter_ns), 0 while it waits for an
    arrival, None when Python has the connection. */
 static PyObject *loop_t0(Loop *self, PyObject *arg) {
-    int fd = (int)PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    Slot *s;
+    if (slot_arg(self, arg, &s) < 0)
         return NULL;
-    Slot *s = lookup(self, fd);
     if (s == NULL || !s->armed)
         Py_RETURN_NONE;
     return PyLong_FromLongLong(s->idle ? 0 : s->t0);
@@ -1024,10 +1035,9 @@ static PyObject *loop_t0(Loop *self, PyObject *arg) {
 /* owner(fd) -> the slot attached on this descriptor, or None. libpq closes a broken connection's socket
    itself, so before Python forgets a slot's descriptor the number may already belong to another's. */
 static PyObject *loop_owner(Loop *self, PyObject *arg) {
-    int fd = (int)PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    Slot *s;
+    if (slot_arg(self, arg, &s) < 0)
         return NULL;
-    Slot *s = lookup(self, fd);
     if (s == NULL)
         Py_RETURN_NONE;
     Py_INCREF(s->slot);
@@ -1073,12 +1083,11 @@ static PyObject *loop_feed(Loop *self, PyObject *arg) {
 
 /* park(fd) -> hand-backs: an attached connection with nothing to do waits here for the next arrival. */
 static PyObject *loop_park(Loop *self, PyObject *arg) {
-    int fd = (int)PyLong_AsLong(arg);
-    if (fd == -1 && PyErr_Occurred())
+    Slot *s;
+    if (slot_arg(self, arg, &s) < 0)
         return NULL;
-    Slot *s = attached_slot(self, fd);
     if (s == NULL)
-        return NULL;
+        return PyErr_Format(PyExc_KeyError, "descriptor %R is not attached", arg);
     if (!s->idle) {
         s->armed = 1;
         s->sched = 0;

@@ -407,7 +407,7 @@ class MultiplexGroup:
         """:meth:`_straight` may start the next transaction itself: the same script, at once."""
         epoll_fd = self.sel.epoll_fd
         self.fl: Any = fastloop.new_loop(epoll_fd) if epoll_fd is not None else None
-        """The compiled loop (:mod:`~stormdb_tui.engine.fastloop`) serving straight transactions, or None."""
+        """The compiled loop (:mod:`~stormdb_tui.engine.fastloop`) serving the round trips, or None."""
         if self.fl is not None:
             self.fl.restart = int(self.restart_inline)
             if self.rate:
@@ -919,6 +919,8 @@ class MultiplexGroup:
         how = {"prepared": fastloop.SEND_PREPARED, "extended": fastloop.SEND_PARAMS}.get(
             self.mode, fastloop.SEND_QUERY
         )
+        by_name = how == fastloop.SEND_PREPARED
+        with_params = how == fastloop.SEND_PARAMS
         advance = client.advance
 
         def step(fresh: int, stored: list[tuple[Any, ...]] | None) -> Any:
@@ -941,23 +943,24 @@ class MultiplexGroup:
                 cmd = client.cmd
                 assert cmd is not None
                 store = cmd.store is not None
-                if how == fastloop.SEND_PREPARED:
+                if by_name:
                     if cmd.prepname not in prepared:
                         return action
                     return (how, cmd.prepname, client.params, store)
-                if how == fastloop.SEND_PARAMS:
+                if with_params:
                     return (how, cmd.sql, client.params, store)
                 return (how, client.query, None, store)
             return None if action == _DONE_ACTION else action
 
         return step
 
-    def _take(self, slot: _Slot) -> None:
-        """Fold what the C loop measured for this client since the last take into its recorder."""
+    def _take(self, slot: _Slot) -> bool:
+        """Fold what the C loop measured for this client since the last take; False when it has no connection there."""
         fd = slot.attached
-        got = self.fl.take(fd) if fd >= 0 and self.fl.owner(fd) is slot else None
-        if got is None:
-            return
+        if fd < 0 or self.fl.owner(fd) is not slot:
+            return False
+        got = self.fl.take(fd)
+        assert got is not None  # attached: take has figures, if only zeros
         data, svc, lag, queries, skipped, late = got
         if data:
             label = slot.label
@@ -975,6 +978,7 @@ class MultiplexGroup:
         slot.queries += queries
         slot.skipped += skipped
         slot.late += late
+        return True
 
     def _handed_back(self, back: list[tuple[Any, ...]]) -> None:
         """Carry on in Python where the C loop stopped: at a transaction's end, a failure, a full socket."""
@@ -1393,8 +1397,7 @@ class MultiplexGroup:
         # another client reconnecting meanwhile may have been given the same number:
         # only the slot that registered a descriptor may forget it.
         if slot.attached >= 0:
-            if self.fl.owner(slot.attached) is slot:
-                self._take(slot)
+            if self._take(slot):
                 self.fl.detach(slot.attached)
             slot.attached = -1
         if slot.events and slot.fd >= 0 and self.sel.slots.get(slot.fd) is slot:
